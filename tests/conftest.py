@@ -1,0 +1,34 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def twemoji():
+    from vlr_viz.data import load_twemoji
+
+    return load_twemoji()
+
+
+@pytest.fixture(scope="session")
+def twemoji_splits():
+    from vlr_viz.data import load_twemoji
+
+    return {s: load_twemoji(s) for s in ("train", "val", "test")}
+
+
+@pytest.fixture(scope="session")
+def twemoji_features(twemoji_splits):
+    """Real teacher features of each split (first run encodes, later runs read the cache)."""
+    from vlr_viz.features import load_features
+
+    return {s: load_features(p, progress=False) for s, p in twemoji_splits.items()}
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,109 @@
+"""The `PairSet`: images, captions and the caption→image map that every stage of vlr_viz passes around."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class PairSet:
+    """An image-caption dataset held in memory.
+
+    Attributes:
+        images: uint8 array ``(N, H, W, 3)``.
+        captions: ``M`` caption strings.
+        txt_to_img: int64 array ``(M,)``: the image each caption describes (several captions may share one image).
+        labels: int64 array ``(N,)``: category id per image, ``-1`` where unknown.
+        label_names: name of each category id.
+        family: int64 array ``(N,)``: near-duplicate group of each image (skin-tone, gender, hair variants of
+            one emoji share a family); splits never cut a family.
+        image_ids: stable string id per image.
+        caption_ids: stable string id per caption.
+        name: dataset name (and split), used in cache keys and figure titles.
+    """
+
+    images: np.ndarray
+    captions: list[str]
+    txt_to_img: np.ndarray
+    labels: np.ndarray
+    label_names: list[str]
+    family: np.ndarray
+    image_ids: list[str]
+    caption_ids: list[str]
+    name: str = "pairs"
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.txt_to_img = np.asarray(self.txt_to_img, dtype=np.int64)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.family = np.asarray(self.family, dtype=np.int64)
+        self.captions = list(self.captions)
+        self.validate()
+
+    @property
+    def n_images(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def n_captions(self) -> int:
+        return len(self.captions)
+
+    @property
+    def caption_labels(self) -> np.ndarray:
+        """Category id of each caption (its image's label)."""
+        return self.labels[self.txt_to_img]
+
+    def first_caption_of_image(self) -> np.ndarray:
+        """Index of the first caption of each image, shape ``(N,)``."""
+        first = np.full(self.n_images, -1, dtype=np.int64)
+        order = np.arange(self.n_captions)[::-1]
+        first[self.txt_to_img[order]] = order
+        return first
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first inconsistent field or item."""
+        n, m = self.images.shape[0], len(self.captions)
+        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
+            raise ValueError(
+                f"{self.name}: images must be a uint8 array (N, H, W, 3); got {self.images.dtype} {self.images.shape}"
+            )
+        if self.txt_to_img.shape != (m,):
+            raise ValueError(
+                f"{self.name}: txt_to_img has {self.txt_to_img.shape[0]} entries but there are {m} captions"
+            )
+        if m and (self.txt_to_img.min() < 0 or self.txt_to_img.max() >= n):
+            bad = int(np.flatnonzero((self.txt_to_img < 0) | (self.txt_to_img >= n))[0])
+            raise ValueError(
+                f"{self.name}: txt_to_img[{bad}] = {self.txt_to_img[bad]} is out of range for {n} images"
+            )
+        for i, c in enumerate(self.captions):
+            if not isinstance(c, str) or not c.strip():
+                raise ValueError(f"{self.name}: caption {i} ({self.caption_ids[i] if i < len(self.caption_ids) else i!r}) is empty")
+        for fld in ("labels", "family"):
+            if getattr(self, fld).shape != (n,):
+                raise ValueError(f"{self.name}: {fld} has shape {getattr(self, fld).shape}, expected ({n},)")
+        if len(self.image_ids) != n or len(self.caption_ids) != m:
+            raise ValueError(f"{self.name}: need {n} image_ids and {m} caption_ids")
+        if n and self.labels.max() >= len(self.label_names):
+            raise ValueError(f"{self.name}: label id {self.labels.max()} has no entry in label_names")
+
+    def subset(self, image_indices, name: str | None = None) -> "PairSet":
+        """The pairs of the given images (all their captions), re-indexed; order follows ``image_indices``."""
+        idx = np.asarray(image_indices, dtype=np.int64)
+        remap = np.full(self.n_images, -1, dtype=np.int64)
+        remap[idx] = np.arange(idx.size)
+        keep = np.flatnonzero(remap[self.txt_to_img] >= 0)
+        keep = keep[np.argsort(remap[self.txt_to_img[keep]], kind="stable")]
+        return PairSet(
+            images=self.images[idx],
+            captions=[self.captions[i] for i in keep],
+            txt_to_img=remap[self.txt_to_img[keep]],
+            labels=self.labels[idx],
+            label_names=list(self.label_names),
+            family=self.family[idx],
+            image_ids=[self.image_ids[i] for i in idx],
+            caption_ids=[self.caption_ids[i] for i in keep],
+            name=name or self.name,
+            meta=dict(self.meta),
+        )
