@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/vlr-viz features
+	$(BIN)/vlr-viz report --preset full
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -28,7 +28,7 @@ bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 features: $(STAMP)
-	$(BIN)/vlr-viz features
+	$(BIN)/vlr-viz report --preset full
 
 clean-cache:
 	rm -rf data/cache

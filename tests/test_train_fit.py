@@ -1,0 +1,174 @@
+"""`fit` on a small synthetic split: stages, weights, schedule, selection, history, determinism, resume, NaN stop."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vlr_viz.models.fusion import reliability_lambda
+from vlr_viz.train import History, NonFiniteLossError, PairFeatures, TrainConfig, fit, load_model
+from vlr_viz.train import trainer as trainer_mod
+from vlr_viz.train.trainer import validate
+
+
+def synthetic(seed, n_img=48, extra=8, di=12, dt=8):
+    """Images and captions from shared latent factors; ``extra`` images get a second caption."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n_img, 4))
+    t2i = np.concatenate([np.arange(n_img), rng.choice(n_img, extra, replace=False)])
+    image = z @ rng.normal(size=(4, di)) + 0.1 * rng.normal(size=(n_img, di))
+    text = z[t2i] @ rng.normal(size=(4, dt)) + 0.1 * rng.normal(size=(t2i.size, dt))
+    labels = (z[:, 0] > 0).astype(np.int64) + 2 * (z[:, 1] > 0)
+    return PairFeatures(image.astype(np.float32), text.astype(np.float32), t2i, labels=labels)
+
+
+def tiny(**kw):
+    base = dict(method="sad", epochs_stage1=1, epochs_stage2=2, batch_size=16, hidden=16, embed_dim=8, lr=3e-3,
+                n_probe=12, snapshot_every=1, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def data():
+    torch.set_num_threads(1)
+    return synthetic(0), synthetic(1, n_img=24, extra=4)
+
+
+def states_equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stages_terms_and_weights(data):
+    train, val = data
+    res = fit(tiny(weights={"kd_loss": 0.5}), train, val, progress=False)
+    steps = res.history.step_frame()
+    per_epoch = train.n_captions // 16
+    assert len(steps) == 3 * per_epoch
+    s1, s2 = steps[steps.stage == 1], steps[steps.stage == 2]
+    assert s1["kd_loss"].isna().all() and s1["match_loss"].notna().all()
+    for term, w in res.config.weights.items():
+        assert s2[term].notna().all()
+        np.testing.assert_allclose(s2[f"w_{term}"], w * s2[term], rtol=1e-5)
+    np.testing.assert_allclose(s2["loss"], s2[[f"w_{k}" for k in res.config.weights]].sum(1), rtol=1e-5)
+    np.testing.assert_allclose(s1["loss"], s1["match_loss"], rtol=1e-6)
+
+
+def test_lr_schedule_restarts_per_stage(data):
+    train, val = data
+    cfg = tiny(method="baseline", epochs_stage1=2, epochs_stage2=3, warmup_frac=0.2)
+    lr = fit(cfg, train, val, progress=False).history.step_frame()["lr"].to_numpy()
+    spe = train.n_captions // 16
+
+    def expected(length):
+        warm = int(0.2 * length)
+        return [cfg.lr * (i + 1) / warm if i < warm else
+                cfg.lr * 0.5 * (1 + math.cos(math.pi * (i - warm) / (length - warm))) for i in range(length)]
+
+    np.testing.assert_allclose(lr, expected(2 * spe) + expected(3 * spe), rtol=1e-12)
+
+
+def test_selects_best_validation_epoch(data):
+    train, val = data
+    res = fit(tiny(method="baseline", epochs_stage1=2, epochs_stage2=2), train, val, progress=False)
+    epochs = res.history.epoch_frame()
+    trained = epochs[epochs.epoch >= 1]
+    assert res.best_epoch == int(trained.loc[trained.val_rsum.idxmax(), "epoch"])
+    assert validate(res.model, val)["rsum"] == pytest.approx(res.best_metrics["rsum"])
+    assert res.history.meta["best_epoch"] == res.best_epoch
+
+
+def test_deterministic_for_a_seed(data):
+    train, val = data
+    a = fit(tiny(), train, val, progress=False)
+    b = fit(tiny(), train, val, progress=False)
+    c = fit(tiny(seed=1), train, val, progress=False)
+    assert states_equal(a.model.state_dict(), b.model.state_dict())
+    assert a.history.steps == b.history.steps
+    assert not states_equal(a.model.state_dict(), c.model.state_dict())
+
+
+def test_resume_reaches_the_same_result(data, tmp_path):
+    train, val = data
+    cfg = tiny(epochs_stage1=1, epochs_stage2=2)
+    full = fit(cfg, train, val, progress=False, checkpoint_dir=tmp_path / "full")
+    part = fit(cfg, train, val, progress=False, checkpoint_dir=tmp_path / "split", until_epoch=2)
+    assert part.last_epoch == 2
+    rest = fit(cfg, train, val, progress=False, checkpoint_dir=tmp_path / "split", resume_from=tmp_path / "split")
+    assert rest.best_epoch == full.best_epoch and rest.last_epoch == 3
+    assert states_equal(rest.model.state_dict(), full.model.state_dict())
+    assert rest.history.steps == full.history.steps
+    last = load_model(tmp_path / "split", which="last")
+    ref = load_model(tmp_path / "full", which="last")
+    assert states_equal(last.state_dict(), ref.state_dict())
+    with pytest.raises(ValueError, match="config differs in .*lr"):
+        fit(tiny(lr=1e-2), train, val, progress=False, resume_from=tmp_path / "split")
+
+
+def test_feature_dims_must_match_checkpoint(data, tmp_path):
+    train, val = data
+    fit(tiny(epochs_stage2=0), train, val, progress=False, checkpoint_dir=tmp_path / "ck")
+    other_train, other_val = synthetic(0, di=10), synthetic(1, n_img=24, extra=4, di=10)
+    with pytest.raises(ValueError, match=r"feature dimensions do not match.*image: checkpoint has \[12\], data has \[10\]"):
+        fit(tiny(epochs_stage2=0), other_train, other_val, progress=False, resume_from=tmp_path / "ck")
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
+    train, val = data
+    real = trainer_mod.structure_loss
+
+    def broken(*args, **kwargs):
+        out = real(*args, **kwargs)
+        return {**out, "kd_t_loss": out["kd_t_loss"] * float("nan")}
+
+    monkeypatch.setattr(trainer_mod, "structure_loss", broken)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step \d+: kd_t_loss=nan.*epoch 1 .* is kept"):
+        fit(tiny(), train, val, progress=False, checkpoint_dir=tmp_path / "ck")
+    state = json.loads((tmp_path / "ck" / "trainer_state.json").read_text())
+    assert state["epoch"] == 1
+    assert np.isfinite(History.load(tmp_path / "ck").step_frame()["loss"]).all()
+
+
+def test_bad_data_is_refused(data):
+    train, val = data
+    with pytest.raises(ValueError, match="batch_size 128 is larger than the training split"):
+        fit(tiny(batch_size=128), train, val, progress=False)
+    bad = train.teacher_image.clone()
+    bad[3, 2] = float("inf")
+    with pytest.raises(ValueError, match="teacher_image contains NaN or inf"):
+        PairFeatures(train.image, train.text, train.txt_to_img, teacher_image=bad)
+    with pytest.raises(ValueError, match="txt_to_img"):
+        PairFeatures(train.image, train.text, train.txt_to_img[:-1])
+
+
+def test_history_files_and_snapshots(data, tmp_path):
+    train, val = data
+    res = fit(tiny(lambda_param="raw", init_lambda=0.3), train, val, progress=False)
+    res.history.save(tmp_path)
+    h = History.load(tmp_path)
+    assert h.steps == res.history.steps and h.meta["lambda_mode"] == "learned"
+    assert sorted(h.snapshots) == [0, 1, 2, 3]
+    probe = np.asarray(h.probe["captions"])
+    assert probe.size == 12 and np.all(np.diff(h.probe["labels"]) >= 0)  # ordered by category
+    assert np.array_equal(h.probe["images"], val.txt_to_img[probe].numpy())
+    epochs = h.epoch_frame().set_index("epoch")
+    for e, snap in h.snapshots.items():
+        assert set(snap) == {"S_pair", "S_v", "S_t", "S_vt", "R_v", "R_t", "E"}
+        assert all(x.shape == (12, 12) for x in snap.values())
+        lam = epochs.loc[e, "lam"]
+        np.testing.assert_allclose(snap["E"], lam * snap["R_t"] + (1 - lam) * snap["R_v"], rtol=1e-4, atol=1e-4)
+        a = val.teacher_image[val.txt_to_img[probe]].numpy()
+        a = a / np.linalg.norm(a, axis=1, keepdims=True)
+        np.testing.assert_allclose(snap["R_v"], a @ a.T / 0.07, rtol=1e-4, atol=1e-4)
+    assert len(set(h.step_frame()["lam"].round(7))) > 1  # the learned raw λ moves
+
+
+def test_lambda_modes(data):
+    train, val = data
+    fixed = fit(tiny(lambda_mode="fixed", init_lambda=0.7), train, val, progress=False)
+    assert np.allclose(fixed.history.step_frame()["lam"], 0.7)
+    rel = fit(tiny(lambda_mode="reliability"), train, val, progress=False)
+    lam, info = reliability_lambda(train.image.numpy(), train.text.numpy(), train.txt_to_img.numpy())
+    assert rel.history.meta["lambda_mode"] == "reliability"
+    assert rel.history.meta["reliability"]["rel_t"] == pytest.approx(info["rel_t"])
+    assert np.allclose(rel.history.step_frame()["lam"], lam, atol=1e-6)

@@ -1,0 +1,96 @@
+"""Single-modal retrieval (image→image, text→text), as in the TIP24 / CoVLR code after TERAN.
+
+Relevance ``rel`` is the ``(M, N)`` caption→image ROUGE-L matrix of `vlr_viz.eval.relevance`:
+- i2i: every image queries all other images (itself excluded); relevance of image ``j`` to query image ``q`` is
+  ``rel[first caption of q, j]``.
+- t2t: the first caption of each image queries all captions (itself excluded); relevance of caption ``c`` is
+  ``rel[query caption, image of c]``, so the query's sibling captions are relevant.
+Scores are cosine similarities. Graded metrics: NDCG@K (`ndcg_at_k`, linear gains by default). Binary metrics by
+category (same known label): mAP@K, NDCG@K and kNN accuracy. ``exclude_family=True`` also removes items of the
+query's near-duplicate family (``pairs.family``) from its gallery. Keys read ``{task}_{metric}[{relevance}]``,
+relevance ``rougeL`` (``rougeL-exp`` with exponential gains) or ``category``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vlr_viz.eval.ranking import cosine_scores, ranking_report
+from vlr_viz.eval.relevance import category_relevance
+
+
+def check_inputs(pairs, rel, img_emb=None, txt_emb=None) -> np.ndarray:
+    """Validate shapes against ``pairs``; return ``rel`` as a float array."""
+    n, m = pairs.n_images, pairs.n_captions
+    rel = np.asarray(rel)
+    if rel.shape != (m, n):
+        raise ValueError(f"relevance must have shape (n_captions, n_images) = ({m}, {n}); got {rel.shape}")
+    for emb, name, rows, item in ((img_emb, "img_emb", n, "image"), (txt_emb, "txt_emb", m, "caption")):
+        if emb is not None and (np.ndim(emb) != 2 or emb.shape[0] != rows):
+            raise ValueError(f"{name} must have {rows} rows (one per {item}); got shape {tuple(emb.shape)}")
+    if (pairs.first_caption_of_image() < 0).any():
+        raise ValueError("pairs: every image needs a caption (first_caption_of_image has -1)")
+    return rel
+
+
+def ranking_metrics(task, scores, mask, graded, relevant, query_labels, gallery_labels, *, ks, gain, knn_k) -> dict:
+    """NDCG@K on ``graded`` plus mAP@K, NDCG@K and kNN accuracy on the binary ``relevant``, named for ``task``."""
+    tag = "rougeL" if gain == "linear" else "rougeL-exp"
+    report = ranking_report(scores, mask, graded=graded, relevant=relevant, query_labels=query_labels,
+                            gallery_labels=gallery_labels, ks=ks, gain=gain, knn_k=knn_k)
+    out = {}
+    for key, value in report.items():
+        if key.endswith("[binary]"):
+            out[f"{task}_{key[: -len('[binary]')]}[category]"] = value
+        elif key.startswith("ndcg"):
+            out[f"{task}_{key}[{tag}]"] = value
+        else:
+            out[f"{task}_{key}[category]"] = value
+    return out
+
+
+def _gallery_mask(query_ids, gallery_ids, query_family, gallery_family, exclude_family) -> np.ndarray:
+    mask = query_ids[:, None] != gallery_ids[None, :]
+    if exclude_family:
+        mask &= query_family[:, None] != gallery_family[None, :]
+    return mask
+
+
+def image_to_image(img_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude_family=False, knn_k=10) -> dict:
+    """i2i metrics: each image queries all other images; relevance ``rel[first caption of query, j]``."""
+    rel = check_inputs(pairs, rel, img_emb=img_emb)
+    n = pairs.n_images
+    ids = np.arange(n)
+    mask = _gallery_mask(ids, ids, pairs.family, pairs.family, exclude_family)
+    graded = rel[pairs.first_caption_of_image()]
+    relevant = category_relevance(pairs.labels, pairs.labels)
+    scores = cosine_scores(img_emb, img_emb)
+    return ranking_metrics("i2i", scores, mask, graded, relevant, pairs.labels, pairs.labels,
+                           ks=ks, gain=gain, knn_k=knn_k)
+
+
+def text_to_text(txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude_family=False, knn_k=10) -> dict:
+    """t2t metrics: the first caption of each image queries all captions; relevance ``rel[query, image of c]``."""
+    rel = check_inputs(pairs, rel, txt_emb=txt_emb)
+    queries = pairs.first_caption_of_image()
+    t2i = pairs.txt_to_img
+    fam = pairs.family[t2i]
+    mask = _gallery_mask(queries, np.arange(pairs.n_captions), fam[queries], fam, exclude_family)
+    graded = rel[queries][:, t2i]
+    labels = pairs.caption_labels
+    relevant = category_relevance(labels[queries], labels)
+    txt = np.asarray(txt_emb.detach().cpu() if hasattr(txt_emb, "detach") else txt_emb)
+    scores = cosine_scores(txt[queries], txt)
+    return ranking_metrics("t2t", scores, mask, graded, relevant, labels[queries], labels,
+                           ks=ks, gain=gain, knn_k=knn_k)
+
+
+def single_modal_retrieval(img_emb, txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude_family=False,
+                           knn_k=10) -> dict:
+    """Both `image_to_image` and `text_to_text`; either embedding may be None to skip its task."""
+    out = {}
+    opts = dict(ks=ks, gain=gain, exclude_family=exclude_family, knn_k=knn_k)
+    if img_emb is not None:
+        out.update(image_to_image(img_emb, pairs, rel, **opts))
+    if txt_emb is not None:
+        out.update(text_to_text(txt_emb, pairs, rel, **opts))
+    return out

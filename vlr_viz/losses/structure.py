@@ -1,0 +1,117 @@
+"""Structure-aware (relational) distillation from two modal-independent teachers (Yang et al., TIP 2024).
+
+Relations are scaled cosines on the off-diagonal entries of a batch (``i ≠ j``)::
+
+    R_v = a·aᵀ/τ2,  R_t = b·bᵀ/τ2                 teacher relations (no softmax)
+    E   = λ R_t + (1 - λ) R_v                     fused teacher relation (λ = weight of the text teacher)
+    S   = student relation (see `STUDENT_RELATIONS`), L_kd = d(S, E)
+    L_kd_v = d(R_v, E),  L_kd_t = d(R_t, E)
+
+Gradient routing (as in the authors' code, where the student term compares S with the undetached E):
+``kd_loss`` moves the student embeddings, λ and τ2; ``kd_v_loss`` and ``kd_t_loss`` move only λ and τ2;
+the teacher features never receive gradient. With MAE and λ in [0, 1], ``kd_v_loss + kd_t_loss =
+mean|R_v - R_t|`` does not depend on λ, so λ is then driven by ``kd_loss`` alone (toward the student).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .targets import check_pair_batch
+
+DISTANCES = ("mae", "mse", "kl")
+STUDENT_RELATIONS = ("pair", "intra", "inter", "all")
+
+
+def off_diagonal(x: torch.Tensor) -> torch.Tensor:
+    """The ``B(B-1)`` off-diagonal entries of a square ``(B, B)`` matrix as ``(B, B-1)``, row order kept."""
+    n = x.shape[0]
+    return x.flatten()[1:].view(n - 1, n + 1)[:, :-1].reshape(n, n - 1)
+
+
+def relation_distance(student: torch.Tensor, target: torch.Tensor, distance: str = "mae") -> torch.Tensor:
+    """``d(X, Y)`` averaged over the off-diagonal entries of two ``(B, B)`` relations.
+
+    ``"mae"``: mean |X - Y|; ``"mse"``: mean (X - Y)²; ``"kl"``: mean over rows i of
+    ``KL(softmax_{j≠i}(Y_i·) || softmax_{j≠i}(X_i·))`` (target Y, student X; softmax over the row without its
+    diagonal entry; no τ² factor).
+    """
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+    x, y = off_diagonal(student), off_diagonal(target)
+    if distance == "mae":
+        return (x - y).abs().mean()
+    if distance == "mse":
+        return (x - y).square().mean()
+    return F.kl_div(torch.log_softmax(x, dim=1), torch.log_softmax(y, dim=1), log_target=True,
+                    reduction="batchmean")
+
+
+def teacher_relations(a: torch.Tensor, b: torch.Tensor, lam, tau2, center: bool = False):
+    """``(R_v, R_t, E)`` from frozen teacher features (detached, optionally centred over the batch, normalised)."""
+    a, b = a.detach(), b.detach()
+    if center:
+        a, b = a - a.mean(dim=0), b - b.mean(dim=0)
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    r_v = (a @ a.T) / tau2
+    r_t = (b @ b.T) / tau2
+    return r_v, r_t, lam * r_t + (1 - lam) * r_v
+
+
+def student_relations(v: torch.Tensor, t: torch.Tensor, tau2, which=("pair", "intra", "inter")) -> dict:
+    """Student relations ``{"S_pair", "S_v", "S_t", "S_vt"}`` (subset by ``which``), each ``(B, B)`` over τ2.
+
+    ``S_pair = f·fᵀ/τ2`` with ``f = norm(v + t)``; ``S_v = v·vᵀ/τ2``; ``S_t = t·tᵀ/τ2``; ``S_vt = v·tᵀ/τ2``.
+    """
+    v, t = F.normalize(v, dim=-1), F.normalize(t, dim=-1)
+    out = {}
+    if "pair" in which:
+        f = F.normalize(v + t, dim=-1)
+        out["S_pair"] = (f @ f.T) / tau2
+    if "intra" in which:
+        out["S_v"] = (v @ v.T) / tau2
+        out["S_t"] = (t @ t.T) / tau2
+    if "inter" in which:
+        out["S_vt"] = (v @ t.T) / tau2
+    return out
+
+
+def structure_loss(v: torch.Tensor, t: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, lam, tau2,
+                   student_relation: str = "all", distance: str = "mae",
+                   center_teachers: bool = False) -> dict[str, torch.Tensor]:
+    """Structure-aware distillation terms ``{"kd_loss", "kd_v_loss", "kd_t_loss"}`` (module docstring).
+
+    Args:
+        v, t: ``(B, D)`` student image / text embeddings of the batch pairs (normalised here).
+        a, b: ``(B, Da)``, ``(B, Db)`` vision / text teacher features of the same pairs (detached, normalised).
+        lam: λ, weight of the text-teacher relation in E (tensor to learn it).
+        tau2: relation temperature τ2 (> 0; the loss scales as 1/τ2).
+        student_relation: ``"pair"``: d(S_pair, E); ``"intra"``: mean of d(S_v, E) and d(S_t, E);
+            ``"inter"``: d(S_vt, E); ``"all"``: mean of the pair, intra and inter losses.
+        distance: ``"mae"`` (paper), ``"mse"`` or ``"kl"``; see `relation_distance`.
+        center_teachers: subtract the batch mean of each teacher's features before normalising (removes the
+            common offset of all cosines, e.g. of pooled non-negative CNN features).
+    """
+    check_pair_batch(v, t)
+    if student_relation not in STUDENT_RELATIONS:
+        raise ValueError(f"student_relation must be one of {STUDENT_RELATIONS}, got {student_relation!r}")
+    if a.shape[0] != v.shape[0] or b.shape[0] != v.shape[0]:
+        raise ValueError(f"teacher features need {v.shape[0]} rows; got a {tuple(a.shape)}, b {tuple(b.shape)}")
+    if v.shape[0] < 2:
+        raise ValueError("structure_loss needs a batch of at least 2 pairs (relations are off-diagonal)")
+    r_v, r_t, e = teacher_relations(a, b, lam, tau2, center_teachers)
+    which = ("pair", "intra", "inter") if student_relation == "all" else (student_relation,)
+    s = student_relations(v, t, tau2, which)
+    d = lambda x: relation_distance(x, e, distance)
+    parts = []
+    if "pair" in which:
+        parts.append(d(s["S_pair"]))
+    if "intra" in which:
+        parts.append(0.5 * (d(s["S_v"]) + d(s["S_t"])))
+    if "inter" in which:
+        parts.append(d(s["S_vt"]))
+    return {
+        "kd_loss": sum(parts) / len(parts),
+        "kd_v_loss": relation_distance(r_v, e, distance),
+        "kd_t_loss": relation_distance(r_t, e, distance),
+    }

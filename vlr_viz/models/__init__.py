@@ -1,0 +1,1 @@
+"""vlr_viz.models"""

@@ -1,0 +1,424 @@
+"""Product quantization with Gumbel (PQG) and asymmetric-distance search over its codes.
+
+DCMQ (Distilling vision-language pretraining for efficient cross-modal retrieval, arXiv 2405.14726) learns compact
+codes with product quantization whose codeword assignment is a Gumbel-softmax, plus a term that keeps the
+codewords of each sub-codebook evenly used. The paper gives only the names of these parts; what follows is the
+vlr_viz reading.
+
+Product quantization (Jégou et al., 2011): a vector ``x`` of dimension ``dim`` is cut into ``M`` sub-vectors
+``x_m`` of ``dim / M`` entries; sub-codebook ``C_m`` holds ``K`` codewords; a code is one codeword index per
+sub-codebook, so it takes ``bits = M · log2 K`` bits, and the quantised vector is the concatenation of the chosen
+codewords.
+
+Assignment (training). ``logits[b, m, k] = -s · ||x_m - C_mk||²`` (``similarity="distance"``, default) or
+``s · <x_m, C_mk>`` (``similarity="dot"``), with a positive logit scale ``s`` (learnable by default). With Gumbel
+noise ``g`` the soft assignment is ``p = softmax((logits + g) / τ)`` and the hard assignment is the one-hot of
+``argmax p``. Straight-through: the forward pass returns exactly the hard codewords, the backward pass uses the
+gradient of the soft codewords ``p @ C_m`` (with respect to ``p``, hence to ``x`` and, through the logits, to the
+codebooks) plus the gradient of the chosen codewords themselves.
+
+Temperature. ``τ(step) = τ_start · (τ_end / τ_start) ^ min(step / decay_steps, 1)``: exponential decay.
+
+Codeword balance. ``H_m = entropy(mean_b softmax(logits[b, m] / τ)) / log K`` in ``[0, 1]`` per sub-codebook
+(noise-free probabilities); 1 means every codeword is used equally, a loss maximises it.
+
+Search. Inner-product similarity between a float query and a coded item: ``score(q, code) = Σ_m <q_m,
+C_m[code_m]> = <q, decode(code)>``, computed from per-query lookup tables ``T[q, m, k] = <q_m, C_mk>`` of shape
+``(Q, M, K)`` (asymmetric distance computation, ADC): ``score = Σ_m T[q, m, code_m]``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_SIMILARITIES = ("distance", "dot")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# shapes, bits and code dtypes
+# ---------------------------------------------------------------------------------------------------------------
+def _check_num_codewords(num_codewords: int) -> int:
+    if isinstance(num_codewords, bool) or not isinstance(num_codewords, (int, np.integer)):
+        raise TypeError(f"num_codewords must be an int, got {type(num_codewords).__name__}")
+    k = int(num_codewords)
+    if k < 2 or k & (k - 1):
+        raise ValueError(f"num_codewords (K) must be a power of two >= 2, got {k}")
+    if k > 65536:
+        raise ValueError(f"num_codewords (K) = {k} does not fit the largest code dtype (uint16, K <= 65536)")
+    return k
+
+
+def code_dtype(num_codewords: int) -> torch.dtype:
+    """Smallest unsigned code dtype for ``K`` codewords: ``torch.uint8`` for ``K <= 256``, ``torch.uint16`` up to
+    65536 (ValueError beyond, or when ``K`` is not a power of two)."""
+    return torch.uint8 if _check_num_codewords(num_codewords) <= 256 else torch.uint16
+
+
+def pq_shape_for_bits(bits: int, num_codewords: int = 256) -> tuple[int, int]:
+    """``(M, K)`` such that ``M · log2 K == bits``: e.g. ``pq_shape_for_bits(64) == (8, 256)``.
+
+    Raises ValueError naming ``bits`` when it is not a positive multiple of ``log2 K``, and naming
+    ``num_codewords`` when ``K`` is not a power of two or exceeds the uint16 code dtype.
+    """
+    k = _check_num_codewords(num_codewords)
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits <= 0:
+        raise ValueError(f"bits must be a positive int, got {bits!r}")
+    per_book = k.bit_length() - 1
+    if bits % per_book:
+        raise ValueError(f"bits = {bits} is not a multiple of log2(num_codewords) = {per_book} (K = {k})")
+    return int(bits) // per_book, k
+
+
+def tau_at_step(step: int, tau_start: float, tau_end: float, decay_steps: int) -> float:
+    """Exponential temperature decay: ``τ_start · (τ_end/τ_start)^min(step/decay_steps, 1)``."""
+    if decay_steps <= 0:
+        return float(tau_end)
+    frac = min(max(step, 0) / decay_steps, 1.0)
+    return float(tau_start * (tau_end / tau_start) ** frac)
+
+
+def balance_entropy(probabilities: torch.Tensor) -> torch.Tensor:
+    """Normalised entropy of the mean assignment per sub-codebook.
+
+    Args:
+        probabilities: ``(B, M, K)`` assignment probabilities (rows sum to 1; one-hot rows give usage counts).
+    Returns:
+        ``(M,)`` values ``H(mean_b p[b, m]) / log K`` in ``[0, 1]``; 1 for uniform codeword usage.
+    """
+    if probabilities.ndim != 3:
+        raise ValueError(f"probabilities must have shape (B, M, K), got {tuple(probabilities.shape)}")
+    mean = probabilities.mean(0)
+    ent = -(mean * torch.log(mean.clamp_min(1e-12))).sum(-1)
+    return ent / math.log(probabilities.shape[-1])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# asymmetric distance computation (free functions, so search works from a bare codebook tensor)
+# ---------------------------------------------------------------------------------------------------------------
+def _check_codes(codes: torch.Tensor, num_books: int, num_codewords: int) -> torch.Tensor:
+    codes = torch.as_tensor(codes)
+    if codes.ndim != 2 or codes.shape[1] != num_books:
+        raise ValueError(f"codes must have shape (G, {num_books}), got {tuple(codes.shape)}")
+    if codes.shape[0] == 0:
+        raise ValueError("codes: the gallery is empty (0 items)")
+    if codes.dtype.is_floating_point or codes.dtype == torch.bool:
+        raise TypeError(f"codes must be an integer tensor, got {codes.dtype}")
+    long = codes.long()
+    if long.min() < 0 or long.max() >= num_codewords:
+        raise ValueError(f"codes must lie in [0, {num_codewords}), got range [{int(long.min())}, {int(long.max())}]")
+    return long
+
+
+def adc_lookup_tables(queries: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
+    """Per-query tables ``T[q, m, k] = <q_m, C_mk>``: queries ``(Q, dim)``, codebooks ``(M, K, dim/M)`` →
+    ``(Q, M, K)``."""
+    m, k, sub = codebooks.shape
+    if queries.ndim != 2 or queries.shape[1] != m * sub:
+        raise ValueError(f"queries must have shape (Q, {m * sub}), got {tuple(queries.shape)}")
+    return torch.einsum("qmd,mkd->qmk", queries.reshape(-1, m, sub).to(codebooks.dtype), codebooks)
+
+
+def adc_scores_from_tables(tables: torch.Tensor, codes: torch.Tensor, chunk_size: int = 8192) -> torch.Tensor:
+    """``scores[q, g] = Σ_m tables[q, m, codes[g, m]]`` for tables ``(Q, M, K)`` and codes ``(G, M)`` → ``(Q, G)``.
+
+    The transposed table ``(M·K, Q)`` is an embedding matrix and each code a bag of ``M`` rows ``m·K + code_m``,
+    so one ``embedding_bag(mode="sum")`` per gallery chunk does all gathers and sums (each gather reads one
+    contiguous row of ``Q`` entries).
+    """
+    q, m, k = tables.shape
+    codes = _check_codes(codes, m, k)
+    weight = tables.reshape(q, m * k).T.contiguous()
+    offsets = torch.arange(m, device=tables.device) * k
+    out = torch.empty(q, codes.shape[0], dtype=tables.dtype, device=tables.device)
+    for start in range(0, codes.shape[0], chunk_size):
+        bags = codes[start:start + chunk_size].to(tables.device) + offsets
+        out[:, start:start + bags.shape[0]] = F.embedding_bag(bags, weight, mode="sum").T
+    return out
+
+
+def adc_topk(tables: torch.Tensor, codes: torch.Tensor, k: int,
+             chunk_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` ADC scores and gallery indices ``(Q, k)`` without the full ``(Q, G)`` matrix: a running top-k
+    over gallery chunks of :func:`adc_scores_from_tables` blocks."""
+    q, m, kk = tables.shape
+    codes = _check_codes(codes, m, kk)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= codes.shape[0]:
+        raise ValueError(f"k must be an int in [1, {codes.shape[0]}] (gallery size), got {k!r}")
+    weight = tables.reshape(q, m * kk).T.contiguous()
+    offsets = torch.arange(m, device=tables.device) * kk
+    best_val = best_idx = None
+    for start in range(0, codes.shape[0], chunk_size):
+        bags = codes[start:start + chunk_size].to(tables.device) + offsets
+        block = F.embedding_bag(bags, weight, mode="sum").T.contiguous()  # (Q, chunk)
+        val, idx = block.topk(min(int(k), block.shape[1]), dim=1)
+        idx = idx + start
+        if best_val is not None:
+            val, pos = torch.cat([best_val, val], 1).topk(int(k), dim=1)
+            idx = torch.cat([best_idx, idx], 1).gather(1, pos)
+        best_val, best_idx = val, idx
+    return best_val, best_idx
+
+
+def adc_scores(queries: torch.Tensor, codes: torch.Tensor, codebooks: torch.Tensor,
+               chunk_size: int = 8192) -> torch.Tensor:
+    """Inner-product ADC scores ``(Q, G)`` = ``queries @ decode(codes).T`` without decoding the gallery."""
+    return adc_scores_from_tables(adc_lookup_tables(queries, codebooks), codes, chunk_size)
+
+
+def decode_codes(codes: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
+    """Concatenated codewords ``(G, dim)`` of codes ``(G, M)`` (integer, any unsigned dtype)."""
+    m, k, sub = codebooks.shape
+    long = _check_codes(codes, m, k).to(codebooks.device)
+    return codebooks[torch.arange(m, device=codebooks.device), long].reshape(long.shape[0], m * sub)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# codebook initialisation
+# ---------------------------------------------------------------------------------------------------------------
+def _kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii, 2007) of every sub-codebook at once: ``points`` ``(M, N, d)`` →
+    centres ``(M, K, d)``; each next centre is drawn with probability ∝ D(x)² (uniformly once D is 0 everywhere)."""
+    m, n, _ = points.shape
+    rows = torch.arange(m)
+    centres = torch.empty(m, k, points.shape[2], dtype=points.dtype)
+    pick = torch.randint(n, (m,), generator=generator)
+    dist = torch.full((m, n), torch.inf, dtype=points.dtype)
+    for i in range(k):
+        centres[:, i] = points[rows, pick]
+        dist = torch.minimum(dist, ((points - centres[:, i, None]) ** 2).sum(-1))
+        if i + 1 < k:
+            total = dist.sum(1, keepdim=True)
+            probs = torch.where(total > 0, dist / total.clamp_min(1e-30), torch.full_like(dist, 1.0 / n))
+            pick = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    return centres
+
+
+def _lloyd(points: torch.Tensor, centres: torch.Tensor, iters: int) -> torch.Tensor:
+    for _ in range(iters):
+        assign = torch.cdist(points, centres).argmin(1)
+        sums = torch.zeros_like(centres).index_add_(0, assign, points)
+        counts = torch.bincount(assign, minlength=centres.shape[0]).unsqueeze(1).to(points.dtype)
+        centres = torch.where(counts > 0, sums / counts.clamp_min(1), centres)
+    return centres
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the module
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class QuantizerOutput:
+    """What :meth:`ProductQuantizer.forward` returns.
+
+    Attributes:
+        quantized: ``(B, dim)`` hard codewords in the forward pass, straight-through gradient in the backward pass.
+        codes: ``(B, M)`` int64 index of the chosen codeword per sub-codebook (decode(codes) == quantized).
+        soft: ``(B, M, K)`` Gumbel-softmax assignment ``softmax((logits + g) / τ)``.
+        probabilities: ``(B, M, K)`` noise-free ``softmax(logits / τ)`` (what the balance term averages).
+        logits: ``(B, M, K)``.
+        balance: ``(M,)`` normalised entropy of the mean of ``probabilities`` per sub-codebook, in ``[0, 1]``.
+        tau: the temperature used.
+    """
+
+    quantized: torch.Tensor
+    codes: torch.Tensor
+    soft: torch.Tensor
+    probabilities: torch.Tensor
+    logits: torch.Tensor
+    balance: torch.Tensor
+    tau: float
+
+
+class ProductQuantizer(nn.Module):
+    """Product quantizer with Gumbel-softmax straight-through assignment (PQG).
+
+    Args:
+        dim: input dimension; must be divisible by ``num_books``.
+        num_books: ``M`` sub-codebooks.
+        num_codewords: ``K`` codewords per sub-codebook, a power of two ``<= 65536`` (uint8 codes up to 256).
+        bits: optional check: must equal ``M · log2 K`` (use :meth:`from_bits` to derive ``M`` from it).
+        similarity: ``"distance"`` (logits = -s·squared Euclidean distance; argmax = nearest codeword) or ``"dot"``
+            (logits = s·inner product).
+        logit_scale: initial ``s`` (> 0). Inputs from an L2-normalised tower have sub-vectors of squared norm about
+            ``1/M``, so the default ``10·M`` puts the logits of near and far codewords several units apart.
+        learn_logit_scale: train ``log s`` with the rest.
+        tau_start, tau_end, tau_decay_steps: Gumbel-softmax temperature schedule (see :func:`tau_at_step`);
+            :meth:`step_tau` advances it, ``forward(tau=...)`` overrides it.
+        gumbel_noise: add Gumbel noise in training mode (no noise in eval mode or in :meth:`encode`).
+        generator: ``torch.Generator`` for the codebook initialisation and the Gumbel noise.
+    """
+
+    def __init__(self, dim: int, num_books: int, num_codewords: int = 256, *, bits: int | None = None,
+                 similarity: str = "distance", logit_scale: float | None = None, learn_logit_scale: bool = True,
+                 tau_start: float = 1.0, tau_end: float = 0.2, tau_decay_steps: int = 1000,
+                 gumbel_noise: bool = True, generator: torch.Generator | None = None):
+        super().__init__()
+        k = _check_num_codewords(num_codewords)
+        if isinstance(num_books, bool) or not isinstance(num_books, (int, np.integer)) or num_books < 1:
+            raise ValueError(f"num_books (M) must be a positive int, got {num_books!r}")
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        if dim % num_books:
+            raise ValueError(f"dim = {dim} is not divisible by num_books (M) = {num_books}")
+        per_book = k.bit_length() - 1
+        if bits is not None and bits != num_books * per_book:
+            raise ValueError(f"bits = {bits} != num_books · log2(num_codewords) = {num_books} · {per_book}")
+        if similarity not in _SIMILARITIES:
+            raise ValueError(f"similarity must be one of {_SIMILARITIES}, got {similarity!r}")
+        if not (tau_start > 0 and tau_end > 0):
+            raise ValueError(f"tau_start and tau_end must be > 0, got {tau_start}, {tau_end}")
+        scale = float(10.0 * num_books if logit_scale is None else logit_scale)
+        if scale <= 0:
+            raise ValueError(f"logit_scale must be > 0, got {scale}")
+        self.dim, self.num_books, self.num_codewords = int(dim), int(num_books), k
+        self.sub_dim = self.dim // self.num_books
+        self.similarity = similarity
+        self.tau_start, self.tau_end, self.tau_decay_steps = float(tau_start), float(tau_end), int(tau_decay_steps)
+        self.gumbel_noise = gumbel_noise
+        self.generator = generator
+        init = torch.randn(self.num_books, k, self.sub_dim, generator=generator) / math.sqrt(self.dim)
+        self.codebooks = nn.Parameter(init)
+        self.log_logit_scale = nn.Parameter(torch.tensor(math.log(scale)), requires_grad=learn_logit_scale)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    @classmethod
+    def from_bits(cls, dim: int, bits: int, num_codewords: int = 256, **kwargs) -> "ProductQuantizer":
+        """Quantizer with ``M = bits / log2 K`` sub-codebooks."""
+        m, k = pq_shape_for_bits(bits, num_codewords)
+        return cls(dim, m, k, bits=bits, **kwargs)
+
+    # -- properties -----------------------------------------------------------------------------------------
+    @property
+    def bits(self) -> int:
+        return self.num_books * (self.num_codewords.bit_length() - 1)
+
+    @property
+    def code_dtype(self) -> torch.dtype:
+        return code_dtype(self.num_codewords)
+
+    @property
+    def tau(self) -> float:
+        """Temperature at the current schedule step."""
+        return tau_at_step(int(self.step), self.tau_start, self.tau_end, self.tau_decay_steps)
+
+    def step_tau(self, n: int = 1) -> float:
+        """Advance the temperature schedule by ``n`` steps; returns the new τ."""
+        self.step += n
+        return self.tau
+
+    def extra_repr(self) -> str:
+        return (f"dim={self.dim}, num_books={self.num_books}, num_codewords={self.num_codewords}, bits={self.bits}, "
+                f"similarity={self.similarity!r}")
+
+    # -- core -----------------------------------------------------------------------------------------------
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must have shape (B, {self.dim}), got {tuple(x.shape)}")
+        return x.reshape(x.shape[0], self.num_books, self.sub_dim)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, M, K)`` scaled similarity of each sub-vector to each codeword of its sub-codebook."""
+        sub = self._split(x)
+        dot = torch.einsum("bmd,mkd->bmk", sub, self.codebooks)
+        if self.similarity == "dot":
+            sim = dot
+        else:  # -||x_m - c||² = 2<x_m, c> - ||c||² - ||x_m||²
+            sim = 2 * dot - (self.codebooks ** 2).sum(-1) - (sub ** 2).sum(-1, keepdim=True)
+        return self.log_logit_scale.exp() * sim
+
+    def forward(self, x: torch.Tensor, tau: float | None = None) -> QuantizerOutput:
+        tau = self.tau if tau is None else float(tau)
+        logits = self.logits(x)
+        noisy = logits
+        if self.training and self.gumbel_noise:
+            u = torch.rand(logits.shape, generator=self.generator).to(logits.device)
+            noisy = logits - torch.log(-torch.log(u.clamp(1e-10, 1 - 1e-7)))
+        soft = F.softmax(noisy / tau, dim=-1)
+        codes = noisy.argmax(-1)
+        chosen = self.codebooks[torch.arange(self.num_books, device=x.device), codes]  # (B, M, d): exact codewords
+        soft_codewords = torch.einsum("bmk,mkd->bmd", soft, self.codebooks.detach())
+        quantized = (chosen + (soft_codewords - soft_codewords.detach())).reshape(x.shape[0], self.dim)
+        probabilities = F.softmax(logits / tau, dim=-1)
+        return QuantizerOutput(quantized, codes, soft, probabilities, logits, balance_entropy(probabilities), tau)
+
+    # -- codes and search -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
+        """Codes ``(B, M)`` in :attr:`code_dtype` (uint8 for K <= 256): noise-free argmax of the logits."""
+        x = torch.as_tensor(x, dtype=self.codebooks.dtype, device=self.codebooks.device)
+        self._split(x)
+        parts = [self.logits(x[i:i + batch_size]).argmax(-1) for i in range(0, x.shape[0], batch_size)]
+        codes = torch.cat(parts) if parts else torch.empty(0, self.num_books, dtype=torch.long)
+        return codes.to(self.code_dtype)
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """``(B, dim)`` concatenated codewords of ``codes`` ``(B, M)``."""
+        return decode_codes(codes, self.codebooks.detach())
+
+    @torch.no_grad()
+    def adc_tables(self, queries: torch.Tensor) -> torch.Tensor:
+        """``(Q, M, K)`` inner products of each query sub-vector with each codeword."""
+        queries = torch.as_tensor(queries, dtype=self.codebooks.dtype, device=self.codebooks.device)
+        return adc_lookup_tables(queries, self.codebooks.detach())
+
+    @torch.no_grad()
+    def adc_scores(self, queries: torch.Tensor, codes: torch.Tensor, chunk_size: int = 8192) -> torch.Tensor:
+        """``(Q, G)`` inner-product scores of float queries ``(Q, dim)`` against coded items ``(G, M)``."""
+        return adc_scores_from_tables(self.adc_tables(queries), codes, chunk_size)
+
+    @torch.no_grad()
+    def search(self, queries: torch.Tensor, codes: torch.Tensor, k: int, query_chunk: int = 64,
+               gallery_chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-``k`` coded items per query by ADC inner product: ``(scores, indices)``, each ``(Q, k)``."""
+        queries = torch.as_tensor(queries, dtype=self.codebooks.dtype, device=self.codebooks.device)
+        codes = _check_codes(codes, self.num_books, self.num_codewords)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= codes.shape[0]:
+            raise ValueError(f"k must be an int in [1, {codes.shape[0]}] (gallery size), got {k!r}")
+        parts = [adc_topk(self.adc_tables(queries[s:s + query_chunk]), codes, int(k), gallery_chunk)
+                 for s in range(0, queries.shape[0], query_chunk)]
+        if not parts:
+            return torch.empty(0, int(k)), torch.empty(0, int(k), dtype=torch.long)
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    # -- initialisation -------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor, method: str = "kmeans++", kmeans_iters: int = 0,
+                       generator: torch.Generator | None = None) -> "ProductQuantizer":
+        """Set every sub-codebook from training vectors ``x`` ``(N, dim)``.
+
+        ``method="sample"`` takes K random sub-vectors; ``"kmeans++"`` runs k-means++ seeding per sub-codebook,
+        then ``kmeans_iters`` Lloyd iterations. With ``N < K`` the missing codewords are random training
+        sub-vectors plus Gaussian jitter of 1 % of their norm.
+        """
+        if method not in ("kmeans++", "sample"):
+            raise ValueError(f"method must be 'kmeans++' or 'sample', got {method!r}")
+        gen = generator or self.generator or torch.Generator().manual_seed(0)
+        sub = self._split(torch.as_tensor(x, dtype=torch.float32).cpu())
+        n, k = sub.shape[0], self.num_codewords
+        if n == 0:
+            raise ValueError("x: cannot initialise codebooks from 0 vectors")
+        pts = sub.transpose(0, 1).contiguous()  # (M, N, d)
+        if n < k:
+            order = torch.randperm(n, generator=gen)
+            extra = pts[:, torch.randint(n, (k - n,), generator=gen)]
+            jitter = torch.randn(extra.shape, generator=gen) / math.sqrt(self.sub_dim)
+            centres = torch.cat([pts[:, order], extra + 0.01 * extra.norm(dim=2, keepdim=True) * jitter], dim=1)
+        elif method == "sample":
+            centres = pts[:, torch.randperm(n, generator=gen)[:k]]
+        else:
+            centres = _kmeans_plus_plus(pts, k, gen)
+        books = [_lloyd(pts[m], centres[m], kmeans_iters) for m in range(self.num_books)]
+        self.codebooks.copy_(torch.stack(books).to(self.codebooks))
+        return self
+
+    @torch.no_grad()
+    def codeword_usage(self, x: torch.Tensor) -> torch.Tensor:
+        """``(M, K)`` counts of the codewords that :meth:`encode` picks for ``x``."""
+        codes = self.encode(x).long()
+        usage = torch.zeros(self.num_books, self.num_codewords, dtype=torch.long)
+        return usage.scatter_add_(1, codes.T.cpu(), torch.ones_like(codes.T.cpu()))

@@ -1,0 +1,149 @@
+"""Notebook parameters: read the ``parameters`` cell, check overrides, parse command-line values.
+
+A notebook declares its parameters in one code cell tagged ``parameters`` (the papermill convention), made only
+of assignments ``NAME = literal`` (or ``NAME: type = literal``) and comments. The literal defaults fix each
+parameter's type; an override must have that type before any notebook runs:
+
+* ``bool`` accepts only ``bool``; ``int`` accepts ``int`` but not ``bool``;
+* ``float`` accepts ``float`` and widens an ``int`` to ``float``;
+* ``str``, ``list``, ``tuple`` and ``dict`` accept only their own type;
+* a ``None`` default declares an optional parameter of unstated type and accepts any literal.
+
+Presets live in the notebook metadata: ``nb.metadata["vlr_viz"]["presets"]["fast"] = {"n_items": 200}``.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+PARAMETERS_TAG = "parameters"
+
+
+def _read(path: str | os.PathLike) -> nbformat.NotebookNode:
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except (OSError, ValueError) as e:  # nbformat raises ValueError subclasses for bad JSON
+        raise ValueError(f"notebook {path}: cannot be read: {e}") from e
+
+
+def parameters_cell_source(nb: nbformat.NotebookNode) -> str | None:
+    """Source of the first code cell tagged ``parameters``, or ``None`` when there is none."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
+            return cell.source
+    return None
+
+
+def parse_parameters_source(source: str, where: str = "parameters cell") -> dict[str, Any]:
+    """``{name: default}`` from a parameters cell made only of ``NAME = literal`` assignments.
+
+    Raises ``ValueError`` naming ``where`` and the line of anything else (a call, an expression, a tuple target).
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        raise ValueError(f"{where}: syntax error at line {e.lineno}: {e.msg}") from e
+    params: dict[str, Any] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            name, value_node = stmt.targets[0].id, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            name, value_node = stmt.target.id, stmt.value
+        else:
+            raise ValueError(f"{where}: line {stmt.lineno} is not an assignment NAME = literal")
+        try:
+            params[name] = ast.literal_eval(value_node)
+        except ValueError as e:
+            raise ValueError(
+                f"{where}: line {stmt.lineno}: the value of {name!r} is not a literal "
+                f"({ast.get_source_segment(source, value_node)!r})"
+            ) from e
+    return params
+
+
+def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
+    """``{name: default}`` of the notebook's ``parameters`` cell; ``{}`` when it has none."""
+    source = parameters_cell_source(_read(path))
+    if source is None:
+        return {}
+    return parse_parameters_source(source, where=f"notebook {Path(path).name}: parameters cell")
+
+
+def notebook_presets(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """``{preset: {name: value}}`` from ``metadata["vlr_viz"]["presets"]``; ``{}`` when none is declared."""
+    presets = _read(path).metadata.get("vlr_viz", {}).get("presets", {})
+    if not isinstance(presets, dict) or not all(isinstance(v, dict) for v in presets.values()):
+        raise ValueError(f"notebook {Path(path).name}: metadata vlr_viz.presets must map preset names to dicts")
+    return {str(k): json.loads(json.dumps(v)) for k, v in presets.items()}  # NotebookNode -> plain dicts
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def check_parameter_value(name: str, default: Any, value: Any, where: str = "") -> Any:
+    """``value`` checked against the type of ``default`` (``int`` widened to ``float``); ``ValueError`` otherwise."""
+    prefix = f"{where}: " if where else ""
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        ok = isinstance(value, float)
+    else:
+        ok = type(value) is type(default)
+    if not ok:
+        raise ValueError(
+            f"{prefix}parameter {name!r} expects {_type_name(default)} (default {default!r}), "
+            f"got {_type_name(value)} {value!r}"
+        )
+    return value
+
+
+def check_overrides(defaults: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """`check_parameter_value` for every override; unknown names raise ``ValueError`` listing the known ones."""
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        known = ", ".join(sorted(defaults)) or "none"
+        raise ValueError(f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))}; known: {known}")
+    return {k: check_parameter_value(k, defaults[k], v, where) for k, v in overrides.items()}
+
+
+def validate_parameters(path: str | os.PathLike, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Check ``overrides`` against the notebook's parameters cell and return them (ints widened where needed).
+
+    Raises ``ValueError`` for an unknown name (listing the known ones) or a value of the wrong type (naming the
+    parameter, the expected and the given type).
+    """
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise TypeError(f"overrides must be a dict, got {_type_name(overrides)}")
+    return check_overrides(notebook_parameters(path), overrides, where=f"notebook {Path(path).name}")
+
+
+def parse_cli_value(text: str, default: Any) -> Any:
+    """A command-line string turned into a value for a parameter whose default is ``default``.
+
+    ``ast.literal_eval`` first (``3``, ``0.5``, ``True``, ``[1, 2]``, ``None``); for a ``str`` parameter (or a
+    ``None`` default) a string that is not a literal, or a literal that is not a string, stays the raw text, so
+    ``-p model minilm-l6`` and ``-p tag 123`` both give strings. Other types raise ``ValueError``.
+    """
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        if isinstance(default, str) or default is None:
+            return text
+        raise ValueError(f"{text!r} is not a Python literal (expected {_type_name(default)})") from None
+    if isinstance(default, str) and not isinstance(value, str):
+        return text
+    return value

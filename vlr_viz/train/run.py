@@ -1,0 +1,94 @@
+"""`run_training`: load a dataset and its cached features, train, evaluate the selected model on test, write a run folder.
+
+Run folder::
+
+    config.json                 the TrainConfig
+    checkpoint/                 see `vlr_viz.train.checkpoint` (best and last epoch, optimiser, history)
+    history.json, snapshots.npz see `vlr_viz.train.history`
+    img_emb.npy, txt_emb.npy    test-split embeddings of the selected model (float32)
+    txt_to_img.npy              the test split's caption → image map
+    metrics.json                selected epoch, validation and test metrics, λ, seconds
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..cache import atomic_write_bytes
+from . import distributed as dist_utils
+from .config import TrainConfig
+from .data import PairFeatures
+from .model import encode
+from .trainer import fit
+
+
+def _splits(dataset) -> dict:
+    if isinstance(dataset, dict):
+        missing = {"train", "val", "test"} - set(dataset)
+        if missing:
+            raise ValueError(f"dataset mapping lacks split(s) {sorted(missing)}")
+        return dataset
+    if dataset == "twemoji":
+        from ..data import load_twemoji
+
+        return {s: load_twemoji(split=s) for s in ("train", "val", "test")}
+    raise ValueError(f"unknown dataset {dataset!r}: use 'twemoji' or a mapping of train/val/test PairSets")
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model: str = "efficientnet-lite0",
+                 text_model: str = "minilm-l6", cache_dir=None, resume: bool = False,
+                 progress: bool = True) -> dict:
+    """Train ``config`` on ``dataset`` (``"twemoji"`` or ``{"train", "val", "test"}`` PairSets) into ``out_dir``.
+
+    The same cached features serve as student backbone input and as teachers. With ``resume=True`` an existing
+    ``out_dir/checkpoint`` is continued. Returns the summary written to ``metrics.json``.
+    """
+    from ..eval import recall_at_k
+    from ..features import load_features
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    splits = _splits(dataset)
+    feats = {}
+    for name, pairs in splits.items():
+        f = load_features(pairs, image_model, text_model, cache_dir=cache_dir, progress=progress)
+        feats[name] = PairFeatures.from_features(f, pairs, name=name)
+    ckpt = out / "checkpoint"
+    resume_from = ckpt if resume and (ckpt / "trainer_state.json").exists() else None
+    result = fit(config, feats["train"], feats["val"], progress=progress, checkpoint_dir=ckpt,
+                 resume_from=resume_from)
+    test = feats["test"]
+    img, txt = encode(result.model, test.image, test.text)
+    t2i = test.txt_to_img.numpy()
+    test_metrics = recall_at_k(img, txt, t2i, return_ranks=False)
+    summary = {
+        "method": config.method, "dataset": dataset if isinstance(dataset, str) else "custom",
+        "image_model": image_model, "text_model": text_model,
+        "selected_epoch": result.best_epoch, "select_metric": config.select_metric,
+        "val_rsum": result.best_metrics.get("rsum"), "test_rsum": test_metrics["rsum"],
+        "val": result.best_metrics, "test": test_metrics,
+        "lambda": result.model.scalars()["lam"], "tau2": result.model.scalars()["tau2"],
+        "lambda_info": result.lambda_info, "train_seconds": result.seconds,
+        "seconds": time.perf_counter() - t0,
+    }
+    if dist_utils.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "config.json", config.to_json().encode())
+        result.history.save(out)
+        _save_npy(out / "img_emb.npy", img.astype(np.float32))
+        _save_npy(out / "txt_emb.npy", txt.astype(np.float32))
+        _save_npy(out / "txt_to_img.npy", t2i.astype(np.int64))
+        atomic_write_bytes(out / "metrics.json", json.dumps(summary, indent=1, default=float).encode())
+    dist_utils.barrier()
+    return summary

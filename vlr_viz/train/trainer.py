@@ -1,0 +1,347 @@
+"""`fit`: train a student for one `TrainConfig` on cached features, select the epoch on validation, log everything.
+
+A step samples a batch of captions (each with its image; a repeated image is recognised through ``img_id``),
+computes the method's named loss terms, sums them with the config's weights and takes one AdamW step. The
+per-step and per-epoch terms, λ, τ, τ2, the learning rate, validation metrics and relation snapshots of a fixed
+probe subset go into a `History`. The test split is never touched here.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..losses import (matching_loss, representation_loss, structure_loss, student_relations, teacher_relations,
+                      vse_hinge_loss, weighted_sum)
+from ..models.fusion import reliability_lambda
+from . import distributed as dist_utils
+from .checkpoint import check_dims, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .covlr import covlr_terms
+from .data import PairFeatures, caption_batches, select_probe
+from .history import History
+from .model import RetrievalModel, build_mlp_encoder, encode
+
+LOWER_IS_BETTER = ("medr", "meanr")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or inf; training stopped and the last good checkpoint (if any) was kept."""
+
+
+@dataclass
+class TrainResult:
+    """Outcome of `fit`: ``model`` holds the selected epoch's weights (the last epoch if ``select_best`` is off)."""
+
+    model: RetrievalModel
+    history: History
+    config: TrainConfig
+    best_epoch: int
+    best_metrics: dict
+    last_epoch: int
+    seconds: float
+    lambda_info: dict = field(default_factory=dict)
+
+
+def stage_weights(config: TrainConfig, stage: int) -> dict[str, float]:
+    """Weights of the terms of a stage: stage 1 matching only, stage 2 the method's objective."""
+    if stage == 1 or config.method == "baseline":
+        return {"match_loss": config.weights["match_loss"]}
+    if config.method == "covlr":
+        return {"match_loss": config.weights["match_loss"], "rel_loss": config.covlr_gamma}
+    return dict(config.weights)
+
+
+def _match_fn(config: TrainConfig, model: RetrievalModel):
+    if config.matching == "vse_hinge":
+        return lambda v, t, img_id: vse_hinge_loss(v, t, img_id, margin=config.margin)
+    return lambda v, t, img_id: matching_loss(v, t, img_id, logit_scale=model.logit_scale())
+
+
+def batch_terms(model: RetrievalModel, data: PairFeatures, captions: torch.Tensor, config: TrainConfig,
+                stage: int) -> dict[str, torch.Tensor]:
+    """Raw loss terms of one batch (``captions``: this rank's caption indices; terms span the global batch)."""
+    img_id = data.txt_to_img[captions]
+    x_img, x_txt = data.image[img_id], data.text[captions]
+    a, b = data.teacher_image[img_id], data.teacher_text[captions]
+    match_fn = _match_fn(config, model)
+    if config.method == "covlr" and stage == 2:
+        return covlr_terms(model, x_img, x_txt, a, b, img_id, config, match_fn)
+    v, t = model(x_img, x_txt)
+    if config.method != "sad" or stage == 1:
+        v, t, img_id = dist_utils.gather_batch(v, t, img_id)
+        return match_fn(v, t, img_id)
+    v, t, a, b, img_id = dist_utils.gather_batch(v, t, a, b, img_id)
+    terms = match_fn(v, t, img_id)
+    terms |= representation_loss(v, t, a, b, img_id, proj_v=model.proj_image_teacher,
+                                 proj_t=model.proj_text_teacher, logit_scale=model.logit_scale())
+    terms |= structure_loss(v, t, a, b, lam=model.fusion.lam, tau2=model.fusion.tau2,
+                            student_relation=config.student_relation, distance=config.distance,
+                            center_teachers=config.center_teachers)
+    return terms
+
+
+@torch.no_grad()
+def relation_snapshot(model: RetrievalModel, data: PairFeatures, probe: np.ndarray, config: TrainConfig) -> dict:
+    """Student and teacher relations (over the current τ2, λ) on the probe captions and their images."""
+    was_training = model.training
+    model.eval()
+    cap = torch.as_tensor(probe, device=data.text.device)
+    img = data.txt_to_img[cap]
+    v, t = model(data.image[img], data.text[cap])
+    tau2, lam = model.fusion.tau2, model.fusion.lam
+    out = student_relations(v, t, tau2)
+    out["R_v"], out["R_t"], out["E"] = teacher_relations(data.teacher_image[img], data.teacher_text[cap], lam, tau2,
+                                                         config.center_teachers)
+    model.train(was_training)
+    return {k: x.float().cpu().numpy() for k, x in out.items()}
+
+
+def validate(model: RetrievalModel, data: PairFeatures) -> dict[str, float]:
+    """Cross-modal retrieval metrics of the whole split (`vlr_viz.eval.recall_at_k`)."""
+    from ..eval import recall_at_k
+
+    img, txt = encode(model, data.image, data.text)
+    return recall_at_k(img, txt, data.txt_to_img.cpu().numpy(), return_ranks=False)
+
+
+def _is_better(metric: str, new: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return new < best if metric.endswith(LOWER_IS_BETTER) else new > best
+
+
+def _snapshot_due(config: TrainConfig, epoch: int) -> bool:
+    """Snapshots at every ``snapshot_every``-th epoch (0: none of those), the end of stage 1 and the last epoch."""
+    periodic = config.snapshot_every > 0 and epoch % config.snapshot_every == 0
+    return periodic or epoch in (config.epochs_stage1, config.epochs)
+
+
+def _lr_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """Per stage (as two runs would): linear warm-up over ``warmup_frac`` of the stage, then cosine to 0 or constant."""
+    stage1 = config.epochs_stage1 * steps_per_epoch
+    if step < stage1:
+        local, length = step, stage1
+    else:
+        local, length = step - stage1, config.epochs_stage2 * steps_per_epoch
+    warm = int(config.warmup_frac * length)
+    if local < warm:
+        return config.lr * (local + 1) / warm
+    if config.schedule == "constant":
+        return config.lr
+    progress = (local - warm) / max(length - warm, 1)
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _optimizer(model: RetrievalModel, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on weight matrices of the encoder and projections, none on biases, norms, scalars."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        scalar_part = name.startswith(("logit_scale.", "fusion."))
+        (decay if p.ndim >= 2 and not scalar_part else no_decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+
+
+def _initial_lambda(config: TrainConfig, train: PairFeatures) -> tuple[float, dict]:
+    info = {"lambda_mode": config.lambda_mode, "lambda_param": config.lambda_param}
+    if config.lambda_mode != "reliability" or config.method == "baseline":
+        return config.init_lambda, {**info, "lambda_init": config.init_lambda}
+    lam, rel = reliability_lambda(train.teacher_image.cpu().numpy(), train.teacher_text.cpu().numpy(),
+                                  train.txt_to_img.cpu().numpy(), reference=config.reliability_reference,
+                                  labels=train.labels, seed=config.seed)
+    if config.lambda_param != "raw":
+        lam = min(max(lam, 1e-3), 1 - 1e-3)
+    return lam, {**info, "lambda_init": lam, "reliability": rel}
+
+
+def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
+    states = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _resolve_probe(probe, val: PairFeatures, config: TrainConfig) -> np.ndarray:
+    if probe is None:
+        return select_probe(val.txt_to_img.cpu().numpy(), val.labels, config.n_probe)
+    if isinstance(probe, int):
+        return select_probe(val.txt_to_img.cpu().numpy(), val.labels, probe)
+    probe = np.asarray(probe, dtype=np.int64)
+    if probe.ndim != 1 or probe.size < 2 or probe.min() < 0 or probe.max() >= val.n_captions:
+        raise ValueError(f"probe must be at least 2 validation caption indices in [0, {val.n_captions})")
+    return probe
+
+
+def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=None, progress: bool = True,
+        encoder: torch.nn.Module | None = None, checkpoint_dir=None, resume_from=None,
+        until_epoch: int | None = None) -> TrainResult:
+    """Train one student; returns the model of the best validation epoch and the full `History`.
+
+    Args:
+        config: the run's settings.
+        train, val: `PairFeatures` of the training and validation splits (test is never used here).
+        probe: validation caption indices whose relations are snapshotted, or their number, or ``None``
+            (``config.n_probe`` pairs spread over categories, see `select_probe`).
+        progress: show a progress bar (rank 0).
+        encoder: a student encoder to use instead of the MLP towers (``encode_image``, ``encode_text`` and
+            ``forward(image, text) -> (v, t)``), e.g. `vlr_viz.models.open_clip_student.OpenCLIPStudent`.
+        checkpoint_dir: write a checkpoint there after every epoch (the last good one survives a crash).
+        resume_from: a checkpoint folder of the same config and data to continue from.
+        until_epoch: stop after this epoch (a later call with ``resume_from`` finishes the run identically).
+
+    Raises:
+        NonFiniteLossError: a term became NaN/inf (named in the message); the checkpoint folder keeps the
+            last good epoch.
+
+    Deterministic on the CPU for a given seed: batch order comes from ``(seed, epoch)``, dropout from the torch
+    generator seeded once per run (the caller's RNG state is restored afterwards).
+    """
+    t_start = time.perf_counter()
+    world = dist_utils.world_size()
+    if config.batch_size > train.n_captions:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the training split "
+                         f"({train.n_captions} captions)")
+    if config.batch_size % world:
+        raise ValueError(f"batch_size {config.batch_size} must divide by the number of processes ({world})")
+    if until_epoch is not None and not 1 <= until_epoch <= config.epochs:
+        raise ValueError(f"until_epoch must lie in [1, {config.epochs}], got {until_epoch}")
+    if val.n_captions < 2:
+        raise ValueError("the validation split needs at least 2 captions")
+    device = torch.device("cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    if device.type == "cuda" and dist_utils.is_distributed():
+        device = torch.device("cuda", torch.cuda.current_device())
+    dims = train.dims()
+    if val.dims() != dims:
+        raise ValueError(f"validation feature dims {val.dims()} differ from training dims {dims}")
+    if encoder is None and (len(dims["image"]) != 1 or len(dims["text"]) != 1):
+        raise ValueError("the MLP towers need 2-D image and text features; pass encoder= for other inputs")
+    probe_idx = _resolve_probe(probe, val, config)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(config.seed)
+        return _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resume_from,
+                    until_epoch or config.epochs, device, dims, t_start)
+
+
+def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resume_from, until_epoch, device, dims,
+         t_start) -> TrainResult:
+    lam0, lambda_info = _initial_lambda(config, train)
+    if encoder is None:
+        encoder = build_mlp_encoder(config, dims["image"][0], dims["text"][0])
+    model = RetrievalModel(encoder, config.embed_dim, dims["teacher_image"], dims["teacher_text"], config,
+                           init_lambda=lam0).to(device)
+    dist_utils.broadcast_parameters(model)
+    opt = _optimizer(model, config)
+    train_dev = PairFeatures(*(x.to(device) for x in (train.image, train.text, train.txt_to_img,
+                                                      train.teacher_image, train.teacher_text)),
+                             labels=train.labels, name=train.name)
+    val_dev = PairFeatures(*(x.to(device) for x in (val.image, val.text, val.txt_to_img,
+                                                    val.teacher_image, val.teacher_text)),
+                           labels=val.labels, name=val.name)
+    steps_per_epoch = train.n_captions // config.batch_size
+    history = History(meta={"config": config.to_dict(), **lambda_info, "dims": dims, "device": str(device),
+                            "world_size": dist_utils.world_size(), "n_train_captions": train.n_captions,
+                            "n_val_captions": val.n_captions, "steps_per_epoch": steps_per_epoch},
+                      probe={"captions": probe_idx, "images": val.txt_to_img[probe_idx].numpy(),
+                             "labels": (val.labels[val.txt_to_img[probe_idx].numpy()] if val.labels is not None
+                                        else np.full(probe_idx.size, -1))})
+    best_state, best_epoch, best_metric, best_metrics = None, 0, None, {}
+    start_epoch, step = 1, 0
+    if resume_from is not None:
+        ck = load_checkpoint(resume_from)
+        if ck["config"].to_dict() != config.to_dict():
+            diff = sorted(k for k, v in config.to_dict().items() if ck["config"].to_dict().get(k) != v)
+            raise ValueError(f"cannot resume from {resume_from}: config differs in {diff}")
+        check_dims(ck["trainer_state"]["dims"], dims, resume_from)
+        model.load_state_dict(ck["model_state"])
+        opt.load_state_dict(ck["optimizer_state"])
+        torch.set_rng_state(ck["rng_states"]["cpu"])
+        if "cuda" in ck["rng_states"] and device.type == "cuda":
+            torch.cuda.set_rng_state(ck["rng_states"]["cuda"], device)
+        st = ck["trainer_state"]
+        start_epoch, step = st["epoch"] + 1, st["step"]
+        best_state, best_epoch, best_metric, best_metrics = (ck["best_state"], st["best_epoch"], st["best_metric"],
+                                                             st["best_metrics"])
+        history = ck["history"]
+        history.truncate(st["epoch"])
+        lambda_info = {k: history.meta[k] for k in ("lambda_mode", "lambda_param", "lambda_init", "reliability")
+                       if k in history.meta}
+    else:
+        metrics = validate(model, val_dev)
+        if config.select_metric not in metrics:
+            raise ValueError(f"select_metric {config.select_metric!r} is not a validation metric; "
+                             f"choose from {sorted(metrics)}")
+        history.add_epoch({"epoch": 0, "stage": 0, **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()}})
+        history.add_snapshot(0, relation_snapshot(model, val_dev, probe_idx, config))
+
+    main = dist_utils.is_main()
+    bar = tqdm(range(start_epoch, until_epoch + 1), disable=not (progress and main), desc=config.method,
+               unit="epoch")
+    sharded = list(model.encoder.parameters())
+    replicated = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    last_epoch = start_epoch - 1
+    for epoch in bar:
+        t_epoch = time.perf_counter()
+        stage = 1 if epoch <= config.epochs_stage1 else 2
+        weights = stage_weights(config, stage)
+        model.train()
+        rows, step_info, keys = [], [], None
+        for captions in caption_batches(train.n_captions, config.batch_size, config.seed, epoch):
+            lr = _lr_at(config, step, steps_per_epoch)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            terms = batch_terms(model, train_dev, dist_utils.shard(captions).to(device), config, stage)
+            total, weighted = weighted_sum(terms, weights)
+            if not torch.isfinite(total):
+                bad = [f"{k}={float(v)}" for k, v in terms.items() if not torch.isfinite(v)]
+                where = (f"the checkpoint of epoch {last_epoch} in {checkpoint_dir} is kept" if checkpoint_dir
+                         and last_epoch >= 1 else "no checkpoint was written")
+                raise NonFiniteLossError(f"non-finite loss at epoch {epoch}, step {step}: "
+                                         f"{', '.join(bad) or f'total={float(total)}'}; training stopped, {where}")
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            dist_utils.sync_gradients(sharded, replicated)
+            opt.step()
+            keys = ["loss", *terms, *(f"w_{k}" for k in weighted), "lam", "tau", "tau2"]
+            rows.append(torch.stack([total.detach(), *(v.detach() for v in terms.values()),
+                                     *(v.detach() for v in weighted.values()), model.fusion.lam.detach(),
+                                     model.logit_scale.tau.detach(), model.fusion.tau2.detach()]).float())
+            step_info.append({"step": step, "epoch": epoch, "stage": stage, "lr": lr})
+            step += 1
+        values = torch.stack(rows).cpu().numpy()  # one device sync per epoch
+        history.add_steps([{**info, **dict(zip(keys, vals.tolist()))} for info, vals in zip(step_info, values)])
+        metrics = validate(model, val_dev)
+        row = {"epoch": epoch, "stage": stage, "lr": step_info[-1]["lr"], **dict(zip(keys, values.mean(0).tolist())),
+               **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()},
+               "seconds": time.perf_counter() - t_epoch}
+        history.add_epoch(row)
+        if _snapshot_due(config, epoch):
+            history.add_snapshot(epoch, relation_snapshot(model, val_dev, probe_idx, config))
+        value = metrics[config.select_metric]
+        if _is_better(config.select_metric, value, best_metric) or not config.select_best:
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_epoch, best_metric, best_metrics = epoch, value, metrics
+        last_epoch = epoch
+        if checkpoint_dir is not None:
+            if main:
+                save_checkpoint(checkpoint_dir, config=config, model_state=model.state_dict(), best_state=best_state,
+                                optimizer_state=opt.state_dict(), rng_states=_rng_states(device),
+                                trainer_state={"epoch": epoch, "step": step, "best_epoch": best_epoch,
+                                               "best_metric": best_metric, "best_metrics": best_metrics,
+                                               "dims": dims},
+                                history=history)
+            dist_utils.barrier()
+        bar.set_postfix(loss=f"{row['loss']:.3f}", **{f"val_{config.select_metric}": f"{value:.1f}"})
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    history.meta.update(best_epoch=best_epoch, best_metric=best_metric, select_metric=config.select_metric)
+    return TrainResult(model=model, history=history, config=config, best_epoch=best_epoch, best_metrics=best_metrics,
+                       last_epoch=last_epoch, seconds=time.perf_counter() - t_start, lambda_info=lambda_info)

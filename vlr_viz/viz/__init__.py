@@ -1,0 +1,151 @@
+"""vlr_viz.viz: plotly figure builders (each returns a ``plotly.graph_objects.Figure`` and never shows it).
+
+=====================  ==================================================================================
+module                 builders
+=====================  ==================================================================================
+``relations``          `relation_heatmaps`, `relation_drift_heatmap`, `category_order`
+``drift``              `relation_drift_curves`, `loss_curves` (+ the training-history adapter)
+``geometry``           `project_2d`, `procrustes_align`, `common_space_figure`, `who_moved_most`
+``imbalance``          `modality_strength_bars`, `imbalance_index_curve`, `modality_gap_bars`
+``tables``             `retrieval_table`, `retrieval_table_figure`, `mean_spread_table`
+``thumbnails``         `png_data_uri`, `thumbnail_uris`
+=====================  ==================================================================================
+
+Colours are fixed per category id (`category_color`) and per named series (`series_color`: teacher,
+student, baseline, rebalanced, ...), so one category or one model keeps its colour in every figure.
+`save_png` exports a figure through kaleido (headless Chromium).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from vlr_viz.cache import content_hash
+
+# -- palette (defined before the submodules are imported: they read it) --------------------------------------------
+#: Tableau 10, then the extra colours of plotly's "Safe" palette: category id ``c`` gets ``CATEGORY_PALETTE[c % n]``.
+CATEGORY_PALETTE = (
+    "#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#BAB0AC",
+    "#88CCEE", "#CC6677", "#DDCC77", "#117733", "#332288", "#AA4499", "#44AA99", "#999933", "#882255", "#661100",
+)
+UNKNOWN_COLOR = "#7F7F7F"
+
+#: Series whose colour is fixed by name (lower-cased match).
+SERIES_COLORS = {
+    "teacher": "#595959",
+    "student": "#2A7AB9",
+    "baseline": "#D6604D",
+    "matching": "#D6604D",
+    "rebalanced": "#1B7837",
+    "structure-aware": "#1B7837",
+    "structure_aware": "#1B7837",
+    "covlr": "#762A83",
+    "image": "#2A7AB9",
+    "text": "#E08214",
+    # loss terms (Paul Tol's "bright" scheme)
+    "match_loss": "#4477AA",
+    "rep_img_loss": "#66CCEE",
+    "rep_txt_loss": "#228833",
+    "kd_loss": "#EE6677",
+    "kd_v_loss": "#CCBB44",
+    "kd_t_loss": "#AA3377",
+    "rel_loss": "#777777",
+    # degradation kinds: image kinds cool, text kinds warm, feature noise grey
+    "blur": "#0077BB",
+    "noise": "#33BBEE",
+    "downscale": "#009988",
+    "occlusion": "#004488",
+    "word_dropout": "#EE7733",
+    "truncation": "#CC3311",
+    "word_replace": "#EE3377",
+    "coarsen": "#BB5566",
+    "mismatch": "#DDAA33",
+    "feature_noise": "#555555",
+}
+_SERIES_FALLBACK = ("#8C510A", "#01665E", "#C51B7D", "#4D9221", "#5E3C99", "#B35806", "#2D004B", "#7F3B08",
+                    "#35978F", "#A50026")
+
+
+def category_color(category_id: int) -> str:
+    """Fixed colour of a category id (``-1``, unknown: grey)."""
+    c = int(category_id)
+    return UNKNOWN_COLOR if c < 0 else CATEGORY_PALETTE[c % len(CATEGORY_PALETTE)]
+
+
+def series_color(name: str) -> str:
+    """Fixed colour of a named series: known names (teacher, student, baseline, rebalanced, ...) by table, any other
+    name by a stable hash of its text, so the same name has the same colour in every figure and session."""
+    key = str(name).strip().lower()
+    if key in SERIES_COLORS:
+        return SERIES_COLORS[key]
+    for known, colour in SERIES_COLORS.items():
+        if key.startswith(known + " ") or key.endswith(" " + known):
+            return colour
+    return _SERIES_FALLBACK[int(content_hash(key)[:8], 16) % len(_SERIES_FALLBACK)]
+
+
+DEFAULT_BROWSER_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+
+
+def find_browser() -> str | None:
+    """The browser kaleido will use: ``$BROWSER_PATH`` if set, else the first of `DEFAULT_BROWSER_PATHS` or a
+    ``chromium`` / ``google-chrome`` on ``PATH``; ``None`` if there is none."""
+    if os.environ.get("BROWSER_PATH"):
+        return os.environ["BROWSER_PATH"]
+    for path in DEFAULT_BROWSER_PATHS:
+        if os.access(path, os.X_OK):
+            return path
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+def save_png(fig, path, scale: float = 2, width: int | None = None, height: int | None = None) -> Path:
+    """Write ``fig`` as a PNG through kaleido (Chromium), atomically (temporary file + rename); return the path.
+
+    kaleido ≥ 1 drives a Chrome/Chromium found by choreographer; when ``$BROWSER_PATH`` is unset and a browser sits
+    at a usual place (Debian's ``/usr/bin/chromium``), ``BROWSER_PATH`` is set to it. Raises ``RuntimeError`` with
+    the remedy when no browser can be started.
+    """
+    from vlr_viz.cache import atomic_write_bytes
+
+    if not hasattr(fig, "to_image"):
+        raise TypeError(f"fig must be a plotly Figure; got {type(fig).__name__}")
+    if not scale > 0:
+        raise ValueError(f"scale must be positive; got {scale!r}")
+    browser = find_browser()
+    if browser is None:
+        raise RuntimeError("save_png needs Chrome or Chromium for kaleido: install Debian's `chromium` "
+                           "(/usr/bin/chromium) or set BROWSER_PATH to a Chrome/Chromium executable")
+    if not os.path.exists(browser):
+        raise RuntimeError(f"save_png: no browser at BROWSER_PATH={browser!r}; point BROWSER_PATH at a "
+                           "Chrome/Chromium executable or unset it")
+    os.environ.setdefault("BROWSER_PATH", browser)
+    try:
+        data = fig.to_image(format="png", scale=scale, width=width, height=height)
+    except Exception as e:  # kaleido wraps browser start-up failures in several exception types
+        raise RuntimeError(f"save_png: kaleido could not render with the browser {browser!r}: {e}") from e
+    path = Path(path)
+    atomic_write_bytes(path, data)
+    return path
+
+
+from .drift import (history_frame, history_snapshots, loss_curves, relation_drift_curves,  # noqa: E402
+                    snapshot_heatmaps)
+from .geometry import common_space_figure, procrustes_align, project_2d, who_moved_most  # noqa: E402
+from .imbalance import (imbalance_index_curve, modality_gap_bars, modality_strength_bars,  # noqa: E402
+                        strength_frame)
+from .relations import category_order, relation_drift_heatmap, relation_heatmaps  # noqa: E402
+from .tables import mean_spread_table, retrieval_table, retrieval_table_figure  # noqa: E402
+from .thumbnails import png_data_uri, thumbnail_uris  # noqa: E402
+
+__all__ = [
+    "CATEGORY_PALETTE", "SERIES_COLORS", "category_color", "category_order", "common_space_figure", "find_browser",
+    "history_frame", "history_snapshots", "imbalance_index_curve", "loss_curves", "mean_spread_table",
+    "modality_gap_bars", "modality_strength_bars", "png_data_uri", "procrustes_align", "project_2d",
+    "relation_drift_curves", "relation_drift_heatmap", "relation_heatmaps", "retrieval_table",
+    "retrieval_table_figure", "save_png", "series_color", "snapshot_heatmaps", "strength_frame", "thumbnail_uris",
+    "who_moved_most",
+]

@@ -1,0 +1,145 @@
+"""Result tables: baseline vs rebalanced retrieval with deltas (DataFrame, Styler, plotly Table), and mean ± std
+over seeds.
+
+Inputs are tidy rows as `vlr_viz.eval.evaluate` returns them: ``model, task, metric, relevance, value`` (plus
+any other columns such as ``seed``, which are averaged over).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from vlr_viz.viz import series_color
+
+KEY_COLUMNS = ("task", "metric", "relevance")
+IMPROVED, WORSENED = "#D9F0D3", "#F4CBC6"
+
+
+def lower_is_better(metric: str) -> bool:
+    """Ranks (``medr``, ``meanr``, "... rank") improve downwards; recalls, NDCG and mAP upwards."""
+    name = str(metric).lower()
+    return "rank" in name or name.endswith(("medr", "meanr"))
+
+
+def _check(df, name: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame; got {type(df).__name__}")
+    for col in ("metric", "value"):
+        if col not in df.columns:
+            raise ValueError(f"{name} lacks column {col!r}; it has {', '.join(map(str, df.columns))}")
+    if df.empty:
+        raise ValueError(f"{name} has no rows")
+    if "model" in df.columns and df["model"].nunique() > 1:
+        raise ValueError(f"{name} holds several models ({', '.join(map(str, pd.unique(df['model'])))}); "
+                         "pass one model per table side")
+    return df
+
+
+def _summarise(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    g = df.groupby(keys, sort=False, dropna=False)["value"]
+    return g.agg(["mean", "std", "count"])
+
+
+def retrieval_table(df_baseline: pd.DataFrame, df_rebalanced: pd.DataFrame,
+                    names: Sequence[str] = ("baseline", "rebalanced"), metrics: Sequence[str] | None = None,
+                    styled: bool = False, decimals: int = 2):
+    """One row per (task, metric, relevance): both methods' mean value, ``Δ = rebalanced − baseline``, and
+    ``better`` (Δ improves: up for scores, down for ranks). With several rows per key (seeds), adds the sample
+    standard deviations ``"<name> std"`` and the counts.
+
+    ``metrics``: keep only these metric names (in this order of preference for display, rows keep data order).
+    ``styled=True`` returns a ``pandas.io.formats.style.Styler`` that colours improvements green and losses red.
+    """
+    a, b = _check(df_baseline, "df_baseline"), _check(df_rebalanced, "df_rebalanced")
+    if len(names) != 2 or names[0] == names[1]:
+        raise ValueError(f"names must be two distinct labels; got {names!r}")
+    keys = [k for k in KEY_COLUMNS if k in a.columns or k in b.columns]
+    # a missing key (e.g. no relevance for cross-modal recall) becomes "" so that both sides join on it
+    a = a.assign(**{k: a[k].fillna("").astype(str) if k in a.columns else "" for k in keys})
+    b = b.assign(**{k: b[k].fillna("").astype(str) if k in b.columns else "" for k in keys})
+    if metrics is not None:
+        unknown = [m for m in metrics if m not in set(a["metric"]) | set(b["metric"])]
+        if unknown:
+            raise ValueError(f"metrics {unknown} are in neither table")
+        a, b = a[a["metric"].isin(metrics)], b[b["metric"].isin(metrics)]
+    sa, sb = _summarise(a, keys), _summarise(b, keys)
+    table = sa.join(sb, how="outer", lsuffix="_a", rsuffix="_b", sort=False)
+    order = list(sa.index) + [k for k in sb.index if k not in set(sa.index)]
+    table = table.reindex(order)
+    out = pd.DataFrame(index=table.index)
+    out[names[0]] = table["mean_a"]
+    out[names[1]] = table["mean_b"]
+    out["Δ"] = table["mean_b"] - table["mean_a"]
+    metric_of = out.index.get_level_values("metric") if isinstance(out.index, pd.MultiIndex) else out.index
+    sign = np.where([lower_is_better(m) for m in metric_of], -1.0, 1.0)
+    out["better"] = (sign * out["Δ"].to_numpy()) > 0
+    if (table["count_a"].max() > 1) or (table["count_b"].max() > 1):
+        out[f"{names[0]} std"] = table["std_a"]
+        out[f"{names[1]} std"] = table["std_b"]
+        out["n"] = [f"{int(x) if x == x else 0}/{int(y) if y == y else 0}"
+                    for x, y in zip(table["count_a"], table["count_b"])]
+    if not styled:
+        return out
+
+    def colour(row):
+        tint = "" if pd.isna(row["Δ"]) or row["Δ"] == 0 else (
+            f"background-color: {IMPROVED}" if row["better"] else f"background-color: {WORSENED}")
+        return [tint if col == "Δ" else "" for col in row.index]
+
+    numeric = [c for c in out.columns if c not in ("better", "n")]
+    return out.style.apply(colour, axis=1).format({c: f"{{:+.{decimals}f}}" if c == "Δ" else f"{{:.{decimals}f}}"
+                                                    for c in numeric}, na_rep="–")
+
+
+def retrieval_table_figure(df_baseline: pd.DataFrame, df_rebalanced: pd.DataFrame,
+                           names: Sequence[str] = ("baseline", "rebalanced"), metrics: Sequence[str] | None = None,
+                           decimals: int = 2, title: str | None = None) -> go.Figure:
+    """The `retrieval_table` as a plotly ``Table``: Δ cells green where the rebalanced model improves, red where
+    it loses; header cells of the two methods in their series colours."""
+    t = retrieval_table(df_baseline, df_rebalanced, names=names, metrics=metrics)
+    keys = list(t.index.names) if isinstance(t.index, pd.MultiIndex) else [t.index.name or "metric"]
+    flat = t.reset_index()
+    fmt = f"{{:.{decimals}f}}"
+
+    def cells(col: str) -> list[str]:
+        vals = flat[col]
+        if col == "Δ":
+            return [("–" if pd.isna(v) else f"{v:+.{decimals}f}") for v in vals]
+        if col in names or col.endswith(" std"):
+            return [("–" if pd.isna(v) else fmt.format(v)) for v in vals]
+        return ["" if pd.isna(v) else str(v) for v in vals]
+
+    shown = keys + [c for c in t.columns if c != "better"]
+    delta_fill = [IMPROVED if b and not pd.isna(d) else (WORSENED if not pd.isna(d) and d != 0 else "white")
+                  for b, d in zip(flat["better"], flat["Δ"])]
+    fill = [["white"] * len(flat) if c != "Δ" else delta_fill for c in shown]
+    header_fill = [series_color(c) if c in names else "#595959" for c in shown]
+    fig = go.Figure(go.Table(
+        header=dict(values=[f"<b>{c}</b>" for c in shown], fill_color=header_fill, font=dict(color="white"),
+                    align="left"),
+        cells=dict(values=[cells(c) for c in shown], fill_color=fill, align="left", height=24)))
+    fig.update_layout(title=title or f"Retrieval: {names[1]} vs {names[0]} (Δ = {names[1]} − {names[0]})",
+                      template="plotly_white", height=120 + 26 * len(flat), margin=dict(l=10, r=10, t=60, b=10))
+    return fig
+
+
+def mean_spread_table(df: pd.DataFrame, by: Sequence[str] = ("method", "level"), value: str = "value",
+                      decimals: int = 2) -> pd.DataFrame:
+    """Mean, sample standard deviation (ddof 1; NaN for a single row) and count of ``value`` per group ``by``,
+    plus a ``"mean ± std"`` text column; groups keep their order of first appearance."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
+    by = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in by + [value] if c not in df.columns]
+    if missing:
+        raise ValueError(f"df lacks column(s) {', '.join(missing)}; it has {', '.join(map(str, df.columns))}")
+    if not pd.api.types.is_numeric_dtype(df[value]):
+        raise ValueError(f"column {value!r} must be numeric")
+    out = df.groupby(by, sort=False, dropna=False)[value].agg(["mean", "std", "count"]).reset_index()
+    out = out.rename(columns={"count": "n"})
+    out["mean ± std"] = [f"{m:.{decimals}f}" if pd.isna(s) else f"{m:.{decimals}f} ± {s:.{decimals}f}"
+                         for m, s in zip(out["mean"], out["std"])]
+    return out
