@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/vlr-viz report --preset full
+	$(BIN)/vlr-viz features
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -28,7 +28,10 @@ bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 features: $(STAMP)
-	$(BIN)/vlr-viz report --preset full
+	$(BIN)/vlr-viz features
 
 clean-cache:
 	rm -rf data/cache
+
+report: $(STAMP)
+	$(BIN)/vlr-viz report --preset full
