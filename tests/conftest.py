@@ -32,3 +32,14 @@ def twemoji_features(twemoji_splits):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def float64_default():
+    """Run a test with torch's default dtype set to float64 (golden values), restoring it afterwards."""
+    import torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)

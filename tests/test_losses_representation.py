@@ -8,19 +8,9 @@ from torch import nn
 
 from vlr_viz.losses import representation_loss
 
+from numpy_oracles import unit
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """Golden values are computed in float64; restore the default dtype for the other test files."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
-def unit(x):
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+pytestmark = pytest.mark.usefixtures("float64_default")  # golden values are computed in float64
 
 
 def numpy_one_way(q, k, ids, scale):
