@@ -79,7 +79,7 @@ def main() -> None:
         for c, res in results.items():
             mismatch = {k: (res[k], v) for k, v in reference.items() if res[k] != v}
             assert not mismatch, f"chunk_size={c}: R@K differ from the argsort loops: {mismatch}"
-        print("R@K identical to the argsort loops:", {k: round(v, 2) for k, v in reference.items()})
+        print("R@K identical to the argsort loops:", {k: round(float(v), 2) for k, v in reference.items()})
 
     print(f"\n{'method':<55}{'seconds':>9}{'x floor':>9}")
     for name, t in rows:

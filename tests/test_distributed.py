@@ -46,31 +46,33 @@ def one_step(method, captions):
 GLOBAL_BATCH = torch.tensor([3, 17, 40, 5, 41, 0, 22, 9, 30, 31, 47, 12, 8, 2, 44, 19])  # images 3, 0... repeat
 
 
-def _worker(rank, init_file, out_dir, method):
+def _worker(rank, init_file, out_dir):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:
-        if method == "fit":
-            res = fit(config("sad"), make_data(), make_data(24, 4), progress=False)
-            torch.save({k: v.clone() for k, v in res.model.state_dict().items()}, f"{out_dir}/fit{rank}.pt")
-        else:
+        for method in ("sad", "covlr"):
             terms, grads = one_step(method, du.shard(GLOBAL_BATCH))
             torch.save({"terms": terms, "grads": grads}, f"{out_dir}/{method}{rank}.pt")
+        res = fit(config("sad"), make_data(), make_data(24, 4), progress=False)
+        torch.save({k: v.clone() for k, v in res.model.state_dict().items()}, f"{out_dir}/fit{rank}.pt")
     finally:
         dist.destroy_process_group()
 
 
-def spawn(tmp_path, method):
-    mp.spawn(_worker, args=(str(tmp_path / f"init_{method}"), str(tmp_path), method), nprocs=WORLD, join=True)
+@pytest.fixture(scope="module")
+def spawned(tmp_path_factory):
+    """One spawn of two processes runs every case (starting processes is the slow part)."""
+    out = tmp_path_factory.mktemp("dist")
+    mp.spawn(_worker, args=(str(out / "init"), str(out)), nprocs=WORLD, join=True)
+    return out
 
 
 @pytest.mark.parametrize("method", ["sad", "covlr"])
-def test_step_equals_single_process(tmp_path, method):
-    spawn(tmp_path, method)
+def test_step_equals_single_process(spawned, method):
     ref_terms, ref_grads = one_step(method, GLOBAL_BATCH)
     assert set(ref_grads) >= {"encoder.image_tower.net.0.weight", "fusion.lambda_weight"}
     for r in range(WORLD):
-        got = torch.load(tmp_path / f"{method}{r}.pt", weights_only=True)
+        got = torch.load(spawned / f"{method}{r}.pt", weights_only=True)
         assert got["terms"].keys() == ref_terms.keys()
         for k, v in ref_terms.items():
             assert got["terms"][k] == pytest.approx(v, rel=1e-5), k
@@ -79,13 +81,11 @@ def test_step_equals_single_process(tmp_path, method):
             torch.testing.assert_close(got["grads"][k], g, rtol=1e-4, atol=1e-6, msg=k)
 
 
-@pytest.mark.slow
-def test_fit_equals_single_process(tmp_path):
-    spawn(tmp_path, "fit")
+def test_fit_equals_single_process(spawned):
     torch.set_num_threads(1)
     ref = fit(config("sad"), make_data(), make_data(24, 4), progress=False).model.state_dict()
     for r in range(WORLD):
-        got = torch.load(tmp_path / f"fit{r}.pt", weights_only=True)
+        got = torch.load(spawned / f"fit{r}.pt", weights_only=True)
         for k, v in ref.items():
             torch.testing.assert_close(got[k], v, rtol=1e-3, atol=1e-4, msg=k)
 

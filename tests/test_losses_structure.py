@@ -8,19 +8,9 @@ import torch
 from vlr_viz.losses import off_diagonal, relation_distance, structure_loss
 from vlr_viz.models.fusion import TeacherFusion
 
+from numpy_oracles import unit
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """Golden values are computed in float64; restore the default dtype for the other test files."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
-def unit(x):
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+pytestmark = pytest.mark.usefixtures("float64_default")  # golden values are computed in float64
 
 
 def np_distance(x, y, distance):
@@ -158,3 +148,18 @@ def test_bad_inputs(feats):
         structure_loss(v, t, a[:3], b, lam=0.5, tau2=0.1)
     with pytest.raises(ValueError, match="at least 2"):
         structure_loss(v[:1], t[:1], a[:1], b[:1], lam=0.5, tau2=0.1)
+
+
+@pytest.mark.parametrize("distance", ["mae", "mse", "kl"])
+@pytest.mark.parametrize("relation", ["pair", "intra", "inter", "all"])
+def test_gradients_match_finite_differences(relation, distance):
+    torch.manual_seed(3)
+    v, t = torch.randn(5, 3, requires_grad=True), torch.randn(5, 3, requires_grad=True)
+    a, b = torch.randn(5, 4), torch.randn(5, 2)
+    lam, tau2 = torch.tensor(0.35, requires_grad=True), torch.tensor(0.3, requires_grad=True)
+
+    def f(v, t, lam, tau2):
+        out = structure_loss(v, t, a, b, lam=lam, tau2=tau2, student_relation=relation, distance=distance)
+        return out["kd_loss"] + 0.7 * out["kd_v_loss"] + 1.3 * out["kd_t_loss"]
+
+    assert torch.autograd.gradcheck(f, (v, t, lam, tau2))

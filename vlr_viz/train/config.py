@@ -27,7 +27,10 @@ class TrainConfig:
     * ``"sad"``: structure-aware distillation (Yang et al., TIP 2024): ``Σ_k weights[k]·L_k`` over match,
       rep_img, rep_txt, kd, kd_v, kd_t. The structure terms scale as ``1/τ2``: a kd weight of 2 at
       ``tau2=0.07`` equals a weight of 1 at ``tau2=0.035``; state and sweep them together.
-    * ``"covlr"``: CoVLR as an MLDG-style meta step (our reading; see `vlr_viz.train.covlr`).
+    * ``"covlr"``: CoVLR as an MLDG-style meta step (our reading; see `vlr_viz.train.covlr`):
+      ``weights["match_loss"]·L_match(θ) + covlr_gamma·L_rel(θ')`` with inner step size ``covlr_alpha``; like
+      the structure weight, ``covlr_gamma`` acts at the scale ``1/tau2``. The sources give no γ; the default
+      0.1 (at ``tau2=0.07``) was chosen on the Twemoji validation split (γ = 1 never beat the end of stage 1).
 
     Optimiser: AdamW (``weight_decay`` on weight matrices only). Learning rate per stage, as if each stage were
     its own run: linear warm-up over the first ``warmup_frac`` of the stage's steps, then cosine decay to 0
@@ -68,7 +71,7 @@ class TrainConfig:
     reliability_reference: str = "pairs"
     # CoVLR
     covlr_alpha: float = 0.1
-    covlr_gamma: float = 1.0
+    covlr_gamma: float = 0.1
     covlr_relation: str = "intra"
     covlr_second_order: bool = False
     # selection, logging

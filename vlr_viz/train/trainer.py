@@ -223,11 +223,52 @@ def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=No
         raise ValueError(f"validation feature dims {val.dims()} differ from training dims {dims}")
     if encoder is None and (len(dims["image"]) != 1 or len(dims["text"]) != 1):
         raise ValueError("the MLP towers need 2-D image and text features; pass encoder= for other inputs")
+    if encoder is not None and getattr(encoder, "embed_dim", config.embed_dim) != config.embed_dim:
+        raise ValueError(f"encoder embeds into {encoder.embed_dim} dims but config.embed_dim is {config.embed_dim}")
     probe_idx = _resolve_probe(probe, val, config)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)
         return _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resume_from,
                     until_epoch or config.epochs, device, dims, t_start)
+
+
+def _to_device(data: PairFeatures, device: torch.device) -> PairFeatures:
+    return PairFeatures(*(x.to(device) for x in (data.image, data.text, data.txt_to_img, data.teacher_image,
+                                                 data.teacher_text)), labels=data.labels, name=data.name)
+
+
+def _train_epoch(model, opt, data: PairFeatures, config: TrainConfig, epoch: int, step: int, steps_per_epoch: int,
+                 checkpoint_note: str) -> tuple[list[dict], list[float], int]:
+    """One epoch of steps; returns the step rows, the epoch means of their values, and the next step index."""
+    stage = 1 if epoch <= config.epochs_stage1 else 2
+    weights = stage_weights(config, stage)
+    sharded = list(model.encoder.parameters())
+    replicated = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    model.train()
+    values, infos, keys = [], [], []
+    for captions in caption_batches(data.n_captions, config.batch_size, config.seed, epoch):
+        lr = _lr_at(config, step, steps_per_epoch)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        terms = batch_terms(model, data, dist_utils.shard(captions).to(data.text.device), config, stage)
+        total, weighted = weighted_sum(terms, weights)
+        if not torch.isfinite(total):
+            bad = [f"{k}={v.item()}" for k, v in terms.items() if not torch.isfinite(v)]
+            raise NonFiniteLossError(f"non-finite loss at epoch {epoch}, step {step}: "
+                                     f"{', '.join(bad) or f'total={total.item()}'}; training stopped, {checkpoint_note}")
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        dist_utils.sync_gradients(sharded, replicated)
+        opt.step()
+        keys = ["loss", *terms, *(f"w_{k}" for k in weighted), "lam", "tau", "tau2"]
+        values.append(torch.stack([total.detach(), *(v.detach() for v in terms.values()),
+                                   *(v.detach() for v in weighted.values()), model.fusion.lam.detach(),
+                                   model.logit_scale.tau.detach(), model.fusion.tau2.detach()]).float())
+        infos.append({"step": step, "epoch": epoch, "stage": stage, "lr": lr})
+        step += 1
+    table = torch.stack(values).cpu().numpy()  # one device sync per epoch
+    rows = [{**info, **dict(zip(keys, vals.tolist()))} for info, vals in zip(infos, table)]
+    return rows, dict(zip(keys, table.mean(0).tolist())), step
 
 
 def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resume_from, until_epoch, device, dims,
@@ -239,20 +280,16 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
                            init_lambda=lam0).to(device)
     dist_utils.broadcast_parameters(model)
     opt = _optimizer(model, config)
-    train_dev = PairFeatures(*(x.to(device) for x in (train.image, train.text, train.txt_to_img,
-                                                      train.teacher_image, train.teacher_text)),
-                             labels=train.labels, name=train.name)
-    val_dev = PairFeatures(*(x.to(device) for x in (val.image, val.text, val.txt_to_img,
-                                                    val.teacher_image, val.teacher_text)),
-                           labels=val.labels, name=val.name)
+    train_dev, val_dev = _to_device(train, device), _to_device(val, device)
     steps_per_epoch = train.n_captions // config.batch_size
+    probe_images = val.txt_to_img[probe_idx].numpy()
     history = History(meta={"config": config.to_dict(), **lambda_info, "dims": dims, "device": str(device),
                             "world_size": dist_utils.world_size(), "n_train_captions": train.n_captions,
                             "n_val_captions": val.n_captions, "steps_per_epoch": steps_per_epoch},
-                      probe={"captions": probe_idx, "images": val.txt_to_img[probe_idx].numpy(),
-                             "labels": (val.labels[val.txt_to_img[probe_idx].numpy()] if val.labels is not None
+                      probe={"captions": probe_idx, "images": probe_images,
+                             "labels": (val.labels[probe_images] if val.labels is not None
                                         else np.full(probe_idx.size, -1))})
-    best_state, best_epoch, best_metric, best_metrics = None, 0, None, {}
+    best = {"state": None, "epoch": 0, "metric": None, "metrics": {}}
     start_epoch, step = 1, 0
     if resume_from is not None:
         ck = load_checkpoint(resume_from)
@@ -267,8 +304,8 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
             torch.cuda.set_rng_state(ck["rng_states"]["cuda"], device)
         st = ck["trainer_state"]
         start_epoch, step = st["epoch"] + 1, st["step"]
-        best_state, best_epoch, best_metric, best_metrics = (ck["best_state"], st["best_epoch"], st["best_metric"],
-                                                             st["best_metrics"])
+        best = {"state": ck["best_state"], "epoch": st["best_epoch"], "metric": st["best_metric"],
+                "metrics": st["best_metrics"]}
         history = ck["history"]
         history.truncate(st["epoch"])
         lambda_info = {k: history.meta[k] for k in ("lambda_mode", "lambda_param", "lambda_init", "reliability")
@@ -284,64 +321,38 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
     main = dist_utils.is_main()
     bar = tqdm(range(start_epoch, until_epoch + 1), disable=not (progress and main), desc=config.method,
                unit="epoch")
-    sharded = list(model.encoder.parameters())
-    replicated = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     last_epoch = start_epoch - 1
     for epoch in bar:
         t_epoch = time.perf_counter()
-        stage = 1 if epoch <= config.epochs_stage1 else 2
-        weights = stage_weights(config, stage)
-        model.train()
-        rows, step_info, keys = [], [], None
-        for captions in caption_batches(train.n_captions, config.batch_size, config.seed, epoch):
-            lr = _lr_at(config, step, steps_per_epoch)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            terms = batch_terms(model, train_dev, dist_utils.shard(captions).to(device), config, stage)
-            total, weighted = weighted_sum(terms, weights)
-            if not torch.isfinite(total):
-                bad = [f"{k}={float(v)}" for k, v in terms.items() if not torch.isfinite(v)]
-                where = (f"the checkpoint of epoch {last_epoch} in {checkpoint_dir} is kept" if checkpoint_dir
-                         and last_epoch >= 1 else "no checkpoint was written")
-                raise NonFiniteLossError(f"non-finite loss at epoch {epoch}, step {step}: "
-                                         f"{', '.join(bad) or f'total={float(total)}'}; training stopped, {where}")
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            dist_utils.sync_gradients(sharded, replicated)
-            opt.step()
-            keys = ["loss", *terms, *(f"w_{k}" for k in weighted), "lam", "tau", "tau2"]
-            rows.append(torch.stack([total.detach(), *(v.detach() for v in terms.values()),
-                                     *(v.detach() for v in weighted.values()), model.fusion.lam.detach(),
-                                     model.logit_scale.tau.detach(), model.fusion.tau2.detach()]).float())
-            step_info.append({"step": step, "epoch": epoch, "stage": stage, "lr": lr})
-            step += 1
-        values = torch.stack(rows).cpu().numpy()  # one device sync per epoch
-        history.add_steps([{**info, **dict(zip(keys, vals.tolist()))} for info, vals in zip(step_info, values)])
+        note = (f"the checkpoint of epoch {last_epoch} in {checkpoint_dir} is kept" if checkpoint_dir
+                and last_epoch >= 1 else "no checkpoint was written")
+        rows, means, step = _train_epoch(model, opt, train_dev, config, epoch, step, steps_per_epoch, note)
+        history.add_steps(rows)
         metrics = validate(model, val_dev)
-        row = {"epoch": epoch, "stage": stage, "lr": step_info[-1]["lr"], **dict(zip(keys, values.mean(0).tolist())),
-               **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()},
-               "seconds": time.perf_counter() - t_epoch}
-        history.add_epoch(row)
+        history.add_epoch({"epoch": epoch, "stage": rows[-1]["stage"], "lr": rows[-1]["lr"], **means,
+                           **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()},
+                           "seconds": time.perf_counter() - t_epoch})
         if _snapshot_due(config, epoch):
             history.add_snapshot(epoch, relation_snapshot(model, val_dev, probe_idx, config))
         value = metrics[config.select_metric]
-        if _is_better(config.select_metric, value, best_metric) or not config.select_best:
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            best_epoch, best_metric, best_metrics = epoch, value, metrics
+        if _is_better(config.select_metric, value, best["metric"]) or not config.select_best:
+            best = {"state": {k: v.detach().clone() for k, v in model.state_dict().items()}, "epoch": epoch,
+                    "metric": value, "metrics": metrics}
         last_epoch = epoch
         if checkpoint_dir is not None:
             if main:
-                save_checkpoint(checkpoint_dir, config=config, model_state=model.state_dict(), best_state=best_state,
+                save_checkpoint(checkpoint_dir, config=config, model_state=model.state_dict(), best_state=best["state"],
                                 optimizer_state=opt.state_dict(), rng_states=_rng_states(device),
-                                trainer_state={"epoch": epoch, "step": step, "best_epoch": best_epoch,
-                                               "best_metric": best_metric, "best_metrics": best_metrics,
+                                trainer_state={"epoch": epoch, "step": step, "best_epoch": best["epoch"],
+                                               "best_metric": best["metric"], "best_metrics": best["metrics"],
                                                "dims": dims},
                                 history=history)
             dist_utils.barrier()
-        bar.set_postfix(loss=f"{row['loss']:.3f}", **{f"val_{config.select_metric}": f"{value:.1f}"})
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        bar.set_postfix(loss=f"{means['loss']:.3f}", **{f"val_{config.select_metric}": f"{value:.1f}"})
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
     model.eval()
-    history.meta.update(best_epoch=best_epoch, best_metric=best_metric, select_metric=config.select_metric)
-    return TrainResult(model=model, history=history, config=config, best_epoch=best_epoch, best_metrics=best_metrics,
-                       last_epoch=last_epoch, seconds=time.perf_counter() - t_start, lambda_info=lambda_info)
+    history.meta.update(best_epoch=best["epoch"], best_metric=best["metric"], select_metric=config.select_metric)
+    return TrainResult(model=model, history=history, config=config, best_epoch=best["epoch"],
+                       best_metrics=best["metrics"], last_epoch=last_epoch, seconds=time.perf_counter() - t_start,
+                       lambda_info=lambda_info)

@@ -1,0 +1,71 @@
+"""Cost of one structure-aware training step ("sad", stage 2, student_relation="all") relative to a baseline step.
+
+MLP towers on random features of the Twemoji teachers' sizes (image 1280, text 384), one AdamW step each,
+median over repeated steps. Goal: sad / baseline <= 1.3 at batch 128 and 512.
+
+    python benchmarks/bench_train_step.py [--threads 1] [--repeats 30] [--device cpu]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from vlr_viz.losses import weighted_sum
+from vlr_viz.train import PairFeatures, TrainConfig
+from vlr_viz.train.model import RetrievalModel, build_mlp_encoder
+from vlr_viz.train.trainer import _optimizer, batch_terms, stage_weights
+
+
+def step_times(method: str, batch: int, repeats: int, device: str, relation: str = "all") -> list[float]:
+    torch.manual_seed(0)
+    n = max(4 * batch, 2048)
+    data = PairFeatures(torch.randn(n, 1280), torch.randn(n, 384), torch.arange(n))
+    data = PairFeatures(*(x.to(device) for x in (data.image, data.text, data.txt_to_img)))
+    cfg = TrainConfig(method=method, batch_size=batch, student_relation=relation, device=device)
+    model = RetrievalModel(build_mlp_encoder(cfg, 1280, 384), cfg.embed_dim, 1280, 384, cfg).to(device)
+    opt = _optimizer(model, cfg)
+    weights = stage_weights(cfg, 2)
+    gen = torch.Generator().manual_seed(1)
+    times = []
+    for i in range(repeats + 5):
+        idx = torch.randperm(n, generator=gen)[:batch].to(device)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        total, _ = weighted_sum(batch_terms(model, data, idx, cfg, stage=2), weights)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if i >= 5:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--batches", type=int, nargs="+", default=[128, 512])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"device {args.device}, threads {torch.get_num_threads()}, median of {args.repeats} steps")
+    print(f"{'batch':>6} {'baseline ms':>12} {'sad ms':>9} {'covlr ms':>9} {'sad/base':>9} {'covlr/base':>11}")
+    for b in args.batches:
+        # interleave the methods' repeats so a change of machine load hits them alike
+        base, sad, covlr = [], [], []
+        for _ in range(3):
+            base += step_times("baseline", b, args.repeats // 3, args.device)
+            sad += step_times("sad", b, args.repeats // 3, args.device)
+            covlr += step_times("covlr", b, args.repeats // 3, args.device)
+        mb, ms, mc = (1e3 * statistics.median(x) for x in (base, sad, covlr))
+        print(f"{b:>6} {mb:>12.2f} {ms:>9.2f} {mc:>9.2f} {ms / mb:>9.2f} {mc / mb:>11.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
