@@ -1,4 +1,5 @@
-# vlr_viz: `make demo` runs the main job, `make test` the tests; both create .venv first when it is missing.
+# vlr_viz: `make demo` runs the main job (the full report), `make test` the tests; both create .venv first when it
+# is missing.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv demo test test-fast bench features report clean-cache
+.PHONY: venv demo test test-fast bench features report report-fast clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/vlr-viz features
+	$(BIN)/vlr-viz report --preset full
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -33,5 +34,7 @@ features: $(STAMP)
 clean-cache:
 	rm -rf data/cache
 
-report: $(STAMP)
-	$(BIN)/vlr-viz report --preset full
+report: demo
+
+report-fast: $(STAMP)
+	$(BIN)/vlr-viz report --preset fast

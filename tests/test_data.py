@@ -57,6 +57,9 @@ def test_pairset_several_captions_and_subset():
     assert p.first_caption_of_image().tolist() == [0, 2, 3]
     q = p.subset([2, 0])
     assert q.captions == ["d", "a", "b"] and q.txt_to_img.tolist() == [0, 1, 1] and q.image_ids == ["i2", "i0"]
+    p.meta.update(chars=["x", "y", "z"], source="hand-made")
+    q = p.subset([2, 0])
+    assert q.meta == {"chars": ["z", "x"], "source": "hand-made"} and p.meta["chars"] == ["x", "y", "z"]
 
 
 @pytest.mark.parametrize("over,match", [

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vlr_viz.eval import recall_at_k
 from vlr_viz.eval.codes import chance_map, code_map, code_recall_at_k, cross_modal_map, memory_per_item
 from vlr_viz.eval.ranking import average_precision_at_k
 from vlr_viz.eval.relevance import category_relevance
@@ -245,9 +246,9 @@ def test_run_dcmq_experiment_table():
     pairs = {s: SimpleNamespace(txt_to_img=d.txt_to_img, labels=d.labels) for s, d in splits.items()}
     feats = {s: SimpleNamespace(image=d.image_features, text=d.text_features) for s, d in splits.items()}
     teacher = {s: (d.teacher_image, d.teacher_text) for s, d in splits.items()}
-    df = run_dcmq_experiment([8, 16], teacher, pairs["train"], pairs["test"], features_train=feats["train"],
-                             features_test=feats["test"], pairs_val=pairs["val"], features_val=feats["val"],
-                             config=DCMQConfig(**{**_TINY, "epochs": 2}), ks=(10,))
+    df, results = run_dcmq_experiment([8, 16], teacher, pairs["train"], pairs["test"], features_train=feats["train"],
+                                      features_test=feats["test"], pairs_val=pairs["val"], features_val=feats["val"],
+                                      config=DCMQConfig(**{**_TINY, "epochs": 2}), ks=(10,), return_results=True)
     assert list(df["supervision"]) == ["teacher", "teacher", "labels", "labels", "float teacher"]
     assert list(df["bits"][:4]) == [8, 16, 8, 16] and list(df["bytes_per_item"][:2]) == [2, 4]
     assert {"i2t_map@10", "t2i_map", "map_mean"} <= set(df.columns)
@@ -256,6 +257,12 @@ def test_run_dcmq_experiment_table():
     expected = cross_modal_map(unit(test.teacher_image), unit(test.teacher_text), test.labels, test.text_labels,
                                ks=(10,))["map_mean"]
     assert df["map_mean"].iloc[-1] == pytest.approx(expected)
+    assert sorted(results) == [("labels", 8, 0), ("labels", 16, 0), ("teacher", 8, 0), ("teacher", 16, 0)]
+    res = results[("teacher", 16, 0)]
+    assert df["rsum"].iloc[1] == pytest.approx(res.recall(test)["rsum"])
+    assert res.codeword_usage.sum() == res.quantizer.num_books * (160 + 160)  # train images + captions, per book
+    i2t = recall_at_k(test.teacher_image, test.teacher_text, test.txt_to_img, return_ranks=False)["i2t_R@1"]
+    assert df["i2t_R@1"].iloc[-1] == pytest.approx(i2t)
 
 
 @pytest.mark.slow
@@ -265,11 +272,10 @@ def test_dcmq_on_real_twemoji_features_far_above_chance():
     from vlr_viz.features import load_features
     from vlr_viz.models.towers import DualEncoder
 
-    cache = "/work/main/data/cache"
     data = {}
     for split in ("train", "val", "test"):
-        pairs = load_twemoji(split, cache_dir=cache)
-        data[split] = (pairs, load_features(pairs, cache_dir=cache, progress=False))
+        pairs = load_twemoji(split)
+        data[split] = (pairs, load_features(pairs, progress=False))
     # teacher: a linear common space trained with a plain symmetric InfoNCE (5 epochs)
     pairs, feats = data["train"]
     torch.manual_seed(0)

@@ -371,3 +371,13 @@ def test_report_command_rejects_bad_values_before_running(tmp_path):
         with pytest.raises(ValueError, match=match):
             args.func(args)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.notebooks
+def test_cell_past_the_timeout_fails_the_notebook_by_name(tmp_path):
+    with pytest.raises(NotebookExecutionError) as e:
+        run_report("full", {"divisor": 1, "sleep_seconds": 60.0}, out_dir=tmp_path / "out",
+                   figures_dir=tmp_path / "figs", notebooks_dir=FIXTURES, only=["03"], cell_timeout=2)
+    msg = str(e.value)
+    assert "03_failing_cell.ipynb" in msg and "timed out" in msg.lower()
+    assert metrics_log.read_metrics(tmp_path / "out" / "03_failing_cell.metrics.json") == {"before_failure": 1}

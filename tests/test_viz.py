@@ -161,7 +161,7 @@ def test_project_2d_umap_small_real_features(tmp_path):
     from vlr_viz.features import load_features
 
     pairs = load_twemoji("val").subset(np.arange(150))
-    feats = load_features(pairs, cache_dir="/work/main/data/cache", progress=False).text
+    feats = load_features(pairs, progress=False).text
     a = geometry.project_2d(feats, method="umap", seed=3, cache_dir=tmp_path)
     b = geometry.project_2d(feats, method="umap", seed=3)
     assert a.shape == (150, 2) and np.isfinite(a).all()

@@ -36,42 +36,66 @@ def cmd_features(args) -> int:
 def cmd_train(args) -> int:
     if args.method == "dcmq":
         return cmd_train_dcmq(args)
-    from .train import TrainConfig, run_training
+    from .train.__main__ import train_from_args
 
-    config = TrainConfig(method=args.method, seed=args.seed, epochs_stage1=args.epochs_stage1,
-                         epochs_stage2=args.epochs_stage2, batch_size=args.batch_size)
-    out = Path(args.out or f"runs/{args.dataset}-{args.method}-seed{args.seed}")
-    summary = run_training(config, out, args.dataset, progress=not args.quiet)
-    print(f"method         {summary['method']}  (seed {args.seed})")
+    name = args.recipe or args.method or "sad"
+    args.out = args.out or f"runs/{args.dataset}-{name}-seed{args.seed or 0}"
+    summary = train_from_args(args)
+    print(f"method         {summary['method']}" + (f"  (recipe {args.recipe})" if args.recipe else "")
+          + f"  seed {args.seed or 0}")
     print(f"selected epoch {summary['selected_epoch']} (best validation {summary['select_metric']})")
     print(f"val RSUM       {summary['val_rsum']:.2f}")
     print(f"test RSUM      {summary['test_rsum']:.2f}")
+    print(f"λ              {summary['lambda']:.3f} ({summary['lambda_info'].get('lambda_mode', '-')})")
     print(f"seconds        {summary['seconds']:.1f}")
-    print(f"run folder     {out.resolve()}")
+    print(f"run folder     {Path(args.out).resolve()}")
     return 0
+
+
+def dcmq_teacher_embeddings(teacher: str, splits, seed: int, epochs_stage1: int, epochs_stage2: int,
+                            checkpoint: str | None = None, cache_dir=None) -> dict:
+    """``{split: (image, text)}`` teacher embeddings for DCMQ.
+
+    ``teacher="common_space"``: a structure-aware student (recipe ``sad-kl``) trained on the cached features;
+    otherwise a CLIP encoder name (``open_clip:<arch>`` with ``checkpoint``, ``open_clip:local-dir:<folder>``,
+    ``hf-clip:<folder>``) whose image and text towers embed every split.
+    """
+    from .encoders import encode_images, encode_texts
+    from .study import train_run
+    from .train import encode
+
+    if teacher == "common_space":
+        run = train_run(splits, "sad-kl", seed, epochs_stage1=epochs_stage1, epochs_stage2=epochs_stage2)
+        return {s: encode(run.result.model, f.image, f.text) for s, f in splits.features.items()}
+    if not teacher.startswith(("open_clip:", "hf-clip:")):
+        raise ValueError(f"--teacher {teacher!r}: use 'common_space', 'open_clip:<arch>' (with --teacher-checkpoint), "
+                         "'open_clip:local-dir:<folder>' or 'hf-clip:<folder>'")
+    kw = {"checkpoint": checkpoint} if checkpoint else {}
+    if cache_dir is not None:
+        kw["cache_dir"] = cache_dir
+    return {s: (encode_images(p.images, model=teacher, progress=False, **kw),
+                encode_texts(p.captions, model=teacher, progress=False, **kw)) for s, p in splits.pairs.items()}
 
 
 def cmd_train_dcmq(args) -> int:
     import json
 
-    from .study import prepare_splits, train_run
-    from .train import encode
-    from .train.dcmq import DCMQConfig, run_dcmq_experiment
-    from .features import load_features
     from .cache import atomic_write_bytes
+    from .features import load_features
+    from .study import prepare_splits
+    from .train.dcmq import DCMQConfig, run_dcmq_experiment
 
-    splits = prepare_splits(args.dataset, seed=args.seed)
-    if args.teacher != "common_space":
-        raise ValueError(f"--teacher {args.teacher!r}: the command line supports 'common_space'; for CLIP weights "
-                         "call run_dcmq_experiment with the CLIP embeddings")
-    teacher = train_run(splits, "sad", args.seed, epochs_stage1=args.epochs_stage1, epochs_stage2=args.epochs_stage2)
-    emb = {s: encode(teacher.result.model, f.image, f.text) for s, f in splits.features.items()}
-    feats = {s: load_features(p, progress=False) for s, p in splits.pairs.items()}
-    df = run_dcmq_experiment([args.bits], emb, splits.pairs["train"], splits.pairs["test"],
+    seed = args.seed or 0
+    splits = prepare_splits(args.dataset, seed=seed, cache_dir=args.cache_dir)
+    teacher = dcmq_teacher_embeddings(args.teacher, splits, seed, args.epochs_stage1 or 10, args.epochs_stage2 or 10,
+                                      args.teacher_checkpoint, args.cache_dir)
+    feats = {s: load_features(p, cache_dir=args.cache_dir, progress=False) for s, p in splits.pairs.items()}
+    df = run_dcmq_experiment([args.bits], teacher, splits.pairs["train"], splits.pairs["test"],
                              features_train=feats["train"], features_test=feats["test"],
                              pairs_val=splits.pairs["val"], features_val=feats["val"],
-                             config=DCMQConfig(seed=args.seed))
-    out = Path(args.out or f"runs/{args.dataset}-dcmq{args.bits}-seed{args.seed}")
+                             config=DCMQConfig(seed=seed, epochs=args.dcmq_epochs),
+                             teacher_name="common_space" if args.teacher == "common_space" else "clip")
+    out = Path(args.out or f"runs/{args.dataset}-dcmq{args.bits}-seed{seed}")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "dcmq_metrics.json", json.dumps(df.to_dict("records"), default=float, indent=1).encode())
     print(df.to_string(index=False))
@@ -114,17 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("train", help="train a student (baseline | sad | covlr | dcmq) and write a run folder")
-    p.add_argument("--dataset", default="twemoji")
-    p.add_argument("--method", default="sad", choices=["baseline", "sad", "covlr", "dcmq"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs-stage1", type=int, default=10)
-    p.add_argument("--epochs-stage2", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
+    p = sub.add_parser("train", help="train a student (baseline | sad | covlr, or a --recipe; dcmq codes) and write a "
+                                     "run folder")
+    from .train.__main__ import add_train_arguments
+
+    add_train_arguments(p, out_required=False)
     p.add_argument("--bits", type=int, default=32, help="code length for --method dcmq")
-    p.add_argument("--teacher", default="common_space", help="dcmq teacher: common_space")
-    p.add_argument("--out", default=None, help="run folder (default runs/<dataset>-<method>-seed<seed>)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--teacher", default="common_space",
+                   help="dcmq teacher: common_space (a sad-kl student trained here) or a CLIP encoder name "
+                        "(open_clip:<arch>, open_clip:local-dir:<folder>, hf-clip:<folder>)")
+    p.add_argument("--teacher-checkpoint", default=None, help="weights file of an open_clip:<arch> teacher")
+    p.add_argument("--dcmq-epochs", type=int, default=30, help="epochs of the hashing student (--method dcmq)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a run folder's test embeddings: print and save the metrics table")

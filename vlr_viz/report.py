@@ -39,6 +39,8 @@ from .notebook_params import check_overrides, notebook_parameters, notebook_pres
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 BUILTIN_PRESETS = ("fast", "full")
 KERNEL_NAME = "vlr-viz-python"
+DEFAULT_CELL_TIMEOUT = 1800.0
+"""Seconds one notebook cell may run in a report before the notebook fails (a hung kernel cannot stall CI)."""
 
 
 class NotebookExecutionError(RuntimeError):
@@ -270,8 +272,11 @@ def _failure_message(plan: NotebookPlan, err, executed: Path) -> str:
 
 
 def execute_notebook(plan: NotebookPlan, out_dir: Path, figures_dir: Path, kernel_name: str,
-                     png: bool | None = None) -> NotebookRun:
-    """Run one planned notebook with papermill; a failure is returned as ``status="failed"`` with its message."""
+                     png: bool | None = None, cell_timeout: float | None = DEFAULT_CELL_TIMEOUT) -> NotebookRun:
+    """Run one planned notebook with papermill; a failure is returned as ``status="failed"`` with its message.
+
+    ``cell_timeout``: seconds one cell may run (``None``: no limit); a cell past it fails the notebook.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -294,7 +299,7 @@ def execute_notebook(plan: NotebookPlan, out_dir: Path, figures_dir: Path, kerne
         with _environment(**env):
             papermill.execute_notebook(
                 str(plan.path), str(running), parameters=plan.parameters, kernel_name=kernel_name,
-                cwd=str(plan.path.parent), progress_bar=False, log_output=False,
+                cwd=str(plan.path.parent), progress_bar=False, log_output=False, execution_timeout=cell_timeout,
                 kernel_manager_class=_kernel_manager_class(),
             )
     except PapermillExecutionError as err:
@@ -395,7 +400,7 @@ def write_index(out_dir: Path, runs: list[NotebookRun], preset: str) -> Path:
 
 def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_dir="reports/latest",
                figures_dir="figures", notebooks_dir="notebooks", only=None, kernel_name: str | None = None,
-               png: bool | None = None) -> ReportResult:
+               png: bool | None = None, cell_timeout: float | None = DEFAULT_CELL_TIMEOUT) -> ReportResult:
     """Validate, execute and export every selected notebook; see the module docstring.
 
     ``png``: ``None`` exports PNGs when a browser is found, ``False`` never, ``True`` always (an export error
@@ -415,7 +420,7 @@ def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_d
         bar = tqdm(plans, desc="notebooks", unit="nb", file=sys.stderr)
         for plan in bar:
             bar.set_postfix_str(plan.name)
-            run = execute_notebook(plan, out, figs, kernel, png)
+            run = execute_notebook(plan, out, figs, kernel, png, cell_timeout)
             runs.append(run)
             bar.write(f"{plan.name}: {run.status} in {run.seconds:.1f} s")
             if run.status != "ok":
@@ -476,6 +481,9 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK", help="run only these (name or number)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: this Python interpreter)")
     p.add_argument("--no-png", action="store_true", help="skip PNG export of figures")
+    p.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT,
+                   help=f"seconds one cell may run before the notebook fails (default {DEFAULT_CELL_TIMEOUT:g}; "
+                        "0: no limit)")
     p.set_defaults(func=cmd_report)
     return p
 
@@ -485,7 +493,8 @@ def cmd_report(args) -> int:
     params = parse_cli_parameters(args.param, args.notebooks, args.only)
     try:
         result = run_report(args.preset, params, args.out, args.figures, args.notebooks, args.only,
-                            args.kernel, png=False if args.no_png else None)
+                            args.kernel, png=False if args.no_png else None,
+                            cell_timeout=args.cell_timeout or None)
     except NotebookExecutionError as e:
         print(f"vlr-viz report: {e}", file=sys.stderr)
         print(f"index        {Path(args.out).resolve() / 'index.html'}", file=sys.stderr)

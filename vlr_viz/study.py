@@ -17,7 +17,7 @@ from .data.pairs import PairSet
 from .eval import caption_image_relevance, evaluate
 from .features import load_features
 from .imbalance import degrade_pairs
-from .train import PairFeatures, TrainConfig, encode, fit
+from .train import PairFeatures, encode, fit, recipe_config
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -59,7 +59,7 @@ def prepare_splits(dataset: str = "twemoji", image=None, text=None, seed: int = 
 
 @dataclass
 class Run:
-    """A trained student and its test-split embeddings."""
+    """A trained student and its test-split embeddings (``method``: the recipe name)."""
 
     method: str
     seed: int
@@ -70,9 +70,10 @@ class Run:
 
 
 def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool = False, **config) -> Run:
-    """Train ``method`` on ``splits`` (epoch chosen on validation) and embed the test split."""
+    """Train recipe ``method`` (`vlr_viz.train.RECIPES`: baseline, sad, sad-kl, covlr) on ``splits`` with
+    `TrainConfig` overrides ``config``, the epoch chosen on validation, and embed the test split."""
     t0 = time.perf_counter()
-    cfg = TrainConfig(method=method, seed=seed, **config)
+    cfg = recipe_config(method, seed=seed, **config)
     result = fit(cfg, splits.features["train"], splits.features["val"], progress=progress)
     test = splits.features["test"]
     img, txt = encode(result.model, test.image, test.text)
@@ -91,9 +92,10 @@ def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False) -> pd.Da
 
 def compare_methods(methods, conditions: dict, seeds=(0,), cache_dir=None, progress: bool = False,
                     method_config: dict | None = None, **config) -> tuple[pd.DataFrame, dict]:
-    """Train every method × condition × seed; return (tidy metrics frame, runs keyed by (condition, method, seed)).
+    """Train every recipe × condition × seed; return (tidy metrics frame, runs keyed by (condition, method, seed)).
 
-    ``conditions`` maps a display name to ``(image_spec, text_spec)``. ``method_config`` holds per-method overrides.
+    ``methods``: recipe names (`vlr_viz.train.RECIPES`). ``conditions`` maps a display name to
+    ``(image_spec, text_spec)``. ``method_config`` holds per-recipe `TrainConfig` overrides.
     """
     frames, runs = [], {}
     for cname, (image, text) in conditions.items():

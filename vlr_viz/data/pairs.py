@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+PER_IMAGE_META = ("chars",)
+"""``meta`` keys holding one entry per image (e.g. the emoji character); `PairSet.subset` subsets them."""
+
 
 @dataclass
 class PairSet:
@@ -21,6 +24,7 @@ class PairSet:
         image_ids: stable string id per image.
         caption_ids: stable string id per caption.
         name: dataset name (and split), used in cache keys and figure titles.
+        meta: free-form facts (source, licence); lists under `PER_IMAGE_META` keys run parallel to the images.
     """
 
     images: np.ndarray
@@ -105,5 +109,6 @@ class PairSet:
             image_ids=[self.image_ids[i] for i in idx],
             caption_ids=[self.caption_ids[i] for i in keep],
             name=name or self.name,
-            meta=dict(self.meta),
+            meta={k: ([v[i] for i in idx] if k in PER_IMAGE_META and v is not None and len(v) == self.n_images
+                      else v) for k, v in self.meta.items()},
         )

@@ -321,7 +321,7 @@ def _code_metrics(image_tower, text_tower, pq: ProductQuantizer, split: DCMQSpli
 def run_dcmq_experiment(bits_list, teacher_embeddings, pairs_train, pairs_test, *, features_train, features_test,
                         pairs_val=None, features_val=None, config: DCMQConfig | None = None,
                         supervisions=("teacher", "labels"), seeds=(0,), teacher_name: str = "common_space",
-                        ks=(50, 100)) -> pd.DataFrame:
+                        ks=(50, 100), return_results: bool = False):
     """mAP vs bits on the test split: teacher-distilled codes, label-supervised codes and float embeddings.
 
     Args:
@@ -334,9 +334,15 @@ def run_dcmq_experiment(bits_list, teacher_embeddings, pairs_train, pairs_test, 
         supervisions: ``"teacher"`` (NPC of the teacher) and/or ``"labels"`` (label-similarity baseline).
         seeds: one run per seed.
         teacher_name: ``"common_space"`` or ``"clip"``, recorded in the config.
+        return_results: also return the fitted :class:`DCMQResult` s keyed by ``(supervision, bits, seed)``
+            (codeword usage, histories).
     Returns: one row per (supervision, bits, seed) with ``i2t_map@K``, ``i2t_map``, ``t2i_...``, ``map_mean``,
-    ``bytes_per_item`` and ``best_epoch``, plus one ``"float teacher"`` row (teacher embeddings, float32).
+    cross-modal ``i2t_R@K`` / ``t2i_R@K`` / ``rsum`` with codes (:func:`code_recall_at_k`), ``bytes_per_item``
+    and ``best_epoch``, plus one ``"float teacher"`` row (teacher embeddings, float32, cosine R@K); with
+    ``return_results``, ``(frame, results)``.
     """
+    from ..eval import recall_at_k
+
     config = config or DCMQConfig()
     train = DCMQSplit.from_pairs(pairs_train, features_train, teacher_embeddings["train"])
     test = DCMQSplit.from_pairs(pairs_test, features_test, teacher_embeddings.get("test"))
@@ -345,7 +351,7 @@ def run_dcmq_experiment(bits_list, teacher_embeddings, pairs_train, pairs_test, 
         if features_val is None:
             raise ValueError("features_val is required with pairs_val")
         val = DCMQSplit.from_pairs(pairs_val, features_val, teacher_embeddings.get("val"))
-    rows = []
+    rows, results = [], {}
     for sup in supervisions:
         if sup not in ("teacher", "labels"):
             raise ValueError(f"supervisions: unknown {sup!r} (use 'teacher' or 'labels')")
@@ -354,16 +360,19 @@ def run_dcmq_experiment(bits_list, teacher_embeddings, pairs_train, pairs_test, 
                 cfg = replace(config, bits=int(bits), seed=int(seed),
                               teacher=teacher_name if sup == "teacher" else "labels")
                 res = fit_dcmq(cfg, train, val)
-                metrics = res.evaluate(test, ks=ks)
+                results[(sup, int(bits), int(seed))] = res
                 rows.append({"supervision": sup, "bits": int(bits), "seed": int(seed),
                              "bytes_per_item": memory_per_item(int(bits), cfg.num_codewords)["stored_bytes"],
-                             "best_epoch": res.best_epoch, **metrics})
+                             "best_epoch": res.best_epoch, **res.evaluate(test, ks=ks), **res.recall(test)})
     if test.teacher_image is not None:
         metrics = cross_modal_map(_unit(test.teacher_image), _unit(test.teacher_text), test.labels,
                                   test.text_labels, ks=ks)
+        recall = recall_at_k(test.teacher_image, test.teacher_text, test.txt_to_img, return_ranks=False)
         rows.append({"supervision": "float teacher", "bits": 32 * test.teacher_image.shape[1], "seed": -1,
-                     "bytes_per_item": 4 * test.teacher_image.shape[1], "best_epoch": -1, **metrics})
-    return pd.DataFrame(rows)
+                     "bytes_per_item": 4 * test.teacher_image.shape[1], "best_epoch": -1, **metrics,
+                     **{k: recall[k] for k in recall if "R@" in k or k == "rsum"}})
+    frame = pd.DataFrame(rows)
+    return (frame, results) if return_results else frame
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,83 @@
+"""``vlr-viz train``: recipes and flags reach the config, the run folder agrees with what is printed, DCMQ runs
+with the default common-space teacher and with a CLIP teacher from a local folder."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vlr_viz.cli import main
+from vlr_viz.eval import recall_at_k
+from vlr_viz.train import RECIPES, TrainConfig, recipe_config
+
+from tiny_models import save_tiny_hf_clip
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_recipe_config_merges_weights_and_overrides():
+    cfg = recipe_config("sad-kl", seed=3, weights={"kd_t_loss": 0.5})
+    assert (cfg.method, cfg.distance, cfg.center_teachers, cfg.tau2, cfg.seed) == ("sad", "kl", True, 0.1, 3)
+    assert cfg.weights["kd_loss"] == 0.2 and cfg.weights["rep_img_loss"] == 0.0 and cfg.weights["kd_t_loss"] == 0.5
+    assert cfg.weights["match_loss"] == TrainConfig().weights["match_loss"]
+    assert RECIPES["sad-kl"]["weights"]["kd_loss"] == 0.2  # the table itself is not mutated
+    assert recipe_config("sad") == TrainConfig(method="sad")
+    with pytest.raises(ValueError, match="unknown recipe 'sad-mse'"):
+        recipe_config("sad-mse")
+
+
+def test_train_command_with_a_recipe_writes_what_it_prints(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "--recipe", "sad-kl", "--epochs-stage1", "1", "--epochs-stage2", "2", "--hidden", "128",
+               "--weight", "kd_loss=0.3", "--seed", "1", "--out", str(out), "--quiet"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"test RSUM      {metrics['test_rsum']:.2f}" in printed
+    assert f"selected epoch {metrics['selected_epoch']} " in printed and "recipe sad-kl" in printed
+    cfg = TrainConfig.from_dict(json.loads((out / "config.json").read_text()))
+    assert (cfg.distance, cfg.seed, cfg.epochs, cfg.hidden, cfg.weights["kd_loss"]) == ("kl", 1, 3, 128, 0.3)
+    img, txt, t2i = (np.load(out / f) for f in ("img_emb.npy", "txt_emb.npy", "txt_to_img.npy"))
+    assert recall_at_k(img, txt, t2i, return_ranks=False)["rsum"] == pytest.approx(metrics["test_rsum"])
+
+
+def test_train_command_rejects_bad_options_by_name(tmp_path, capsys):
+    assert main(["train", "--method", "sadd", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown method 'sadd'" in capsys.readouterr().err
+    assert main(["train", "--weight", "kd_loss=lots", "--out", str(tmp_path / "x")]) == 2
+    assert "'lots' is not a number" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_dcmq_command_with_the_common_space_teacher(tmp_path, capsys):
+    out = tmp_path / "dcmq"
+    rc = main(["train", "--method", "dcmq", "--bits", "16", "--epochs-stage1", "1", "--epochs-stage2", "1",
+               "--dcmq-epochs", "2", "--out", str(out)])
+    assert rc == 0
+    rows = json.loads((out / "dcmq_metrics.json").read_text())
+    assert {r["supervision"] for r in rows} == {"teacher", "labels", "float teacher"}
+    coded = [r for r in rows if r["supervision"] != "float teacher"]
+    assert all(r["bits"] == 16 and r["bytes_per_item"] == 2 for r in coded)
+    assert all(0.0 < r["map_mean"] <= 100.0 for r in rows)
+    assert "run folder" in capsys.readouterr().out
+
+
+def test_dcmq_command_with_a_local_clip_teacher(tmp_path, capsys):
+    folder = save_tiny_hf_clip(tmp_path / "clip")
+    out = tmp_path / "dcmq-clip"
+    rc = main(["train", "--method", "dcmq", "--bits", "16", "--dcmq-epochs", "1", "--teacher", f"hf-clip:{folder}",
+               "--out", str(out)])
+    assert rc == 0
+    rows = json.loads((out / "dcmq_metrics.json").read_text())
+    teacher_row = next(r for r in rows if r["supervision"] == "float teacher")
+    assert teacher_row["bits"] == 32 * 16  # the tiny CLIP's 16-d projection, float32
+    assert main(["train", "--method", "dcmq", "--teacher", "clip-from-nowhere", "--out", str(tmp_path / "y")]) == 2
+    assert "--teacher 'clip-from-nowhere'" in capsys.readouterr().err
