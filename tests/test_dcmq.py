@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -222,6 +223,19 @@ def test_fit_dcmq_on_synthetic_clusters_beats_chance():
     again2 = fit_dcmq(DCMQConfig(**{**_TINY, "epochs": 2}), train)
     np.testing.assert_array_equal(again.text_codes, again2.text_codes)
     assert again.best_epoch == 2  # no validation split: the last epoch
+
+
+def test_fit_dcmq_is_reproducible_and_restores_the_thread_count():
+    train, val = _synthetic_split(seed=0), _synthetic_split(120, seed=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        runs = [fit_dcmq(DCMQConfig(**_TINY), train, val) for _ in range(2)]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    pd.testing.assert_frame_equal(runs[0].history, runs[1].history)
+    assert np.array_equal(runs[0].image_codes, runs[1].image_codes)
 
 
 def test_fit_dcmq_label_baseline_and_errors():

@@ -84,5 +84,5 @@ def test_report_html_renders_its_figures_in_chromium(report, chromium, tmp_path)
     dom = dump_dom(chromium, run.html, tmp_path)
     assert dom.count('class="plot-container plotly"') >= len(run.figures) >= 1
     assert len(RENDERED_SVG.findall(dom)) >= len(run.figures)
-    assert re.search(r'class="barlayer[^"]*"', dom)  # the bars themselves were drawn
+    assert re.search(r'class="scatterlayer[^"]*"', dom) and "class=\"point\"" in dom  # the points were drawn
     assert not math.isnan(sum(v for v in run.metrics["table"].values()))

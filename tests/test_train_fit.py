@@ -163,6 +163,22 @@ def test_history_files_and_snapshots(data, tmp_path):
     assert len(set(h.step_frame()["lam"].round(7))) > 1  # the learned raw λ moves
 
 
+def test_centred_snapshots_keep_the_raw_teacher_relations_for_drift(data):
+    from vlr_viz.viz.drift import distortion_frame, relation_distortion
+
+    train, val = data
+    res = fit(tiny(center_teachers=True, snapshot_every=3), train, val, progress=False)
+    probe = np.asarray(res.history.probe["captions"])
+    a = val.teacher_image[val.txt_to_img[probe]].numpy().astype(np.float64)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    snap = res.history.snapshots[3]
+    np.testing.assert_allclose(snap["R_v"], unit(a - a.mean(0)) @ unit(a - a.mean(0)).T / 0.07, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(snap["R_v_raw"], unit(a) @ unit(a).T / 0.07, rtol=1e-4, atol=1e-4)
+    frame = distortion_frame(res.history).set_index(["epoch", "modality"])
+    expected = relation_distortion(snap["S_v"], snap["R_v_raw"], scale=0.07)
+    assert frame.loc[(3, "image"), "mae"] == pytest.approx(expected["mae"])
+
+
 def test_lambda_modes(data):
     train, val = data
     fixed = fit(tiny(lambda_mode="fixed", init_lambda=0.7), train, val, progress=False)

@@ -367,6 +367,23 @@ def test_mean_spread_table_matches_numpy():
         tables.mean_spread_table(df, value="score")
 
 
+def test_method_comparison_figure_points_are_group_means_with_sample_std(rng):
+    df = pd.DataFrame([dict(condition=c, method=m, column=col, seed=s, value=float(rng.normal(50, 5)))
+                       for c in ("clean", "text weak") for m in ("baseline", "sad-kl") for col in ("RSUM", "NDCG")
+                       for s in range(3)])
+    fig = tables.method_comparison_figure(df)
+    assert [t.name for t in fig.data] == ["baseline", "sad-kl", "baseline", "sad-kl"]
+    assert [t.showlegend for t in fig.data] == [True, True, False, False]
+    for trace, (col, method) in zip(fig.data, [("RSUM", "baseline"), ("RSUM", "sad-kl"), ("NDCG", "baseline"),
+                                              ("NDCG", "sad-kl")]):
+        for x, y, e in zip(trace.x, trace.y, trace.error_y.array):
+            values = df[(df.column == col) & (df.method == method) & (df.condition == x)].value.to_numpy()
+            assert y == pytest.approx(values.mean()) and e == pytest.approx(values.std(ddof=1))
+        lo, hi = fig.layout[trace.yaxis.replace("y", "yaxis")].range
+        assert lo < min(np.array(trace.y) - np.array(trace.error_y.array))
+        assert hi > max(np.array(trace.y) + np.array(trace.error_y.array))
+
+
 # --- thumbnails, export -----------------------------------------------------------------------------------------
 
 def test_png_data_uri_round_trip(rng):
@@ -537,3 +554,4 @@ def test_snapshot_heatmaps_order_probe_by_category(histories):
     np.testing.assert_allclose(z, expected, equal_nan=True)
     with pytest.raises(ValueError, match="epoch 99"):
         drift.snapshot_heatmaps(h, epoch=99)
+

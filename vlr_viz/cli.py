@@ -36,7 +36,7 @@ def cmd_features(args) -> int:
 def cmd_train(args) -> int:
     if args.method == "dcmq":
         return cmd_train_dcmq(args)
-    from .train.__main__ import train_from_args
+    from .train.options import train_from_args
 
     name = args.recipe or args.method or "sad"
     args.out = args.out or f"runs/{args.dataset}-{name}-seed{args.seed or 0}"
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a student (baseline | sad | covlr, or a --recipe; dcmq codes) and write a "
                                      "run folder")
-    from .train.__main__ import add_train_arguments
+    from .train.options import add_train_arguments
 
     add_train_arguments(p, out_required=False)
     p.add_argument("--bits", type=int, default=32, help="code length for --method dcmq")

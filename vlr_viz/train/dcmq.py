@@ -35,6 +35,7 @@ from vlr_viz.eval.codes import code_recall_at_k, cross_modal_map, memory_per_ite
 from vlr_viz.losses.npc import code_similarities, label_similarity_target, npc_distillation_loss, npc_target
 from vlr_viz.models.quantizer import ProductQuantizer, balance_entropy, pq_shape_for_bits
 from vlr_viz.models.towers import MLPTower
+from vlr_viz.train.threads import torch_threads
 
 TEACHERS = ("common_space", "clip", "labels")
 
@@ -57,6 +58,8 @@ class DCMQConfig:
         init: codebook initialisation from the initial tower outputs: ``"kmeans++"`` or ``"sample"``.
         eval_ks: mAP cut-offs recorded on the validation split.
         device: torch device.
+        num_threads: torch CPU threads while fitting (default 1: with two threads some CPU kernels of this loop
+            are not reproducible run to run; ``None`` keeps torch's setting).
     """
 
     bits: int = 64
@@ -79,6 +82,7 @@ class DCMQConfig:
     init: str = "kmeans++"
     eval_ks: tuple[int, ...] = (50, 100)
     device: str = "cpu"
+    num_threads: int | None = 1
 
     def __post_init__(self):
         if self.teacher not in TEACHERS:
@@ -248,7 +252,7 @@ def fit_dcmq(config: DCMQConfig, train: DCMQSplit, val: DCMQSplit | None = None)
     """
     if config.teacher != "labels" and train.teacher_image is None:
         raise ValueError(f"teacher={config.teacher!r} needs train.teacher_image / train.teacher_text")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch_threads(config.num_threads):
         torch.manual_seed(config.seed)
         gen = torch.Generator().manual_seed(config.seed)
         rng = np.random.default_rng(config.seed)

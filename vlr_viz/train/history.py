@@ -7,8 +7,9 @@ Files in a run folder (a notebook loads them with `History.load`, no training an
   ``kd_loss`` ...) and every weighted term (``w_match_loss`` ...). An epoch row holds the epoch means of the
   same, the validation metrics as ``val_<name>``, and ``seconds``. Epoch 0 is the model before training.
 * ``snapshots.npz``: for each snapshot epoch ``e`` the arrays ``e{e:03d}_<name>`` with names
-  ``S_pair, S_v, S_t, S_vt`` (student relations) and ``R_v, R_t, E`` (teacher relations), all over τ2 on the
-  probe pairs; plus ``probe_captions``, ``probe_images``, ``probe_labels``.
+  ``S_pair, S_v, S_t, S_vt`` (student relations) and ``R_v, R_t, E`` (teacher relations; ``R_v_raw, R_t_raw``
+  uncentred too when the run centres its teachers), all over τ2 on the probe pairs; plus ``probe_captions``,
+  ``probe_images``, ``probe_labels``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..cache import atomic_write_bytes
 
-SNAPSHOT_NAMES = ("S_pair", "S_v", "S_t", "S_vt", "R_v", "R_t", "E")
+SNAPSHOT_NAMES = ("S_pair", "S_v", "S_t", "S_vt", "R_v", "R_t", "E", "R_v_raw", "R_t_raw")
 
 
 def _plain(x):

@@ -87,7 +87,8 @@ def batch_terms(model: RetrievalModel, data: PairFeatures, captions: torch.Tenso
 
 @torch.no_grad()
 def relation_snapshot(model: RetrievalModel, data: PairFeatures, probe: np.ndarray, config: TrainConfig) -> dict:
-    """Student and teacher relations (over the current τ2, λ) on the probe captions and their images."""
+    """Student and teacher relations (over the current τ2, λ) on the probe captions and their images; with centred
+    teachers also the uncentred ``R_v_raw`` and ``R_t_raw``."""
     was_training = model.training
     model.eval()
     cap = torch.as_tensor(probe, device=data.text.device)
@@ -95,8 +96,10 @@ def relation_snapshot(model: RetrievalModel, data: PairFeatures, probe: np.ndarr
     v, t = model(data.image[img], data.text[cap])
     tau2, lam = model.fusion.tau2, model.fusion.lam
     out = student_relations(v, t, tau2)
-    out["R_v"], out["R_t"], out["E"] = teacher_relations(data.teacher_image[img], data.teacher_text[cap], lam, tau2,
-                                                         config.center_teachers)
+    a, b = data.teacher_image[img], data.teacher_text[cap]
+    out["R_v"], out["R_t"], out["E"] = teacher_relations(a, b, lam, tau2, config.center_teachers)
+    if config.center_teachers:  # the teachers' own geometry too: drift figures compare every run against it
+        out["R_v_raw"], out["R_t_raw"], _ = teacher_relations(a, b, lam, tau2, False)
     model.train(was_training)
     return {k: x.float().cpu().numpy() for k, x in out.items()}
 

@@ -7,7 +7,8 @@ module                 builders
 ``drift``              `relation_drift_curves`, `loss_curves` (+ the training-history adapter)
 ``geometry``           `project_2d`, `procrustes_align`, `common_space_figure`, `who_moved_most`
 ``imbalance``          `modality_strength_bars`, `imbalance_index_curve`, `modality_gap_bars`
-``tables``             `retrieval_table`, `retrieval_table_figure`, `mean_spread_table`
+``tables``             `retrieval_table`, `retrieval_table_figure`, `mean_spread_table`,
+                       `method_comparison_figure`
 ``thumbnails``         `png_data_uri`, `thumbnail_uris`
 =====================  ==================================================================================
 
@@ -41,6 +42,8 @@ SERIES_COLORS = {
     "structure-aware": "#1B7837",
     "structure_aware": "#1B7837",
     "covlr": "#762A83",
+    "sad": "#5AAE61",
+    "sad-kl": "#1B7837",
     "image": "#2A7AB9",
     "text": "#E08214",
     # loss terms (Paul Tol's "bright" scheme)
@@ -138,13 +141,14 @@ from .geometry import common_space_figure, procrustes_align, project_2d, who_mov
 from .imbalance import (imbalance_index_curve, modality_gap_bars, modality_strength_bars,  # noqa: E402
                         strength_frame)
 from .relations import category_order, relation_drift_heatmap, relation_heatmaps  # noqa: E402
-from .tables import mean_spread_table, retrieval_table, retrieval_table_figure  # noqa: E402
+from .tables import (mean_spread_table, method_comparison_figure, retrieval_table,  # noqa: E402
+                     retrieval_table_figure)
 from .thumbnails import png_data_uri, thumbnail_uris  # noqa: E402
 
 __all__ = [
     "CATEGORY_PALETTE", "SERIES_COLORS", "category_color", "category_order", "common_space_figure", "find_browser",
     "history_frame", "history_snapshots", "imbalance_index_curve", "loss_curves", "mean_spread_table",
-    "modality_gap_bars", "modality_strength_bars", "png_data_uri", "procrustes_align", "project_2d",
+    "method_comparison_figure", "modality_gap_bars", "modality_strength_bars", "png_data_uri", "procrustes_align", "project_2d",
     "relation_drift_curves", "relation_drift_heatmap", "relation_heatmaps", "retrieval_table",
     "retrieval_table_figure", "save_png", "series_color", "snapshot_heatmaps", "strength_frame", "thumbnail_uris",
     "who_moved_most",

@@ -20,7 +20,8 @@ from vlr_viz.viz import series_color
 # `vlr_viz.train.History`: ``.epochs`` is a list of per-epoch dicts (epoch 0 = before training, stage 0) with
 # ``epoch, stage, lr, loss`` (weighted total), raw terms ``*_loss``, weighted terms ``w_*_loss``, ``lam, tau, tau2``,
 # ``val_<metric>``, ``seconds``; ``.snapshots`` is ``{epoch: {"S_pair", "S_v", "S_t", "S_vt", "R_v", "R_t", "E"}}``,
-# each relation over the τ2 of that epoch; ``.probe["labels"]`` the probe items' categories.
+# each relation over the τ2 of that epoch (plus ``"R_v_raw", "R_t_raw"``, the uncentred teacher relations, when the
+# run centred its teachers); ``.probe["labels"]`` the probe items' categories.
 #: Scalar columns of the per-epoch frame that the figures read, with the other spellings the adapter accepts.
 ALIASES = {"lambda": ("lambda", "lam", "lambda_", "fusion_lambda"), "tau": ("tau", "temperature", "logit_tau"),
            "tau2": ("tau2", "relation_tau", "tau_2"), "lr": ("lr", "learning_rate"), "stage": ("stage",)}
@@ -120,6 +121,9 @@ def loss_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
 # -- relation distortion -------------------------------------------------------------------------------------------
 #: Student relation compared with each teacher relation, per modality.
 MODALITY_PAIRS = {"image": ("S_v", "R_v"), "text": ("S_t", "R_t")}
+#: Reference preferred over ``R_v`` / ``R_t`` when a snapshot has it: the teachers' own (uncentred) cosine relations,
+#: so that runs with and without teacher centring are measured against the same matrices.
+RAW_REFERENCE = {"R_v": "R_v_raw", "R_t": "R_t_raw"}
 
 
 def relation_distortion(student, teacher, scale: float = 1.0) -> dict[str, float]:
@@ -141,6 +145,9 @@ def relation_distortion(student, teacher, scale: float = 1.0) -> dict[str, float
 def distortion_frame(history, cosine_scale: bool = True) -> pd.DataFrame:
     """Rows ``epoch, modality, mae, spearman`` from the relation snapshots of one history.
 
+    The reference of each modality is the teacher's uncentred relation (``R_v_raw`` where the run centred its
+    teachers, else ``R_v``), the same matrices for every run.
+
     ``cosine_scale``: multiply the MAE by the τ2 of the snapshot (its own ``tau2``, else the frame's ``tau2`` at that
     epoch), so that runs with different τ2 compare on cosines; left unscaled when no τ2 is known.
     """
@@ -154,6 +161,7 @@ def distortion_frame(history, cosine_scale: bool = True) -> pd.DataFrame:
         tau2 = float(snap["tau2"]) if "tau2" in snap else tau2_by_epoch.get(epoch)
         scale = tau2 if cosine_scale and tau2 is not None else 1.0
         for modality, (s_name, r_name) in MODALITY_PAIRS.items():
+            r_name = RAW_REFERENCE[r_name] if RAW_REFERENCE[r_name] in snap else r_name
             if s_name in snap and r_name in snap:
                 rows.append({"epoch": epoch, "modality": modality,
                              **relation_distortion(snap[s_name], snap[r_name], scale)})

@@ -143,3 +143,34 @@ def mean_spread_table(df: pd.DataFrame, by: Sequence[str] = ("method", "level"),
     out["mean ± std"] = [f"{m:.{decimals}f}" if pd.isna(s) else f"{m:.{decimals}f} ± {s:.{decimals}f}"
                          for m, s in zip(out["mean"], out["std"])]
     return out
+
+
+def method_comparison_figure(df: pd.DataFrame, x: str = "condition", color: str = "method", facet: str = "column",
+                             value: str = "value", cols: int = 3, title: str | None = None) -> go.Figure:
+    """Mean ± std (over the remaining rows, e.g. seeds) of ``value`` per ``x`` and ``color``, one panel per ``facet``
+    with its own y range (so differences of a point or two stay visible), points grouped side by side per ``x``."""
+    from plotly.subplots import make_subplots
+
+    stats = mean_spread_table(df, by=[facet, x, color], value=value)
+    panels = list(dict.fromkeys(stats[facet]))
+    rows = -(-len(panels) // cols)
+    titles = [str(p).replace(" (", "<br>(") for p in panels]  # "t2t NDCG@10 (category)" on two lines
+    fig = make_subplots(rows=rows, cols=min(cols, len(panels)), subplot_titles=titles, horizontal_spacing=0.08,
+                        vertical_spacing=0.2)
+    for k, panel in enumerate(panels):
+        part = stats[stats[facet] == panel]
+        for name in dict.fromkeys(stats[color]):
+            sel = part[part[color] == name]
+            fig.add_trace(go.Scatter(x=sel[x], y=sel["mean"], error_y=dict(type="data", array=sel["std"].fillna(0)),
+                                     mode="markers", name=str(name), legendgroup=str(name), showlegend=k == 0,
+                                     marker=dict(size=9, color=series_color(name)),
+                                     hovertemplate=f"{name}<br>%{{x}}: %{{y:.2f}} ± %{{error_y.array:.2f}}"
+                                                   "<extra></extra>"),
+                          row=k // cols + 1, col=k % cols + 1)
+        spread = part["std"].fillna(0)
+        low, high = float((part["mean"] - spread).min()), float((part["mean"] + spread).max())
+        pad = 0.15 * (high - low) or 1.0
+        fig.update_yaxes(range=[low - pad, high + pad], row=k // cols + 1, col=k % cols + 1)
+    fig.update_layout(title=title, scattermode="group", height=340 * rows + 100, template="plotly_white",
+                      legend=dict(title=color))
+    return fig

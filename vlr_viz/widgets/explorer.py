@@ -591,6 +591,7 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
         import torch
 
         from vlr_viz.train import PairFeatures, TrainConfig, encode, fit
+        from vlr_viz.train.threads import torch_threads as threads_for_training
 
         weights = {**dict(config.get("weights", {})), "kd_loss": float(state.structure_weight)}
         rest = {k: v for k, v in config.items() if k != "weights"}
@@ -601,13 +602,8 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
                              "snapshot_every": 0, "n_probe": min(16, data.n_images), "weights": weights,
                              "hidden": hidden,
                              "student_relation": state.student_relation, **rest})
-        threads = torch.get_num_threads()
-        if torch_threads is not None:
-            torch.set_num_threads(torch_threads)
-        try:
+        with threads_for_training(torch_threads):
             result = fit(cfg, data, data, progress=False)
-        finally:
-            torch.set_num_threads(threads)
         model = result.model
 
         def encode_fn(img, txt):

@@ -1,0 +1,78 @@
+"""Training options shared by ``vlr-viz train`` and ``python -m vlr_viz.train``: one flag per `TrainConfig` field,
+a named ``--recipe``, a saved ``--config`` and ``--weight TERM=W``."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from .config import TrainConfig
+from .recipes import RECIPES, recipe_config
+
+
+def add_train_arguments(ap: argparse.ArgumentParser, out_required: bool = True) -> argparse.ArgumentParser:
+    """The training options: data, ``--recipe``, ``--config``, ``--weight TERM=W`` and one flag per `TrainConfig`
+    field (``None`` when not given, so the recipe's or the config file's value stands)."""
+    ap.add_argument("--out", required=out_required, default=None, help="run folder")
+    ap.add_argument("--dataset", default="twemoji")
+    ap.add_argument("--image-model", default="efficientnet-lite0")
+    ap.add_argument("--text-model", default="minilm-l6")
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--recipe", default=None, choices=list(RECIPES),
+                    help="start from a named recipe (vlr_viz.train.recipes); later options override it")
+    ap.add_argument("--config", default=None, help="a config.json to start from (over the recipe)")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint if it exists")
+    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--weight", action="append", default=[], metavar="TERM=W", help="loss weight, repeatable")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "weights":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            ap.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            kind = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+            ap.add_argument(flag, dest=f.name, type=kind, default=None)
+    return ap
+
+
+def config_from_args(args) -> TrainConfig:
+    """``recipe <- config file <- flags <- --weight``, validated by `TrainConfig`."""
+    base = recipe_config(args.recipe).to_dict() if getattr(args, "recipe", None) else {}
+    if args.config:
+        base.update(json.loads(Path(args.config).read_text()))
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is not None and f.name != "weights":
+            base[f.name] = value
+    weights = dict(base.get("weights", {}))
+    for item in args.weight:
+        term, sep, w = item.partition("=")
+        if not sep:
+            raise ValueError(f"--weight expects TERM=W, got {item!r}")
+        try:
+            weights[term] = float(w)
+        except ValueError:
+            raise ValueError(f"--weight {item!r}: {w!r} is not a number") from None
+    if weights:
+        base["weights"] = weights
+    return TrainConfig.from_dict(base)
+
+
+def train_from_args(args) -> dict:
+    """Run `run_training` for parsed arguments (under torchrun too); returns the run summary."""
+    from . import distributed
+    from .run import run_training
+
+    config = config_from_args(args)
+    started = distributed.init_from_env()
+    try:
+        return run_training(config, args.out, args.dataset, image_model=args.image_model,
+                            text_model=args.text_model, cache_dir=args.cache_dir, resume=args.resume,
+                            progress=not args.quiet)
+    finally:
+        if started:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
