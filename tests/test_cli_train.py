@@ -54,6 +54,9 @@ def test_train_command_rejects_bad_options_by_name(tmp_path, capsys):
     assert "unknown method 'sadd'" in capsys.readouterr().err
     assert main(["train", "--weight", "kd_loss=lots", "--out", str(tmp_path / "x")]) == 2
     assert "'lots' is not a number" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "--config" in err and "missing.json" in err
     assert not (tmp_path / "x").exists()
 
 

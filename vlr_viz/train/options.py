@@ -41,7 +41,10 @@ def config_from_args(args) -> TrainConfig:
     """``recipe <- config file <- flags <- --weight``, validated by `TrainConfig`."""
     base = recipe_config(args.recipe).to_dict() if getattr(args, "recipe", None) else {}
     if args.config:
-        base.update(json.loads(Path(args.config).read_text()))
+        try:
+            base.update(json.loads(Path(args.config).read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"--config {args.config}: cannot read a config: {e}") from None
     for f in dataclasses.fields(TrainConfig):
         value = getattr(args, f.name, None)
         if value is not None and f.name != "weights":
