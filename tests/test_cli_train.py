@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from vlr_viz.cli import main
 from vlr_viz.eval import recall_at_k
 from vlr_viz.train import RECIPES, TrainConfig, recipe_config
+from vlr_viz.train.threads import torch_threads
 
 from tiny_models import save_tiny_hf_clip
 
@@ -17,10 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def test_recipe_config_merges_weights_and_overrides():

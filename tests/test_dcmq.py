@@ -15,15 +15,14 @@ from vlr_viz.losses.npc import (code_similarities, label_similarity_target, npc_
                                 paired_similarity)
 from vlr_viz.models.quantizer import ProductQuantizer, adc_scores, decode_codes
 from vlr_viz.train.dcmq import DCMQConfig, DCMQSplit, fit_dcmq, run_dcmq_experiment
+from vlr_viz.train.threads import torch_threads
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """Small batches run fastest on one thread (and do not fight parallel test workers for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 # -- NPC target ---------------------------------------------------------------------------------------------------
@@ -227,13 +226,9 @@ def test_fit_dcmq_on_synthetic_clusters_beats_chance():
 
 def test_fit_dcmq_is_reproducible_and_restores_the_thread_count():
     train, val = _synthetic_split(seed=0), _synthetic_split(120, seed=1)
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with torch_threads(2):
         runs = [fit_dcmq(DCMQConfig(**_TINY), train, val) for _ in range(2)]
         assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
     pd.testing.assert_frame_equal(runs[0].history, runs[1].history)
     assert np.array_equal(runs[0].image_codes, runs[1].image_codes)
 

@@ -430,12 +430,12 @@ def _spearman_oracle(a, b):
 @pytest.fixture(scope="module")
 def histories():
     """Two tiny real runs (matching-only baseline, structure-aware) on 300 Twemoji validation pairs."""
-    import torch
     from threadpoolctl import threadpool_limits
 
     from vlr_viz.data import load_twemoji
     from vlr_viz.features import load_features
     from vlr_viz.train import PairFeatures, TrainConfig, fit
+    from vlr_viz.train.threads import torch_threads
 
     pairs = load_twemoji("val").subset(np.arange(300))
     feats = load_features(pairs, progress=False)
@@ -445,17 +445,11 @@ def histories():
         idx = np.flatnonzero(mask)
         sub = pairs.subset(idx)
         split[name] = PairFeatures(feats.image[idx], feats.text[idx], sub.txt_to_img, labels=sub.labels, name=name)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            out = {method: fit(TrainConfig(method=method, epochs_stage1=2, epochs_stage2=3, batch_size=32, hidden=256,
-                                           embed_dim=64, snapshot_every=1, n_probe=16), split["train"],
-                               split["val"], progress=False).history
-                   for method in ("baseline", "sad")}
-    finally:
-        torch.set_num_threads(threads)
-    return out
+    with torch_threads(1), threadpool_limits(limits=1):
+        return {method: fit(TrainConfig(method=method, epochs_stage1=2, epochs_stage2=3, batch_size=32, hidden=256,
+                                        embed_dim=64, snapshot_every=1, n_probe=16), split["train"],
+                            split["val"], progress=False).history
+                for method in ("baseline", "sad")}
 
 
 def test_history_adapter_reads_train_history(histories):

@@ -45,16 +45,12 @@ def least_squares_student(split, state, dim: int = 64, ridge: float = 1e-2):
 @pytest.fixture(scope="module", autouse=True)
 def _one_blas_thread():
     """Small dense algebra runs fastest single-threaded on a shared machine (no BLAS oversubscription)."""
-    import torch
     from threadpoolctl import threadpool_limits
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
+    from vlr_viz.train.threads import torch_threads
+
+    with torch_threads(1), threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="module")

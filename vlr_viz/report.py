@@ -208,20 +208,19 @@ def python_kernel(kernel_name: str | None = None) -> Iterator[str]:
 @contextlib.contextmanager
 def _environment(**values: str | None) -> Iterator[None]:
     """Set (or, for ``None``, remove) environment variables, restoring them afterwards."""
+    def apply(settings: dict[str, str | None]) -> None:
+        for k, v in settings.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
     saved = {k: os.environ.get(k) for k in values}
     try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(values)
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(saved)
 
 
 def _kernel_manager_class():

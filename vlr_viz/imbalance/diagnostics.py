@@ -24,13 +24,15 @@ from vlr_viz.data.pairs import PairSet
 _CHUNK = 1024
 
 
-def _matrix(x, name: str) -> np.ndarray:
+def numeric_matrix(x, name: str, dtype=np.float64) -> np.ndarray:
+    """``x`` as a ``dtype`` array, after checking it is a non-empty, finite, numeric ``(N, D)`` matrix (``ValueError``
+    naming ``name`` otherwise)."""
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[0] == 0 or not np.issubdtype(x.dtype, np.number):
         raise ValueError(f"{name} must be a non-empty numeric (N, D) array; got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite values")
-    return x.astype(np.float64)
+    return x.astype(dtype)
 
 
 def _same_rows(a: np.ndarray, b: np.ndarray, names: str) -> None:
@@ -40,7 +42,7 @@ def _same_rows(a: np.ndarray, b: np.ndarray, names: str) -> None:
 
 def l2_normalize(x, center: bool = False) -> np.ndarray:
     """Rows scaled to unit L2 norm (optionally after subtracting the mean row); float64."""
-    x = _matrix(x, "x")
+    x = numeric_matrix(x, "x")
     if center:
         x = x - x.mean(axis=0)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -51,7 +53,7 @@ def modality_gap(img_emb, txt_emb) -> float:
 
     Both sets must live in the same space (same dimension); they need not have the same number of rows.
     """
-    v, t = _matrix(img_emb, "img_emb"), _matrix(txt_emb, "txt_emb")
+    v, t = numeric_matrix(img_emb, "img_emb"), numeric_matrix(txt_emb, "txt_emb")
     if v.shape[1] != t.shape[1]:
         raise ValueError(f"img_emb and txt_emb must share a dimension; got {v.shape[1]} and {t.shape[1]}")
     return float(np.linalg.norm(l2_normalize(v).mean(axis=0) - l2_normalize(t).mean(axis=0)))
@@ -72,7 +74,7 @@ def structure_distortion(student, teacher, tau: float = 1.0, center: bool = Fals
     (scale ``1/tau``; ``center`` applies to both spaces, which removes the offset of non-negative CNN features,
     method.md F) and ``spearman`` = Spearman rank correlation of the off-diagonal entries (scale-free).
     """
-    s, r = _matrix(student, "student"), _matrix(teacher, "teacher")
+    s, r = numeric_matrix(student, "student"), numeric_matrix(teacher, "teacher")
     _same_rows(s, r, "student and teacher")
     if s.shape[0] < 3:
         raise ValueError("structure_distortion needs at least 3 items")
@@ -99,7 +101,7 @@ def nearest_neighbours(x, k: int) -> np.ndarray:
 
 def knn_overlap(space_a, space_b, k: int = 10) -> float:
     """``mean_i |kNN_a(i) ∩ kNN_b(i)| / k`` with cosine neighbours, the item itself excluded; in [0, 1]."""
-    a, b = _matrix(space_a, "space_a"), _matrix(space_b, "space_b")
+    a, b = numeric_matrix(space_a, "space_a"), numeric_matrix(space_b, "space_b")
     _same_rows(a, b, "space_a and space_b")
     na, nb = nearest_neighbours(a, k), nearest_neighbours(b, k)
     n = a.shape[0]
@@ -114,7 +116,7 @@ def linear_cka(x, y) -> float:
     Invariant to orthogonal transforms and isotropic scaling of either space; 1 for ``x`` against itself.
     Computed through the ``N × N`` Gram matrices when that is smaller than the feature products.
     """
-    a, b = _matrix(x, "x"), _matrix(y, "y")
+    a, b = numeric_matrix(x, "x"), numeric_matrix(y, "y")
     _same_rows(a, b, "x and y")
     a, b = a - a.mean(axis=0), b - b.mean(axis=0)
     if a.shape[0] < min(a.shape[1], b.shape[1]):

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vlr_viz.cache import cached_array, content_hash
+from vlr_viz.imbalance.diagnostics import nearest_neighbours, numeric_matrix
 from vlr_viz.viz import category_color, series_color
 
 PROJECTION_METHODS = ("umap", "pca")
@@ -22,12 +23,7 @@ WEBGL_THRESHOLD = 3000
 
 
 def _embeddings(x, name: str) -> np.ndarray:
-    a = np.asarray(x)
-    if a.ndim != 2 or a.shape[0] == 0 or not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"{name} must be a non-empty numeric (N, D) array; got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a.astype(np.float32)
+    return numeric_matrix(x, name, dtype=np.float32)
 
 
 def _pca_2d(x: np.ndarray) -> np.ndarray:
@@ -267,8 +263,6 @@ def _add_thumbnails(fig, thumbnails, xy_img, n, panel, count, indices, scale) ->
 
 def knn_overlap_per_item(space_a, space_b, k: int = 10) -> np.ndarray:
     """``|kNN_a(i) ∩ kNN_b(i)| / k`` for every item (cosine neighbours, the item itself excluded)."""
-    from vlr_viz.imbalance.diagnostics import nearest_neighbours
-
     a, b = _embeddings(space_a, "before_emb"), _embeddings(space_b, "after_emb")
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"before_emb and after_emb must hold the same items; got {a.shape[0]} and {b.shape[0]} rows")
