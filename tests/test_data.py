@@ -100,3 +100,13 @@ def test_folder_loader_errors_name_the_item(tmp_path):
     (folder / "captions.tsv").write_text("a.png\tok\nmissing.png\tgone\n")
     with pytest.raises(ValueError, match="missing.png"):
         load_image_caption_folder(folder)
+
+
+def test_first_caption_of_image_matches_a_plain_loop():
+    from vlr_viz.arrays import first_caption_of_image
+
+    t2i = np.array([2, 0, 2, 1, 0, 4])
+    expected = [next((c for c, i in enumerate(t2i) if i == img), -1) for img in range(6)]
+    assert expected == [1, 3, 0, -1, 5, -1]
+    assert first_caption_of_image(t2i, 6).tolist() == expected
+    assert first_caption_of_image(t2i).tolist() == expected[:5]  # default: as many images as the map names

@@ -138,7 +138,7 @@ def test_run_state_metrics_and_relations_match_recomputation(grids):
     assert res.metrics["rsum"] == pytest.approx(recall_at_k(v, t, ev.txt_to_img)["rsum"])
     chance_rsum = 2 * 100 * (1 + 5 + 10) / ev.n_images  # expected RSUM of a random ranking
     assert res.metrics["rsum"] > 2 * chance_rsum
-    first = ex._first_captions(ev.txt_to_img, ev.n_images)
+    first = np.unique(ev.txt_to_img, return_index=True)[1]  # first caption of each image
     p = res.probe
     assert p.size == 30 and np.all(first[p] >= 0)
     np.testing.assert_allclose(res.relations["S_vt"], _unit(v[p]) @ _unit(t[first[p]]).T, atol=1e-5)
@@ -202,10 +202,11 @@ def test_widget_reacts_to_controls(grids):
     assert explorer.metrics.value != html0
     assert _rsum_in(explorer.metrics.value) == pytest.approx(explorer.result.metrics["rsum"], abs=0.006)
     z_rt = np.array(next(t for t in explorer.relation_figure.data if t.name == "R_t").z, dtype=float)
-    first = ex._first_captions(ev.txt_to_img, ev.n_images)
+    first = np.unique(ev.txt_to_img, return_index=True)[1]  # first caption of each image
     p = explorer.result.probe
     order = np.argsort(np.where(ev.labels[p] < 0, 99, ev.labels[p]), kind="stable")
-    expected = ex._cosine(ev.text[("word_dropout", 0.75)][first[p]])[np.ix_(order, order)]
+    probe_text = _unit(ev.text[("word_dropout", 0.75)][first[p]])
+    expected = (probe_text @ probe_text.T)[np.ix_(order, order)]
     np.fill_diagonal(expected, np.nan)
     np.testing.assert_allclose(z_rt, expected, atol=1e-6, equal_nan=True)
     assert not np.allclose(z_rt, z_rt0, equal_nan=True)

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..arrays import first_caption_of_image
+
 PER_IMAGE_META = ("chars",)
 """``meta`` keys holding one entry per image (e.g. the emoji character); `PairSet.subset` subsets them."""
 
@@ -60,10 +62,7 @@ class PairSet:
 
     def first_caption_of_image(self) -> np.ndarray:
         """Index of the first caption of each image, shape ``(N,)``."""
-        first = np.full(self.n_images, -1, dtype=np.int64)
-        order = np.arange(self.n_captions)[::-1]
-        first[self.txt_to_img[order]] = order
-        return first
+        return first_caption_of_image(self.txt_to_img, self.n_images)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first inconsistent field or item."""

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from vlr_viz.arrays import l2_normalize
 from vlr_viz.imbalance.degrade_image import check_seed, check_severity, hash_words, item_generators
 
 
@@ -49,5 +50,5 @@ def feature_noise(features, severity: float, seed: int = 0, renormalize: bool = 
                 np.zeros_like(x)
         x += (s * scale) * std * eps
     if renormalize:
-        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        x = l2_normalize(x)
     return x

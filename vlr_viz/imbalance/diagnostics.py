@@ -19,20 +19,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
+from vlr_viz import arrays
+from vlr_viz.arrays import numeric_matrix
 from vlr_viz.data.pairs import PairSet
 
 _CHUNK = 1024
-
-
-def numeric_matrix(x, name: str, dtype=np.float64) -> np.ndarray:
-    """``x`` as a ``dtype`` array, after checking it is a non-empty, finite, numeric ``(N, D)`` matrix (``ValueError``
-    naming ``name`` otherwise)."""
-    x = np.asarray(x)
-    if x.ndim != 2 or x.shape[0] == 0 or not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f"{name} must be a non-empty numeric (N, D) array; got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return x.astype(dtype)
 
 
 def _same_rows(a: np.ndarray, b: np.ndarray, names: str) -> None:
@@ -41,11 +32,8 @@ def _same_rows(a: np.ndarray, b: np.ndarray, names: str) -> None:
 
 
 def l2_normalize(x, center: bool = False) -> np.ndarray:
-    """Rows scaled to unit L2 norm (optionally after subtracting the mean row); float64."""
-    x = numeric_matrix(x, "x")
-    if center:
-        x = x - x.mean(axis=0)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    """Rows scaled to unit L2 norm (optionally after subtracting the mean row), float64, after checking ``x``."""
+    return arrays.l2_normalize(numeric_matrix(x, "x"), center=center)
 
 
 def modality_gap(img_emb, txt_emb) -> float:

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from vlr_viz.arrays import l2_normalize
+
 LAMBDA_PARAMS = ("raw", "sigmoid", "softmax")
 
 
@@ -113,16 +115,12 @@ def _pair_retrieval_score(x: np.ndarray, y: np.ndarray, ridge: float, folds: np.
         mx, my = x[tr].mean(0), y[tr].mean(0)
         xt, yt = x[tr] - mx, y[tr] - my
         w = np.linalg.solve(xt.T @ xt + ridge * np.eye(x.shape[1]), xt.T @ yt)
-        pred = _unit((x[te] - mx) @ w)
-        sim = pred @ _unit(y[te] - my).T
+        pred = l2_normalize((x[te] - mx) @ w)
+        sim = pred @ l2_normalize(y[te] - my).T
         true = np.diag(sim)[:, None]
         above = (sim > true).sum(1) + 0.5 * ((sim == true).sum(1) - 1)
         qs.append(above / (te.sum() - 1))
     return float(1.0 - 2.0 * np.concatenate(qs).mean())
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _category_score(x: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -194,8 +192,8 @@ def reliability_lambda(a, b, txt_to_img, reference: str = "pairs", labels=None, 
     if not ridge > 0:
         raise ValueError(f"ridge must be > 0, got {ridge}")
     bt = np.zeros((n, b.shape[1]))
-    np.add.at(bt, txt_to_img, _unit(b))
-    a, bt = _unit(a), _unit(bt)
+    np.add.at(bt, txt_to_img, l2_normalize(b))
+    a, bt = l2_normalize(a), l2_normalize(bt)
     rng = np.random.default_rng(seed)
     if reference == "labels":
         if labels is None:

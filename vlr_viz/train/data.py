@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..arrays import first_caption_of_image
+
 
 def _rows(x, name: str):
     """A torch tensor view of a numpy array or tensor with at least one dimension."""
@@ -109,9 +111,7 @@ def select_probe(txt_to_img, labels=None, n: int = 48, seed: int = 0) -> np.ndar
     image index) so relation matrices show category blocks. Without labels: ``n`` evenly spaced images.
     """
     txt_to_img = np.asarray(txt_to_img, dtype=np.int64)
-    n_images = int(txt_to_img.max()) + 1
-    first = np.full(n_images, -1, dtype=np.int64)
-    first[txt_to_img[::-1]] = np.arange(txt_to_img.size)[::-1]
+    first = first_caption_of_image(txt_to_img)
     has_caption = np.flatnonzero(first >= 0)
     n = min(n, has_caption.size)
     if labels is None:

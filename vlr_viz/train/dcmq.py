@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vlr_viz.arrays import l2_normalize
 from vlr_viz.eval.codes import code_recall_at_k, cross_modal_map, memory_per_item
 from vlr_viz.losses.npc import code_similarities, label_similarity_target, npc_distillation_loss, npc_target
 from vlr_viz.models.quantizer import ProductQuantizer, balance_entropy, pq_shape_for_bits
@@ -369,7 +370,7 @@ def run_dcmq_experiment(bits_list, teacher_embeddings, pairs_train, pairs_test, 
                              "bytes_per_item": memory_per_item(int(bits), cfg.num_codewords)["stored_bytes"],
                              "best_epoch": res.best_epoch, **res.evaluate(test, ks=ks), **res.recall(test)})
     if test.teacher_image is not None:
-        metrics = cross_modal_map(_unit(test.teacher_image), _unit(test.teacher_text), test.labels,
+        metrics = cross_modal_map(l2_normalize(test.teacher_image), l2_normalize(test.teacher_text), test.labels,
                                   test.text_labels, ks=ks)
         recall = recall_at_k(test.teacher_image, test.teacher_text, test.txt_to_img, return_ranks=False)
         rows.append({"supervision": "float teacher", "bits": 32 * test.teacher_image.shape[1], "seed": -1,
@@ -377,10 +378,6 @@ def run_dcmq_experiment(bits_list, teacher_embeddings, pairs_train, pairs_test, 
                      **{k: recall[k] for k in recall if "R@" in k or k == "rsum"}})
     frame = pd.DataFrame(rows)
     return (frame, results) if return_results else frame
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 __all__ = ["DCMQConfig", "DCMQResult", "DCMQSplit", "fit_dcmq", "run_dcmq_experiment"]

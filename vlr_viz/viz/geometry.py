@@ -14,8 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from vlr_viz.arrays import first_caption_of_image, l2_normalize, numeric_matrix
 from vlr_viz.cache import cached_array, content_hash
-from vlr_viz.imbalance.diagnostics import nearest_neighbours, numeric_matrix
+from vlr_viz.imbalance.diagnostics import nearest_neighbours
 from vlr_viz.viz import category_color, series_color
 
 PROJECTION_METHODS = ("umap", "pca")
@@ -66,7 +67,7 @@ def project_2d(emb, method: str = "umap", seed: int = 0, cache_dir=None, normali
     if x.shape[0] < 3:
         raise ValueError(f"emb needs at least 3 rows to project; got {x.shape[0]}")
     if normalize:
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        x = l2_normalize(x)
     params = {"method": method, "normalize": normalize}
     if method == "umap":
         params.update(seed=int(seed), n_neighbors=int(n_neighbors), min_dist=float(min_dist), metric=metric)
@@ -191,8 +192,7 @@ def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np
     if align and len(layouts) == 2:
         layouts[1] = procrustes_align(layouts[0], layouts[1])
 
-    first_caption = np.full(n, -1, dtype=np.int64)
-    first_caption[t2i[::-1]] = np.arange(m)[::-1]
+    first_caption = first_caption_of_image(t2i, n)
     glyph = [f"{chars[i]} " if chars is not None and chars[i] else "" for i in range(n)]
     img_hover = [f"{glyph[i]}<b>{captions[first_caption[i]] if captions is not None and first_caption[i] >= 0 else ''}"
                  f"</b><br>image #{i} · {_category_name(int(lab[i]), label_names)}" for i in range(n)]

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from vlr_viz.arrays import cosine_matrix, first_caption_of_image
+
 NONE = "none"
 FEATURE_NOISE = "feature_noise"
 NOISE_LEVELS = tuple(float(s) for s in np.round(np.linspace(0.0, 1.0, 11), 2))
@@ -261,18 +263,6 @@ def _split_arrays(grid: FeatureGrid, state: ExplorerState, seed: int) -> dict[st
     }
 
 
-def _first_captions(txt_to_img: np.ndarray, n: int) -> np.ndarray:
-    first = np.full(n, -1, dtype=np.int64)
-    first[txt_to_img[::-1]] = np.arange(txt_to_img.size)[::-1]
-    return first
-
-
-def _cosine(x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
-    xn = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    yn = xn if y is None else y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
-    return (xn @ yn.T).astype(np.float64)
-
-
 def run_state(state: ExplorerState, grid: FeatureGrid, train_fn: TrainFn, eval_grid: FeatureGrid | None = None,
               probe_size: int = 48, seed: int = 0, ks=(1, 5, 10), ndcg_k: int = 10) -> ExplorerResult:
     """Train the student for ``state`` on ``grid`` (the training split) and evaluate on ``eval_grid``.
@@ -300,7 +290,7 @@ def run_state(state: ExplorerState, grid: FeatureGrid, train_fn: TrainFn, eval_g
     if v.shape[0] != n or t.shape[0] != m or v.shape[1] != t.shape[1]:
         raise ValueError(f"train_fn's encode returned shapes {v.shape} and {t.shape}; expected ({n}, D) and ({m}, D)")
     rec = recall_at_k(v, t, eval_grid.txt_to_img, ks=ks, return_ranks=False)
-    first = _first_captions(eval_grid.txt_to_img, n)
+    first = first_caption_of_image(eval_grid.txt_to_img, n)
     cap_labels = eval_grid.labels[eval_grid.txt_to_img]
     key = f"ndcg@{ndcg_k}"
 
@@ -318,11 +308,11 @@ def run_state(state: ExplorerState, grid: FeatureGrid, train_fn: TrainFn, eval_g
     probe = probe_indices(eval_grid.labels, probe_size)
     probe = probe[first[probe] >= 0]
     lam = None if student.lam is None else float(student.lam)
-    r_v = _cosine(ev["image"][probe])
-    r_t = _cosine(ev["text"][first[probe]])
+    r_v = cosine_matrix(ev["image"][probe])
+    r_t = cosine_matrix(ev["text"][first[probe]])
     w = 0.5 if lam is None else lam
     relations = {"R_v": r_v, "R_t": r_t, "E": w * r_t + (1 - w) * r_v,
-                 "S_v": _cosine(v[probe]), "S_t": _cosine(t[first[probe]]), "S_vt": _cosine(v[probe], t[first[probe]])}
+                 "S_v": cosine_matrix(v[probe]), "S_t": cosine_matrix(t[first[probe]]), "S_vt": cosine_matrix(v[probe], t[first[probe]])}
     return ExplorerResult(state=state, metrics=metrics, lam=lam, image_embeddings=v, text_embeddings=t,
                           txt_to_img=eval_grid.txt_to_img, labels=eval_grid.labels,
                           label_names=list(eval_grid.label_names), probe=probe, relations=relations,
@@ -380,7 +370,7 @@ def relation_figure(result: ExplorerResult) -> go.Figure:
 
     names = None
     if result.chars is not None or result.captions is not None:
-        first = _first_captions(result.txt_to_img, result.labels.size)
+        first = first_caption_of_image(result.txt_to_img, result.labels.size)
         names = [(result.chars[i] + " " if result.chars is not None else "")
                  + (result.captions[first[i]] if result.captions is not None else "") for i in result.probe]
     lam = "0.5 (fixed)" if result.lam is None else f"{result.lam:.3f}"
