@@ -66,7 +66,7 @@ def test_pairset_several_captions_and_subset():
     (dict(txt_to_img=[0, 0, 1]), "txt_to_img has 3 entries but there are 4 captions"),
     (dict(txt_to_img=[0, 0, 1, 7]), r"txt_to_img\[3\] = 7 is out of range"),
     (dict(captions=["a", " ", "c", "d"]), "caption 1 .*c1.* is empty"),
-    (dict(labels=[0, 1]), "labels has shape"),
+    (dict(labels=[0, 1]), "3 images but 2 labels"),
 ])
 def test_pairset_bad_input_names_the_item(over, match):
     with pytest.raises(ValueError, match=match):
@@ -96,7 +96,10 @@ def test_folder_loader_errors_name_the_item(tmp_path):
     data = (folder / "b.png").read_bytes()
     (folder / "b.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"cannot read image .*b.png"):
-        load_image_caption_folder(folder)
+        load_image_caption_folder(folder, size=8)  # read now
+    lazy = load_image_caption_folder(folder)  # read when encoded
+    with pytest.raises(ValueError, match=r"cannot read image .*b.png"):
+        lazy.images.to_array()
     (folder / "captions.tsv").write_text("a.png\tok\nmissing.png\tgone\n")
     with pytest.raises(ValueError, match="missing.png"):
         load_image_caption_folder(folder)

@@ -50,3 +50,13 @@ def first_caption_of_image(txt_to_img, n_images: int | None = None) -> np.ndarra
     order = np.arange(txt_to_img.size)[::-1]
     first[txt_to_img[order]] = order
     return first
+
+
+def check_finite_rows(x, name: str, chunk: int = 65536) -> None:
+    """Raise ``ValueError`` naming ``name`` and the first row that holds NaN or inf; reads ``x`` in chunks of rows,
+    so a memory-mapped array is never loaded whole."""
+    for lo in range(0, len(x), chunk):
+        block = np.asarray(x[lo:lo + chunk])
+        ok = np.isfinite(block).reshape(len(block), -1).all(axis=1)
+        if not ok.all():
+            raise ValueError(f"{name} contains NaN or infinite values (first in row {lo + int(np.argmin(ok))})")

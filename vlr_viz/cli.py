@@ -6,29 +6,27 @@ import sys
 from pathlib import Path
 
 
-def load_dataset(name: str, split: str | None = None):
-    """A `PairSet` by name: ``twemoji`` or a folder holding ``captions.tsv``."""
-    from .data import load_image_caption_folder, load_twemoji
-
-    if name == "twemoji":
-        return load_twemoji(split)
-    if Path(name).is_dir():
-        return load_image_caption_folder(name)
-    raise SystemExit(f"unknown dataset {name!r}: use 'twemoji' or a folder with captions.tsv")
-
-
 def cmd_features(args) -> int:
     from .cache import default_cache_dir
+    from .data import load_dataset, load_splits
+    from .data.arguments import dataset_options_from_args
     from .features import load_features
 
-    pairs = load_dataset(args.dataset, args.split)
+    options = dataset_options_from_args(args)
+    if args.split == "all":
+        datasets = [load_dataset(args.dataset, None, options)]
+    else:
+        splits = load_splits(args.dataset, options)
+        datasets = [splits[args.split]] if args.split else list(splits.values())
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    feats = load_features(pairs, args.image_model, args.text_model, cache_dir=cache, progress=not args.quiet)
-    print(f"dataset      {pairs.name}: {pairs.n_images} images, {pairs.n_captions} captions, "
-          f"{len(pairs.label_names)} categories")
-    print(f"image        {feats.image_model}: {feats.image.shape[0]} x {feats.image.shape[1]}")
-    print(f"text         {feats.text_model}: {feats.text.shape[0]} x {feats.text.shape[1]}")
-    print(f"seconds      {feats.seconds:.2f}")
+    for pairs in datasets:
+        feats = load_features(pairs, args.image_model, args.text_model, cache_dir=cache, progress=not args.quiet,
+                              workers=args.workers)
+        print(f"dataset      {pairs.name}: {pairs.n_images} images, {pairs.n_captions} captions, "
+              f"{len(pairs.label_names)} categories")
+        print(f"image        {feats.image_model}: {feats.image.shape[0]} x {feats.image.shape[1]}")
+        print(f"text         {feats.text_model}: {feats.text.shape[0]} x {feats.text.shape[1]}")
+        print(f"seconds      {feats.seconds:.2f}")
     print(f"cache        {cache.resolve()}")
     return 0
 
@@ -115,8 +113,13 @@ def cmd_eval(args) -> int:
     metrics_file = run / "metrics.json"
     if not metrics_file.exists():
         raise ValueError(f"{run} is not a run folder (no metrics.json)")
-    dataset = json.loads(metrics_file.read_text()).get("dataset", "twemoji")
-    pairs = load_dataset(dataset, "test")
+    from .data import DatasetOptions, load_dataset
+
+    summary = json.loads(metrics_file.read_text())
+    if summary.get("dataset") == "custom":
+        raise ValueError(f"{run} was trained on PairSets passed in Python; evaluate it with vlr_viz.eval.evaluate")
+    options = DatasetOptions(**summary.get("dataset_options", {}))
+    pairs = load_dataset(summary.get("dataset", "twemoji"), "test", options)
     img, txt = np.load(run / "img_emb.npy"), np.load(run / "txt_emb.npy")
     df = evaluate(img, txt, pairs, exclude_family=args.exclude_family)
     atomic_write_bytes(run / "eval.csv", df.to_csv(index=False).encode())
@@ -129,11 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlr-viz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("features", help="extract and cache both teachers' features for a dataset")
-    p.add_argument("--dataset", default="twemoji", help="'twemoji' or a folder with captions.tsv")
-    p.add_argument("--split", default=None, choices=["train", "val", "test"])
-    p.add_argument("--image-model", default="efficientnet-lite0")
-    p.add_argument("--text-model", default="minilm-l6")
+    p = sub.add_parser("features", help="extract and cache both teachers' features for a dataset (resumable)")
+    from .data.arguments import add_dataset_arguments
+
+    add_dataset_arguments(p)
+    p.add_argument("--split", default=None, choices=["train", "val", "test", "all"],
+                   help="one split, or 'all' for the whole dataset unsplit (default: train, val and test, each "
+                        "cached as training will read it)")
+    p.add_argument("--image-model", default=None, help="default: efficientnet-lite0 (the vision teacher)")
+    p.add_argument("--text-model", default=None, help="default: minilm-l6 (the text teacher)")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_features)

@@ -12,23 +12,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import load_twemoji
+from .data import DatasetOptions, load_splits
 from .data.pairs import PairSet
 from .eval import caption_image_relevance, evaluate
 from .features import load_features
 from .imbalance import degrade_pairs
 from .train import PairFeatures, encode, fit, recipe_config
 
-SPLIT_NAMES = ("train", "val", "test")
-
 
 @dataclass
 class Splits:
-    """Pairs and features of train/val/test under one degradation, plus the clean test relevance."""
+    """Pairs and features of train/val/test under one degradation, plus the clean test relevance (``None`` when
+    the dataset has no caption texts)."""
 
     pairs: dict[str, PairSet]
     features: dict[str, PairFeatures]
-    relevance: np.ndarray
+    relevance: np.ndarray | None
     condition: str
 
 
@@ -42,18 +41,22 @@ def condition_name(image=None, text=None) -> str:
 
 
 def prepare_splits(dataset: str = "twemoji", image=None, text=None, seed: int = 0, cache_dir=None,
-                   progress: bool = False) -> Splits:
-    """Load the splits, degrade them (``image`` / ``text``: None, a preset name or ``(kind, severity)``), encode."""
-    if dataset != "twemoji":
-        raise ValueError(f"unknown dataset {dataset!r}; notebooks support 'twemoji'")
-    clean = {s: load_twemoji(s) for s in SPLIT_NAMES}
+                   progress: bool = False, options: DatasetOptions | dict | None = None,
+                   workers: int | None = None) -> Splits:
+    """Load the splits of a dataset spec (`vlr_viz.data.load_splits`), degrade them (``image`` / ``text``: None, a
+    preset name or ``(kind, severity)``) and encode them with the teachers (cached; a dataset of precomputed
+    features brings its own). ``options``: `DatasetOptions` or a dict of them; ``workers``: decoding processes."""
+    if isinstance(options, dict):
+        options = DatasetOptions(**options)
+    clean = load_splits(dataset, options)
     pairs = {s: (degrade_pairs(p, image=image, text=text, seed=seed) if image or text else p)
              for s, p in clean.items()}
     feats = {}
     for s, p in pairs.items():
-        f = load_features(p, cache_dir=cache_dir, progress=progress)
+        f = load_features(p, cache_dir=cache_dir, progress=progress, workers=workers)
         feats[s] = PairFeatures.from_features(f, p, name=s)
-    rel = caption_image_relevance(clean["test"], cache_dir=cache_dir)
+    test = clean["test"]
+    rel = None if test.captions is None else caption_image_relevance(test, cache_dir=cache_dir)
     return Splits(pairs, feats, rel, condition_name(image, text))
 
 
@@ -91,7 +94,8 @@ def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False) -> pd.Da
 
 
 def compare_methods(methods, conditions: dict, seeds=(0,), cache_dir=None, progress: bool = False,
-                    method_config: dict | None = None, **config) -> tuple[pd.DataFrame, dict]:
+                    method_config: dict | None = None, dataset: str = "twemoji", **config
+                    ) -> tuple[pd.DataFrame, dict]:
     """Train every recipe × condition × seed; return (tidy metrics frame, runs keyed by (condition, method, seed)).
 
     ``methods``: recipe names (`vlr_viz.train.RECIPES`). ``conditions`` maps a display name to
@@ -99,7 +103,7 @@ def compare_methods(methods, conditions: dict, seeds=(0,), cache_dir=None, progr
     """
     frames, runs = [], {}
     for cname, (image, text) in conditions.items():
-        splits = prepare_splits(image=image, text=text, cache_dir=cache_dir, progress=progress)
+        splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir, progress=progress)
         for method in methods:
             for seed in seeds:
                 kw = dict(config, **(method_config or {}).get(method, {}))

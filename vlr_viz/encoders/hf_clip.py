@@ -40,11 +40,23 @@ class HFCLIPEncoder(Encoder):
         weights = sorted(folder_path.glob("*.safetensors")) or sorted(folder_path.glob("*.bin"))
         self.cache_token = f"hf-clip|{file_digest(weights[0])[:16] if weights else 'none'}|processor"
 
-    def _images(self, batch: np.ndarray) -> torch.Tensor:
-        pixels = self.processor(images=list(batch), return_tensors="pt")["pixel_values"]
-        return _features(self.model.get_image_features(pixel_values=pixels))
+    def image_transform(self) -> "HFCLIPTransform":
+        return HFCLIPTransform(self.processor)
+
+    def embed_images(self, batch: torch.Tensor) -> torch.Tensor:
+        return _features(self.model.get_image_features(pixel_values=batch))
 
     def _texts(self, batch: list[str]) -> torch.Tensor:
         max_len = self.model.config.text_config.max_position_embeddings
         tok = self.tokenizer(batch, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
         return _features(self.model.get_text_features(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]))
+
+
+class HFCLIPTransform:
+    """The model's own ``CLIPImageProcessor`` (resize the shortest edge, centre crop, normalise) on one image."""
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        return self.processor(images=[image], return_tensors="pt")["pixel_values"][0]

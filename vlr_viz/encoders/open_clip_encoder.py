@@ -58,20 +58,33 @@ class OpenCLIPEncoder(Encoder):
         self.model.eval()
         self.tokenizer = _tokenizer(arch)
         self.name = f"open_clip:{arch}"
-        size = self.model.visual.image_size
-        self.image_size = size if isinstance(size, int) else size[0]
-        cfg = getattr(self.model.visual, "preprocess_cfg", {}) or {}
-        self.mean = torch.tensor(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))).view(1, 3, 1, 1)
-        self.std = torch.tensor(cfg.get("std", (0.26862954, 0.26130258, 0.27577711))).view(1, 3, 1, 1)
+        from open_clip.transform import PreprocessCfg
+
+        self.preprocess_cfg = PreprocessCfg(**self.model.visual.preprocess_cfg)
         with torch.inference_mode():
             self.dim = int(self.model.encode_text(self.tokenizer(["a"])).shape[-1])
-        self.cache_token = f"{self.name}|{file_digest(checkpoint)[:16]}|size{self.image_size}|bicubic|clipnorm"
+        cfg = self.preprocess_cfg
+        self.cache_token = (f"{self.name}|{file_digest(checkpoint)[:16]}|size{cfg.size}|{cfg.resize_mode}|"
+                            f"{cfg.interpolation}|{tuple(cfg.mean)}|{tuple(cfg.std)}")
 
-    def _images(self, batch: np.ndarray) -> torch.Tensor:
-        resized = [np.asarray(Image.fromarray(im).resize((self.image_size, self.image_size), Image.BICUBIC))
-                   for im in batch]
-        x = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float() / 255.0
-        return self.model.encode_image((x - self.mean) / self.std)
+    def image_transform(self) -> "OpenCLIPTransform":
+        return OpenCLIPTransform(self.preprocess_cfg)
+
+    def embed_images(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(batch)
 
     def _texts(self, batch: list[str]) -> torch.Tensor:
         return self.model.encode_text(self.tokenizer(batch))
+
+
+class OpenCLIPTransform:
+    """open_clip's own evaluation preprocessing (``image_transform_v2(model.visual.preprocess_cfg)``: resize the
+    shorter side, centre crop, normalise) applied to a uint8 array."""
+
+    def __init__(self, cfg):
+        from open_clip.transform import image_transform_v2
+
+        self.transform = image_transform_v2(cfg, is_train=False)
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        return self.transform(Image.fromarray(image))

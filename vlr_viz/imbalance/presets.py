@@ -11,7 +11,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from vlr_viz.data.feature_arrays import Features
 from vlr_viz.data.pairs import PairSet
+from vlr_viz.data.sources import DegradedImages
+from vlr_viz.imbalance.degrade_features import feature_noise
 from vlr_viz.imbalance.degrade_image import IMAGE_KINDS, check_seed, check_severity, degrade_images
 from vlr_viz.imbalance.degrade_text import TEXT_KINDS, degrade_captions
 from vlr_viz.imbalance.diagnostics import pair_strengths
@@ -48,26 +51,44 @@ PRESETS_BY_KIND: dict[str, dict[str, float]] = {
 }
 
 
-def resolve_degradation(spec, modality: str) -> tuple[str, float, dict] | None:
-    """Turn ``None``, a preset name, ``(kind, severity)`` or ``(kind, severity, options)`` into a checked triple."""
+FEATURE_KIND = "feature_noise"
+"""The degradation of datasets that hold only precomputed features (`vlr_viz.imbalance.feature_noise`)."""
+
+FEATURE_PRESETS: dict[str, float] = {"mild": 0.25, "moderate": 0.5, "severe": 1.0}
+"""Preset levels of feature noise for datasets of precomputed features: signal-to-noise ratio 4, 2 and 1 in every
+dimension (noise std = severity × the dimension's std). Defined by that ratio, not calibrated like `PRESETS`."""
+
+
+def resolve_degradation(spec, modality: str, features_only: bool = False) -> tuple[str, float, dict] | None:
+    """Turn ``None``, a preset name, ``(kind, severity)`` or ``(kind, severity, options)`` into a checked triple.
+
+    With ``features_only`` (a dataset of precomputed features) the only kind is ``"feature_noise"`` and the
+    presets are `FEATURE_PRESETS`.
+    """
     if spec is None:
         return None
-    known = IMAGE_KINDS if modality == "image" else TEXT_KINDS
+    known = (FEATURE_KIND,) if features_only else IMAGE_KINDS if modality == "image" else TEXT_KINDS
+    presets = {k: (FEATURE_KIND, s) for k, s in FEATURE_PRESETS.items()} if features_only else PRESETS[modality]
     if isinstance(spec, str):
-        if spec not in PRESETS[modality]:
-            raise ValueError(f"unknown {modality} preset {spec!r}; known presets: {', '.join(PRESETS[modality])}")
-        spec = PRESETS[modality][spec]
+        if spec not in presets:
+            raise ValueError(f"unknown {modality} preset {spec!r}; known presets: {', '.join(presets)}")
+        spec = presets[spec]
     if not isinstance(spec, (tuple, list)) or len(spec) not in (2, 3):
         raise ValueError(f"{modality} must be None, a preset name or (kind, severity[, options]); got {spec!r}")
     kind, severity = spec[0], spec[1]
     options = dict(spec[2]) if len(spec) == 3 else {}
     if kind not in known:
-        raise ValueError(f"unknown {modality} degradation kind {kind!r}; known kinds: {', '.join(known)}")
+        hint = " (this dataset holds only precomputed features)" if features_only else ""
+        raise ValueError(f"unknown {modality} degradation kind {kind!r}{hint}; known kinds: {', '.join(known)}")
     return kind, check_severity(severity, name=f"{modality} severity"), options
 
 
 def degrade_pairs(pairs: PairSet, image=("blur", 0.5), text=None, seed: int = 0) -> PairSet:
     """A new :class:`PairSet` with degraded images and/or captions.
+
+    Images held in an array are degraded at once; images read from files or shards are degraded as they are read
+    (`~vlr_viz.data.sources.DegradedImages`, same result). A dataset of precomputed features has its feature rows
+    degraded instead (``"feature_noise"``, presets `FEATURE_PRESETS`).
 
     Args:
         pairs: the clean pairs (left untouched).
@@ -84,31 +105,58 @@ def degrade_pairs(pairs: PairSet, image=("blur", 0.5), text=None, seed: int = 0)
     if not isinstance(pairs, PairSet):
         raise TypeError(f"pairs must be a PairSet; got {type(pairs).__name__}")
     seed = check_seed(seed)
-    img_spec, txt_spec = resolve_degradation(image, "image"), resolve_degradation(text, "text")
-    images, captions = pairs.images, list(pairs.captions)
+    features_only = pairs.images is None
+    img_spec = resolve_degradation(image, "image", features_only)
+    txt_spec = resolve_degradation(text, "text", features_only)
     record = {"source": pairs.name, "seed": seed, "image": None, "text": None}
+    images, captions, features = pairs.images, pairs.captions, pairs.features
+    if features_only:
+        features = _noisy_features(pairs, img_spec, txt_spec, seed)
     if img_spec is not None:
         kind, s, opts = img_spec
-        images = degrade_images(pairs.images, kind, s, seed=seed, item_keys=pairs.image_ids, **opts)
+        if not features_only:
+            images = _degraded_images(pairs.images, kind, s, seed, pairs.image_ids, opts)
         record["image"] = {"kind": kind, "severity": s, "options": opts}
     if txt_spec is not None:
         kind, s, opts = txt_spec
-        captions, info = degrade_captions(
-            pairs.captions, kind, s, seed=seed, item_keys=pairs.caption_ids, labels=pairs.caption_labels,
-            label_names=pairs.label_names, txt_to_img=pairs.txt_to_img, **opts)
         record["text"] = {"kind": kind, "severity": s, "options": opts}
-        record["text"].update({k: v for k, v in info.items() if k in ("permutation", "mismatched_fraction")})
+        if not features_only:
+            captions, info = degrade_captions(
+                pairs.require_captions("degrading captions"), kind, s, seed=seed, item_keys=pairs.caption_ids,
+                labels=pairs.caption_labels, label_names=pairs.label_names, txt_to_img=pairs.txt_to_img, **opts)
+            record["text"].update({k: v for k, v in info.items() if k in ("permutation", "mismatched_fraction")})
 
     def tag(spec):
         return "none" if spec is None else f"{spec[0]}@{spec[1]:.2f}"
 
     meta = dict(pairs.meta)
     meta["degradation"] = record
-    return PairSet(images=images if img_spec is not None else pairs.images.copy(), captions=captions,
+    if isinstance(images, np.ndarray) and img_spec is None:
+        images = images.copy()
+    return PairSet(images=images, captions=None if captions is None else list(captions),
                    txt_to_img=pairs.txt_to_img.copy(), labels=pairs.labels.copy(),
                    label_names=list(pairs.label_names), family=pairs.family.copy(),
                    image_ids=list(pairs.image_ids), caption_ids=list(pairs.caption_ids),
-                   name=f"{pairs.name}|img:{tag(img_spec)}|txt:{tag(txt_spec)}", meta=meta)
+                   name=f"{pairs.name}|img:{tag(img_spec)}|txt:{tag(txt_spec)}", meta=meta, features=features)
+
+
+def _degraded_images(images, kind: str, severity: float, seed: int, image_ids, options: dict):
+    """An in-memory array is degraded now; an image source is wrapped so its images degrade as they are read."""
+    if isinstance(images, np.ndarray):
+        return degrade_images(images, kind, severity, seed=seed, item_keys=image_ids, **options)
+    return DegradedImages(images, kind, severity, seed, image_ids, options)
+
+
+def _noisy_features(pairs: PairSet, img_spec, txt_spec, seed: int) -> Features:
+    """Precomputed features with `feature_noise` on the degraded side(s), each row keyed by its item id."""
+    f = pairs.features
+    image, text = f.image, f.text
+    if img_spec is not None:
+        image = feature_noise(f.image, img_spec[1], seed=seed, item_keys=pairs.image_ids, **img_spec[2])
+    if txt_spec is not None:
+        text = feature_noise(f.text, txt_spec[1], seed=seed, item_keys=pairs.caption_ids, **txt_spec[2])
+    tag = lambda spec, model: model if spec is None else f"{model}|{spec[0]}@{spec[1]:.2f}"
+    return Features(image, text, tag(img_spec, f.image_model), tag(txt_spec, f.text_model))
 
 
 def _modality_features(encoded, modality: str) -> np.ndarray:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from ..data.arguments import add_dataset_arguments, dataset_options_from_args
 from .config import TrainConfig
 from .recipes import RECIPES, recipe_config
 
@@ -15,9 +16,10 @@ def add_train_arguments(ap: argparse.ArgumentParser, out_required: bool = True) 
     """The training options: data, ``--recipe``, ``--config``, ``--weight TERM=W`` and one flag per `TrainConfig`
     field (``None`` when not given, so the recipe's or the config file's value stands)."""
     ap.add_argument("--out", required=out_required, default=None, help="run folder")
-    ap.add_argument("--dataset", default="twemoji")
-    ap.add_argument("--image-model", default="efficientnet-lite0")
-    ap.add_argument("--text-model", default="minilm-l6")
+    add_dataset_arguments(ap)
+    ap.add_argument("--image-model", default=None, help="image encoder (default: efficientnet-lite0, the vision "
+                                                          "teacher; a features: dataset brings its own)")
+    ap.add_argument("--text-model", default=None, help="text encoder (default: minilm-l6, the text teacher)")
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--recipe", default=None, choices=list(RECIPES),
                     help="start from a named recipe (vlr_viz.train.recipes); later options override it")
@@ -73,7 +75,7 @@ def train_from_args(args) -> dict:
     try:
         return run_training(config, args.out, args.dataset, image_model=args.image_model,
                             text_model=args.text_model, cache_dir=args.cache_dir, resume=args.resume,
-                            progress=not args.quiet)
+                            progress=not args.quiet, options=dataset_options_from_args(args), workers=args.workers)
     finally:
         if started:
             import torch.distributed as dist

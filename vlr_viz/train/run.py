@@ -11,6 +11,7 @@ Run folder::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -25,17 +26,15 @@ from .model import encode
 from .trainer import fit
 
 
-def _splits(dataset) -> dict:
+def _splits(dataset, options) -> dict:
     if isinstance(dataset, dict):
         missing = {"train", "val", "test"} - set(dataset)
         if missing:
             raise ValueError(f"dataset mapping lacks split(s) {sorted(missing)}")
         return dataset
-    if dataset == "twemoji":
-        from ..data import load_twemoji
+    from ..data import load_splits
 
-        return {s: load_twemoji(split=s) for s in ("train", "val", "test")}
-    raise ValueError(f"unknown dataset {dataset!r}: use 'twemoji' or a mapping of train/val/test PairSets")
+    return load_splits(dataset, options)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -46,23 +45,27 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model: str = "efficientnet-lite0",
-                 text_model: str = "minilm-l6", cache_dir=None, resume: bool = False,
-                 progress: bool = True) -> dict:
-    """Train ``config`` on ``dataset`` (``"twemoji"`` or ``{"train", "val", "test"}`` PairSets) into ``out_dir``.
+def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model: str | None = None,
+                 text_model: str | None = None, cache_dir=None, resume: bool = False, progress: bool = True,
+                 options=None, workers: int | None = None) -> dict:
+    """Train ``config`` on ``dataset`` into ``out_dir``.
 
-    The same cached features serve as student backbone input and as teachers. With ``resume=True`` an existing
-    ``out_dir/checkpoint`` is continued. Returns the summary written to ``metrics.json``.
+    ``dataset``: a dataset spec (`vlr_viz.data.load_splits`: ``"twemoji"``, ``"karpathy:JSON:ROOT"``,
+    ``"features:DIR"`` ...; ``options`` its `DatasetOptions`) or a ``{"train", "val", "test"}`` mapping of
+    PairSets. The same cached features (teachers by default: ``image_model`` / ``text_model``; a dataset of
+    precomputed features brings its own) serve as student backbone input and as teachers. With ``resume=True`` an
+    existing ``out_dir/checkpoint`` is continued. Returns the summary written to ``metrics.json``.
     """
     from ..eval import recall_at_k
     from ..features import load_features
 
     t0 = time.perf_counter()
     out = Path(out_dir)
-    splits = _splits(dataset)
-    feats = {}
+    splits = _splits(dataset, options)
+    feats, models = {}, {}
     for name, pairs in splits.items():
-        f = load_features(pairs, image_model, text_model, cache_dir=cache_dir, progress=progress)
+        f = load_features(pairs, image_model, text_model, cache_dir=cache_dir, progress=progress, workers=workers)
+        models = {"image_model": f.image_model, "text_model": f.text_model}
         feats[name] = PairFeatures.from_features(f, pairs, name=name)
     ckpt = out / "checkpoint"
     resume_from = ckpt if resume and (ckpt / "trainer_state.json").exists() else None
@@ -74,7 +77,8 @@ def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model
     test_metrics = recall_at_k(img, txt, t2i, return_ranks=False)
     summary = {
         "method": config.method, "dataset": dataset if isinstance(dataset, str) else "custom",
-        "image_model": image_model, "text_model": text_model,
+        "dataset_options": dataclasses.asdict(options) if options is not None else {},
+        **models,
         "selected_epoch": result.best_epoch, "select_metric": config.select_metric,
         "val_rsum": result.best_metrics.get("rsum"), "test_rsum": test_metrics["rsum"],
         "val": result.best_metrics, "test": test_metrics,

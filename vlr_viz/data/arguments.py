@@ -1,0 +1,39 @@
+"""The command-line options that choose a dataset, shared by ``vlr-viz features``, ``vlr-viz train``, ``vlr-viz eval``
+and ``python -m vlr_viz.train``."""
+from __future__ import annotations
+
+import argparse
+
+from .registry import DatasetOptions
+
+DATASET_HELP = ("twemoji | FOLDER (with captions.tsv) | karpathy:JSON:IMAGE_ROOT | coco:CAPTIONS_JSON:IMAGE_DIR | "
+                "csv:FILE | wds:SHARD_PATTERN | features:DIR | fashion-mnist[:DIR]; parts may end in @train/@val/@test "
+                "and join with '+'")
+
+
+def add_dataset_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--dataset`` and the `DatasetOptions` flags, plus ``--workers`` (decoding processes)."""
+    defaults = DatasetOptions()
+    ap.add_argument("--dataset", default="twemoji", help=DATASET_HELP)
+    ap.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+                    help="share of the images in val, for datasets without their own split")
+    ap.add_argument("--test-fraction", type=float, default=defaults.test_fraction,
+                    help="share of the images in test, for datasets without their own split")
+    ap.add_argument("--split-seed", type=int, default=defaults.split_seed)
+    ap.add_argument("--csv-img-key", default=defaults.csv_img_key, help="image column of a csv: dataset")
+    ap.add_argument("--csv-caption-key", default=defaults.csv_caption_key, help="caption column of a csv: dataset")
+    ap.add_argument("--csv-separator", default=defaults.csv_separator, help="separator of a csv: dataset (tab)")
+    ap.add_argument("--allow-outside-paths", action="store_true",
+                    help="read image paths that leave the dataset's folder")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="image decoding processes (default: one per spare core, at most 4)")
+    return ap
+
+
+def dataset_options_from_args(args) -> DatasetOptions:
+    """The `DatasetOptions` of parsed arguments."""
+    return DatasetOptions(val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                          split_seed=args.split_seed, csv_img_key=args.csv_img_key,
+                          csv_caption_key=args.csv_caption_key,
+                          csv_separator=args.csv_separator.encode().decode("unicode_escape"),
+                          allow_outside_paths=args.allow_outside_paths)

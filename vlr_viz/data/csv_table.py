@@ -1,0 +1,48 @@
+"""open_clip's training table: a CSV/TSV with an image-path column and a caption column.
+
+Read as open_clip's ``CsvDataset`` reads it (``pandas.read_csv(path, sep=separator)``, so CSV quoting applies),
+with the same options: ``img_key`` (default ``"filepath"``), ``caption_key`` (``"title"``) and ``separator``
+(``"\\t"``), the command-line ``--csv-img-key``, ``--csv-caption-key`` and ``--csv-separator``. Image paths may be
+absolute, as in open_clip; relative ones are taken from the table's folder. Rows naming the same image path become
+captions of one image.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataFormatError
+from .assemble import PairRows
+from .sources import FileImages
+from .tables import inside
+
+
+def load_csv_pairs(path, img_key: str = "filepath", caption_key: str = "title", separator: str = "\t",
+                   allow_outside: bool = True):
+    """The `PairSet` of an open_clip CSV/TSV (module docstring). Errors name the file and the row (counting the
+    header as line 1): a missing column, an empty caption or image path, an image that does not exist."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DataFormatError(f"cannot read table {path}: {e}") from e
+    missing = [k for k in (img_key, caption_key) if k not in table.columns]
+    if missing:
+        raise DataFormatError(f"{path}: no column {missing} (columns: {list(table.columns)}); set --csv-img-key / "
+                              f"--csv-caption-key (separator {separator!r})")
+    if table.empty:
+        raise DataFormatError(f"{path} holds no data rows")
+    root, rows, exists = path.parent, PairRows(), {}
+    for line, (image, caption) in enumerate(zip(table[img_key], table[caption_key]), start=2):
+        where = f"{path}:{line}"
+        image = image.strip()
+        if not image:
+            raise DataFormatError(f"{where}: empty image path in column {img_key!r}")
+        if image not in exists:
+            target = inside(root, image, where, allow_outside)
+            if not target.is_file():
+                raise DataFormatError(f"{where}: image {target} does not exist")
+            exists[image] = True
+        rows.add(image, caption, None, where)
+    return rows.build(path.stem, FileImages(root, rows.image_keys), meta={"source": str(path)})

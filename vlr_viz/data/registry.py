@@ -1,0 +1,234 @@
+"""Datasets by name: one syntax for every form a researcher holds, used by the command line, the library and the
+notebooks' ``dataset`` parameter.
+
+=====================================  ==========================================================================
+``twemoji``                            the embedded Twemoji pairs (splits by emoji family)
+``PATH`` or ``folder:PATH``            a folder with ``captions.tsv`` (``image<TAB>caption[<TAB>category]``)
+``karpathy:JSON:IMAGE_ROOT``           Karpathy split JSON (``dataset_coco.json``, ``dataset_flickr30k.json``)
+``coco:CAPTIONS_JSON:IMAGE_DIR``       COCO caption annotations and their image folder
+``csv:FILE``                           open_clip's CSV/TSV (``csv_img_key``, ``csv_caption_key``, ``csv_separator``)
+``wds:SHARD_PATTERN``                  webdataset tar shards (``shards/{000000..000009}.tar``)
+``features:DIR``                       precomputed features, ``DIR/{train,val,test}/image.npy, text.npy, ...``
+``fashion-mnist[:DIR]``                Fashion-MNIST, 70k real images (Debian's ``dataset-fashion-mnist``)
+=====================================  ==========================================================================
+
+Splits: Twemoji, Karpathy files, Fashion-MNIST and precomputed features bring their own. The other forms are split
+by image (whole families for Twemoji-like data) into ``val_fraction`` and ``test_fraction`` of the images, seeded by
+``split_seed``. A part may name its split instead, ``...@train`` / ``@val`` / ``@test``, and several parts join with
+``+``: ``coco:captions_train2017.json:train2017@train+coco:captions_val2017.json:val2017@test`` keeps COCO's own
+train/val files as train and test and carves ``val`` out of train by ``val_fraction``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import VlrVizError
+from .pairs import PairSet
+from .sources import ConcatImages, image_source
+from .splits import SPLITS, fraction_split
+
+FORMS = ("twemoji", "folder", "karpathy", "coco", "csv", "wds", "features", "fashion-mnist")
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """Options of the dataset forms (the command line's ``--val-fraction``, ``--csv-img-key`` ...).
+
+    Attributes:
+        val_fraction, test_fraction: shares of the images in ``val`` and ``test`` for forms without their own split.
+        split_seed: seed of that split.
+        csv_img_key, csv_caption_key, csv_separator: the columns and separator of a ``csv:`` table (open_clip's
+            ``--csv-img-key``, ``--csv-caption-key``, ``--csv-separator``).
+        allow_outside_paths: read image paths of a ``captions.tsv``, Karpathy or COCO file that leave its folder.
+    """
+
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    csv_img_key: str = "filepath"
+    csv_caption_key: str = "title"
+    csv_separator: str = "\t"
+    allow_outside_paths: bool = False
+
+    def __post_init__(self):
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise VlrVizError(f"{name} must be a number in [0, 1), got {value!r}")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise VlrVizError(f"val_fraction + test_fraction must be below 1, got "
+                              f"{self.val_fraction} + {self.test_fraction}")
+        if not isinstance(self.split_seed, int) or isinstance(self.split_seed, bool) or self.split_seed < 0:
+            raise VlrVizError(f"split_seed must be a non-negative integer, got {self.split_seed!r}")
+        if not self.csv_separator:
+            raise VlrVizError("csv_separator must not be empty")
+
+
+def _two_paths(form: str, rest: str, what: str) -> tuple[str, str]:
+    parts = rest.split(":")
+    if len(parts) != 2 or not all(parts):
+        raise VlrVizError(f"dataset '{form}:{rest}': expected {form}:{what}")
+    return parts[0], parts[1]
+
+
+def _load_part(form: str, rest: str, options: DatasetOptions) -> tuple[PairSet | dict, np.ndarray | None]:
+    """One part of a spec: ``(PairSet, split of each image or None)``, or ``({split: PairSet}, None)``."""
+    outside = options.allow_outside_paths
+    if form == "twemoji":
+        from .twemoji import twemoji_splits
+
+        return twemoji_splits(), None
+    if form == "folder":
+        from .folder import load_image_caption_folder
+
+        return load_image_caption_folder(rest, allow_outside=outside), None
+    if form == "karpathy":
+        from .karpathy import load_karpathy
+
+        return load_karpathy(*_two_paths(form, rest, "JSON:IMAGE_ROOT"), allow_outside=outside)
+    if form == "coco":
+        from .coco import load_coco_captions
+
+        return load_coco_captions(*_two_paths(form, rest, "CAPTIONS_JSON:IMAGE_DIR"), allow_outside=outside), None
+    if form == "csv":
+        from .csv_table import load_csv_pairs
+
+        return load_csv_pairs(rest, options.csv_img_key, options.csv_caption_key, options.csv_separator), None
+    if form == "wds":
+        from .webdataset_shards import load_webdataset
+
+        return load_webdataset(rest), None
+    if form == "features":
+        from .precomputed import load_precomputed_split
+
+        folder = Path(rest)
+        if not folder.is_dir():
+            raise VlrVizError(f"dataset 'features:{rest}': {folder} is not a folder")
+        return {s: load_precomputed_split(folder / s, name=f"{folder.name}-{s}") for s in SPLITS}, None
+    from .fashion_mnist import DEFAULT_DIR, load_fashion_mnist
+
+    return load_fashion_mnist(rest or DEFAULT_DIR)
+
+
+def parse_part(part: str) -> tuple[str, str, str | None]:
+    """``(form, rest, fixed split or None)`` of one ``+``-separated part of a spec."""
+    fixed = None
+    if "@" in part and part.rsplit("@", 1)[1] in SPLITS:
+        part, fixed = part.rsplit("@", 1)
+    form, sep, rest = part.partition(":")
+    if form in FORMS and (sep or form in ("twemoji", "fashion-mnist")):
+        return form, rest, fixed
+    if Path(part).is_dir():
+        return "folder", part, fixed
+    raise VlrVizError(f"unknown dataset {part!r}: use one of twemoji, a folder with captions.tsv, "
+                      "karpathy:JSON:IMAGE_ROOT, coco:CAPTIONS_JSON:IMAGE_DIR, csv:FILE, wds:SHARD_PATTERN, "
+                      "features:DIR, fashion-mnist[:DIR]")
+
+
+def _split_part(pairs, image_split, fixed: str | None, options: DatasetOptions) -> dict[str, PairSet]:
+    if isinstance(pairs, dict):
+        if fixed is not None:
+            raise VlrVizError(f"{next(iter(pairs.values())).name}: a dataset with its own splits cannot take @{fixed}")
+        return pairs
+    if fixed is not None:
+        return {fixed: pairs}
+    if image_split is None:
+        idx = fraction_split(pairs.family, options.val_fraction, options.test_fraction, seed=options.split_seed)
+    else:
+        idx = {s: np.flatnonzero(image_split == s) for s in SPLITS}
+    return {s: pairs.subset(i, name=f"{pairs.name}-{s}") for s, i in idx.items() if i.size}
+
+
+def _concat(parts: list[PairSet], name: str) -> PairSet:
+    """One `PairSet` of several (images, captions, categories one after another; category names merged)."""
+    if len(parts) == 1:
+        return parts[0]
+    if any(p.images is None for p in parts) or any(p.captions is None for p in parts):
+        raise VlrVizError(f"{name}: only datasets with images and captions can be joined with '+'")
+    names = sorted({n for p in parts for n in p.label_names})
+    labels, t2i, offset = [], [], 0
+    for p in parts:
+        remap = np.array([names.index(n) for n in p.label_names] + [-1], dtype=np.int64)
+        labels.append(remap[p.labels])
+        t2i.append(p.txt_to_img + offset)
+        offset += p.n_images
+    sources = [image_source(p.images) for p in parts]
+    return PairSet(images=ConcatImages(sources), captions=[c for p in parts for c in p.captions],
+                   txt_to_img=np.concatenate(t2i), labels=np.concatenate(labels), label_names=names,
+                   family=np.arange(offset), image_ids=[i for p in parts for i in p.image_ids],
+                   caption_ids=[c for p in parts for c in p.caption_ids], name=name,
+                   meta={"source": [p.meta.get("source") for p in parts]})
+
+
+def _stat(spec: str) -> tuple:
+    """File sizes and modification times of the paths a spec names (so a changed file is read again)."""
+    stats = []
+    for token in spec.replace("+", ":").replace("@", ":").split(":"):
+        try:
+            st = os.stat(token)
+            stats.append((token, st.st_size, st.st_mtime_ns))
+        except (OSError, ValueError):
+            continue
+    return tuple(stats)
+
+
+@lru_cache(maxsize=4)
+def _parts_cached(spec: str, options: DatasetOptions, stats: tuple) -> tuple:
+    """``((pairs, split of each image or None, fixed split or None), ...)`` of each ``+``-part, as loaded."""
+    out = []
+    for part in spec.split("+"):
+        form, rest, fixed = parse_part(part)
+        pairs, image_split = _load_part(form, rest, options)
+        out.append((pairs, image_split, fixed))
+    return tuple(out)
+
+
+def _parts(spec: str, options: DatasetOptions | None, overrides: dict) -> tuple:
+    if not isinstance(spec, str) or not spec.strip():
+        raise VlrVizError(f"a dataset must be a non-empty string spec, got {spec!r}")
+    options = options or DatasetOptions()
+    if overrides:
+        options = DatasetOptions(**{**asdict(options), **overrides})
+    return _parts_cached(spec.strip(), options, _stat(spec)), options
+
+
+def load_splits(spec: str, options: DatasetOptions | None = None, **overrides) -> dict[str, PairSet]:
+    """``{"train", "val", "test"}`` `PairSet` s of a dataset spec (module docstring). Loading is cached in the
+    process, keyed by the spec, the options and the files' sizes and modification times."""
+    parts, options = _parts(spec, options, overrides)
+    by_split: dict[str, list[PairSet]] = {s: [] for s in SPLITS}
+    for pairs, image_split, fixed in parts:
+        for s, p in _split_part(pairs, image_split, fixed, options).items():
+            by_split[s].append(p)
+    out = {s: _concat(ps, f"{spec}-{s}") for s, ps in by_split.items() if ps}
+    if "val" not in out and "train" in out and options.val_fraction > 0:
+        train = out["train"]
+        carve = fraction_split(train.family, options.val_fraction, 0.0, seed=options.split_seed)
+        out["val"] = train.subset(carve["val"], name=f"{train.name}-val")
+        out["train"] = train.subset(carve["train"], name=train.name)
+    missing = [s for s in SPLITS if s not in out]
+    if missing:
+        raise VlrVizError(f"dataset {spec!r} has no {missing} split: give fractions (val_fraction, test_fraction) "
+                          "or parts with @train / @val / @test")
+    return out
+
+
+def load_dataset(spec: str, split: str | None = None, options: DatasetOptions | None = None, **overrides) -> PairSet:
+    """One split of a dataset spec, or (``split=None``) the whole dataset, unsplit: every part in order, a part
+    with its own splits as train, val, test."""
+    if split is not None:
+        if split not in SPLITS:
+            raise VlrVizError(f"split must be one of {SPLITS} or None, got {split!r}")
+        return load_splits(spec, options, **overrides)[split]
+    if spec.strip() == "twemoji":
+        from .twemoji import load_twemoji
+
+        return load_twemoji()
+    parts, _ = _parts(spec, options, overrides)
+    whole = [p for pairs, _, _ in parts for p in (pairs.values() if isinstance(pairs, dict) else [pairs])]
+    return _concat(whole, spec)

@@ -1,0 +1,81 @@
+"""webdataset tar shards: samples of an image (``jpg``/``jpeg``/``png``/``webp``) and a caption (``txt``),
+optionally a class id (``cls``).
+
+``wds:SHARD_PATTERN`` expands the pattern as webdataset does (``shards/{000000..000009}.tar``, ``::``-joined
+lists; `webdataset.shardlists.expand_urls`) and groups each shard's members into samples by webdataset's key rule
+(`webdataset.tariterators.base_plus_ext`: the name up to the first dot of the file name). Only member headers and
+the small caption files are read at load time; images are read from the shards, on demand, when encoded
+(`~vlr_viz.data.sources.TarImages`).
+"""
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+from ..errors import DataFormatError
+from .assemble import PairRows
+from .sources import TarImages
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+
+
+def expand_shards(pattern: str) -> list[str]:
+    """The shard paths of a webdataset pattern, each checked to exist."""
+    from webdataset.shardlists import expand_urls
+
+    shards = expand_urls(pattern)
+    if not shards:
+        raise DataFormatError(f"shard pattern {pattern!r} names no file")
+    for s in shards:
+        if not Path(s).is_file():
+            raise DataFormatError(f"shard {s} (from {pattern!r}) does not exist")
+    return shards
+
+
+def _samples(shard: str) -> dict[str, dict[str, tarfile.TarInfo]]:
+    from webdataset.tariterators import base_plus_ext
+
+    samples: dict[str, dict[str, tarfile.TarInfo]] = {}
+    try:
+        with tarfile.open(shard, "r") as tar:
+            for member in tar.getmembers():
+                if not member.isfile():
+                    continue
+                key, ext = base_plus_ext(member.name)
+                if key is not None:
+                    samples.setdefault(key, {})[ext.lower()] = member
+    except (OSError, tarfile.TarError) as e:
+        raise DataFormatError(f"cannot read shard {shard}: {e}") from e
+    return samples
+
+
+def load_webdataset(pattern: str):
+    """The `PairSet` of webdataset shards (module docstring); every sample needs one image and a ``txt``
+    caption, and errors name the shard and sample key."""
+    rows, members, ids, classes = PairRows(), [], [], {}
+    for shard in expand_shards(pattern):
+        with tarfile.open(shard, "r") as tar:
+            for key, parts in _samples(shard).items():
+                where = f"{shard}: sample {key}"
+                image_ext = next((e for e in IMAGE_EXTENSIONS if e in parts), None)
+                if image_ext is None:
+                    raise DataFormatError(f"{where} has no image ({'/'.join(IMAGE_EXTENSIONS)}); it has "
+                                          f"{sorted(parts)}")
+                if "txt" not in parts:
+                    raise DataFormatError(f"{where} has no caption (txt); it has {sorted(parts)}")
+                try:
+                    caption = tar.extractfile(parts["txt"]).read().decode("utf-8")
+                except UnicodeDecodeError:
+                    raise DataFormatError(f"{where}: its txt is not UTF-8 text") from None
+                category = None
+                if "cls" in parts:
+                    category = tar.extractfile(parts["cls"]).read().decode("utf-8", "replace").strip() or None
+                rows.add(f"{shard}#{key}", caption, category, where)
+                members.append((shard, parts[image_ext].name))
+                ids.append(f"wds:{Path(shard).name}/{key}")
+    if not members:
+        raise DataFormatError(f"shards {pattern!r} hold no samples")
+    names = sorted({c for c, _ in rows.categories.values()}, key=lambda c: (not c.isdigit(), int(c) if c.isdigit()
+                                                                            else 0, c))
+    return rows.build(f"wds-{Path(members[0][0]).stem}", TarImages(members), image_ids=ids,
+                      meta={"source": pattern}, label_names=names)
