@@ -2,8 +2,8 @@
 
 The images come from Debian's ``dataset-fashion-mnist`` package (IDX files under
 ``/usr/share/datasets/fashion-mnist/``; ``apt-get install dataset-fashion-mnist``) or any folder holding the four
-``*-idx?-ubyte(.gz)`` files. Splits: the 60,000 training images (of which a seeded 5,000 form ``val``) and the
-10,000 test images.
+``*-idx?-ubyte(.gz)`` files. Splits: the 60,000 training images (of which a seeded twelfth, 5,000, form ``val``) and
+the 10,000 test images.
 
 The captions are made from the class name with five templates (``"a photo of a sneaker"``, ...), one per image in
 turn: the text side is coarse (50 distinct captions; a caption says the class and nothing else), so caption→caption
@@ -27,7 +27,8 @@ TEMPLATES = ("a photo of {a} {c}", "{a} {c}", "a picture of {a} {c}", "a product
              "a greyscale photo of {a} {c}")
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-VAL_IMAGES = 5000
+VAL_SHARE = 12
+"""One training image in 12 (5,000 of 60,000) goes to ``val``."""
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -72,7 +73,7 @@ def load_fashion_mnist(folder=DEFAULT_DIR):
         labels.append(y.astype(np.int64))
         part = np.full(x.shape[0], split, dtype=object)
         if split == "train":
-            part[np.random.default_rng(0).choice(x.shape[0], VAL_IMAGES, replace=False)] = "val"
+            part[np.random.default_rng(0).choice(x.shape[0], x.shape[0] // VAL_SHARE, replace=False)] = "val"
         splits.append(part)
     x, y = np.concatenate(images), np.concatenate(labels)
     n = x.shape[0]

@@ -20,7 +20,6 @@ train/val files as train and test and carves ``val`` out of train by ``val_fract
 """
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -165,15 +164,23 @@ def _concat(parts: list[PairSet], name: str) -> PairSet:
                    meta={"source": [p.meta.get("source") for p in parts]})
 
 
+_TABLE_SUFFIXES = (".tsv", ".csv", ".txt", ".json", ".npy", ".gz")
+
+
 def _stat(spec: str) -> tuple:
-    """File sizes and modification times of the paths a spec names (so a changed file is read again)."""
+    """Sizes and modification times of the files a spec names, and of the tables and arrays inside the folders it
+    names (``captions.tsv``, ``*/image.npy`` ...), so that a changed file is read again."""
     stats = []
     for token in spec.replace("+", ":").replace("@", ":").split(":"):
-        try:
-            st = os.stat(token)
-            stats.append((token, st.st_size, st.st_mtime_ns))
-        except (OSError, ValueError):
-            continue
+        path = Path(token)
+        files = [path] if path.is_file() else (
+            [f for f in (*path.glob("*"), *path.glob("*/*")) if f.suffix in _TABLE_SUFFIXES] if path.is_dir() else [])
+        for f in sorted(files):
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            stats.append((str(f), st.st_size, st.st_mtime_ns))
     return tuple(stats)
 
 

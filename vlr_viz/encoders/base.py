@@ -34,10 +34,8 @@ class _Transformed(Dataset):
 
 
 def _collate(items: list):
-    for item in items:
-        if isinstance(item, str):
-            raise DataFormatError(item)
-    return torch.stack(items)
+    """A batch tensor, or the first item's error message (collation runs in the worker: nothing may raise here)."""
+    return next((item for item in items if isinstance(item, str)), None) or torch.stack(items)
 
 
 class Encoder:
@@ -71,6 +69,8 @@ class Encoder:
         loader = DataLoader(_Transformed(source, self.image_transform(), start), batch_size=batch_size,
                             num_workers=workers, collate_fn=_collate, persistent_workers=False)
         for batch in loader:
+            if isinstance(batch, str):
+                raise DataFormatError(batch)
             with torch.inference_mode():
                 yield self.embed_images(batch).float().cpu().numpy()
 
@@ -131,7 +131,7 @@ class ResizeCenterCrop:
     def __call__(self, image: np.ndarray) -> torch.Tensor:
         import torch.nn.functional as F
 
-        x = (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() - self.offset) / self.scale
+        x = (torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1) - self.offset) / self.scale
         h, w = x.shape[1:]
         s = self.size
         new = (s, max(s, round(w * s / h))) if h <= w else (max(s, round(h * s / w)), s)
