@@ -5,21 +5,21 @@ sequences, ``F = 2PR / (P + R)``, ``P = LCS / len(candidate)``, ``R = LCS / len(
 ``rouge-score`` package (``RougeScorer(["rougeL"])``, its tokenizer, its LCS table and F-measure). TERAN
 (Messina et al., TOMM 2021) introduced it as the relevance of an image to a caption-query for NDCG.
 
-Speed: two captions with no token in common have ROUGE-L 0, so only pairs found by a sparse token-incidence
-product are scored, and the LCS of a pair equals the LCS of both sequences restricted to their shared tokens,
-which repeat often and are scored once.
+Speed: captions are tokenised once, identical token sequences are scored once, and the LCS of every remaining
+query × gallery pair is computed by the compiled bit-parallel kernel of `vlr_viz.eval.lcs` (identical values to
+``rouge-score``; 25k × 25k COCO-size captions take minutes, not hours), reduced to images inside the loop.
 """
 from __future__ import annotations
 
 from importlib.metadata import version
 
+import numba
 import numpy as np
-import scipy.sparse as sp
-from rouge_score import rouge_scorer, scoring
+from rouge_score import rouge_scorer
 
 from vlr_viz.cache import cached_array, content_hash
 
-RELEVANCE_VERSION = 1
+RELEVANCE_VERSION = 2
 REDUCTIONS = ("max", "mean")
 
 
@@ -29,61 +29,41 @@ def rouge_tokens(captions, use_stemmer: bool = False) -> list[list[str]]:
     return [tokenizer.tokenize(c) for c in captions]
 
 
-def _incidence(tokens: list[list[str]], vocab: dict) -> sp.csr_matrix:
-    rows, cols = [], []
+def _sequences(tokens: list[list[str]], vocab: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique token-id sequences as CSR ``(tok, off)`` and, per input, the index of its unique sequence."""
+    index: dict[tuple, int] = {}
+    inverse = np.empty(len(tokens), np.int64)
     for i, t in enumerate(tokens):
-        ids = {vocab.setdefault(w, len(vocab)) for w in t}
-        rows.extend([i] * len(ids))
-        cols.extend(ids)
-    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(tokens), len(vocab)))
+        inverse[i] = index.setdefault(tuple(vocab.setdefault(w, len(vocab)) for w in t), len(index))
+    seqs = list(index)
+    off = np.zeros(len(seqs) + 1, np.int64)
+    off[1:] = np.cumsum([len(q) for q in seqs])
+    tok = np.fromiter((w for q in seqs for w in q), np.int64, count=int(off[-1]))
+    return tok, off, inverse
+
+
+def rouge_to_images(query_captions, gallery_captions, gallery_to_image, n_images: int, reduce: str = "max",
+                    use_stemmer: bool = False) -> np.ndarray:
+    """``(len(query_captions), n_images)`` float32: ROUGE-L of each query against each image's gallery captions,
+    reduced by ``reduce`` (max or mean); the compiled kernel of `vlr_viz.eval.lcs`."""
+    from vlr_viz.eval.lcs import rouge_to_images as kernel
+
+    vocab: dict = {}
+    q_tok, q_off, q_inv = _sequences(rouge_tokens(query_captions, use_stemmer), vocab)
+    g_tok, g_off, g_inv = _sequences(rouge_tokens(gallery_captions, use_stemmer), vocab)
+    c2i = np.asarray(gallery_to_image, dtype=np.int64)
+    order = np.lexsort((c2i, g_inv))  # gallery captions grouped by their unique sequence
+    img_ptr = np.searchsorted(g_inv[order], np.arange(len(g_off)), side="left").astype(np.int64)
+    counts = np.bincount(c2i, minlength=n_images).astype(np.float64)
+    rel = kernel(q_tok, q_off, g_tok, g_off, img_ptr, c2i[order], int(n_images), max(len(vocab), 1),
+                 reduce == "mean", np.maximum(counts, 1.0), 4 * numba.get_num_threads())
+    return rel[q_inv]
 
 
 def rouge_l_matrix(captions_a, captions_b=None, use_stemmer: bool = False) -> np.ndarray:
     """``(len(a), len(b))`` float32 ROUGE-L F-measure of every caption pair (``b`` defaults to ``a``)."""
-    tok_a = rouge_tokens(captions_a, use_stemmer)
-    tok_b = tok_a if captions_b is None else rouge_tokens(captions_b, use_stemmer)
-    vocab: dict = {}
-    inc_a = _incidence(tok_a, vocab)
-    inc_b = _incidence(tok_b, vocab)
-    inc_a.resize((len(tok_a), len(vocab)))
-    candidates = (inc_a @ inc_b.T).tocoo()
-    rows, cols = candidates.row, candidates.col
-    if captions_b is None:  # symmetric: score each unordered pair once
-        keep = rows <= cols
-        rows, cols = rows[keep], cols[keep]
-    set_a = [set(t) for t in tok_a]
-    set_b = set_a if captions_b is None else [set(t) for t in tok_b]
-    lcs_of: dict = {}
-    values = np.empty(len(rows), np.float32)
-    for n, (i, j) in enumerate(zip(rows.tolist(), cols.tolist())):
-        a = tuple(w for w in tok_a[i] if w in set_b[j])
-        b = tuple(w for w in tok_b[j] if w in set_a[i])
-        lcs = lcs_of.get((a, b))
-        if lcs is None:
-            lcs = lcs_of[(a, b)] = rouge_scorer._lcs_table(a, b)[-1][-1]
-        values[n] = scoring.fmeasure(lcs / len(tok_b[j]), lcs / len(tok_a[i]))
-    out = np.zeros((len(tok_a), len(tok_b)), np.float32)
-    out[rows, cols] = values
-    if captions_b is None:
-        out[cols, rows] = values
-    return out
-
-
-def aggregate_to_images(rel: np.ndarray, caption_to_image, n_images: int, reduce: str = "max") -> np.ndarray:
-    """``(Q, n_images)``: reduce the caption columns of ``rel`` over each image's captions (max or mean)."""
-    if reduce not in REDUCTIONS:
-        raise ValueError(f"reduce must be one of {REDUCTIONS}; got {reduce!r}")
-    c2i = np.asarray(caption_to_image, dtype=np.int64)
-    if c2i.shape != (rel.shape[1],) or c2i.min() < 0 or c2i.max() >= n_images:
-        raise ValueError(f"caption_to_image must map each of {rel.shape[1]} captions to an image < {n_images}")
-    counts = np.bincount(c2i, minlength=n_images)
-    if (counts == 0).any():
-        raise ValueError(f"caption_to_image: image {int(np.flatnonzero(counts == 0)[0])} has no caption")
-    if reduce == "mean":
-        one_hot = sp.csr_matrix((np.ones(c2i.size, np.float32), (np.arange(c2i.size), c2i)), (c2i.size, n_images))
-        return np.asarray((one_hot.T @ rel.T).T / counts, dtype=np.float32)
-    order = np.argsort(c2i, kind="stable")
-    return np.maximum.reduceat(rel[:, order], np.searchsorted(c2i[order], np.arange(n_images)), axis=1)
+    captions_b = captions_a if captions_b is None else captions_b
+    return rouge_to_images(captions_a, captions_b, np.arange(len(captions_b)), len(captions_b), "max", use_stemmer)
 
 
 def rouge_relevance(
@@ -120,11 +100,17 @@ def rouge_relevance(
     c2i = None if gallery_to_image is None else np.asarray(gallery_to_image, dtype=np.int64)
     if c2i is not None and n_images is None:
         n_images = int(c2i.max()) + 1
-    same = query_captions == gallery_captions
 
     def compute() -> np.ndarray:
-        rel = rouge_l_matrix(query_captions, None if same else gallery_captions, use_stemmer)
-        return rel if c2i is None else aggregate_to_images(rel, c2i, n_images, reduce)
+        if c2i is None:
+            return rouge_l_matrix(query_captions, gallery_captions, use_stemmer)
+        if c2i.shape != (len(gallery_captions),) or c2i.min() < 0 or c2i.max() >= n_images:
+            raise ValueError(f"gallery_to_image must map each of {len(gallery_captions)} captions to an image "
+                             f"< {n_images}")
+        empty = np.flatnonzero(np.bincount(c2i, minlength=n_images) == 0)
+        if empty.size:
+            raise ValueError(f"gallery_to_image: image {int(empty[0])} has no caption")
+        return rouge_to_images(query_captions, gallery_captions, c2i, n_images, reduce, use_stemmer)
 
     key = content_hash(query_captions, gallery_captions, c2i, n_images, reduce, use_stemmer,
                        "rougeL", RELEVANCE_VERSION, version("rouge-score"))
