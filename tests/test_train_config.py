@@ -9,7 +9,7 @@ from vlr_viz.train import TrainConfig
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"method": "itm"}, "unknown method 'itm'"),
-    ({"weights": {"kd_loss": -1.0}}, r"non-negative.*kd_loss"),
+    ({"weights": {"kd_loss": -1.0}}, r"weights\['kd_loss'\] must be a non-negative number"),
     ({"weights": {"kd": 1.0}}, r"unknown loss term.*'kd'"),
     ({"lambda_param": "raw", "init_lambda": 1.5}, r"init_lambda.*\[0, 1\].*start"),
     ({"lambda_param": "sigmoid", "init_lambda": 0.0}, r"init_lambda.*\(0, 1\)"),

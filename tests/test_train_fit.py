@@ -7,26 +7,11 @@ import pytest
 import torch
 
 from vlr_viz.models.fusion import reliability_lambda
-from vlr_viz.train import History, NonFiniteLossError, PairFeatures, TrainConfig, fit, load_model
+from vlr_viz.train import History, NonFiniteLossError, PairFeatures, fit, load_model
 from vlr_viz.train import trainer as trainer_mod
 from vlr_viz.train.trainer import validate
 
-
-def synthetic(seed, n_img=48, extra=8, di=12, dt=8):
-    """Images and captions from shared latent factors; ``extra`` images get a second caption."""
-    rng = np.random.default_rng(seed)
-    z = rng.normal(size=(n_img, 4))
-    t2i = np.concatenate([np.arange(n_img), rng.choice(n_img, extra, replace=False)])
-    image = z @ rng.normal(size=(4, di)) + 0.1 * rng.normal(size=(n_img, di))
-    text = z[t2i] @ rng.normal(size=(4, dt)) + 0.1 * rng.normal(size=(t2i.size, dt))
-    labels = (z[:, 0] > 0).astype(np.int64) + 2 * (z[:, 1] > 0)
-    return PairFeatures(image.astype(np.float32), text.astype(np.float32), t2i, labels=labels)
-
-
-def tiny(**kw):
-    base = dict(method="sad", epochs_stage1=1, epochs_stage2=2, batch_size=16, hidden=16, embed_dim=8, lr=3e-3,
-                n_probe=12, snapshot_every=1, device="cpu")
-    return TrainConfig(**{**base, **kw})
+from synthetic_features import synthetic, tiny
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-EPS = 1e-12
-"""Smallest row norm divided by (a zero row stays zero instead of becoming NaN)."""
-
-
 def numeric_matrix(x, name: str, dtype=np.float64) -> np.ndarray:
     """``x`` as a ``dtype`` array, after checking it is a non-empty, finite, numeric ``(N, D)`` matrix (``ValueError``
     naming ``name`` otherwise)."""
@@ -20,15 +16,41 @@ def numeric_matrix(x, name: str, dtype=np.float64) -> np.ndarray:
     return x.astype(dtype)
 
 
+def unit_rows(x, dtype=None) -> np.ndarray:
+    """Rows of ``x`` scaled to unit L2 norm without underflow or overflow; all-zero rows stay zero.
+
+    Each row is first multiplied by the power of two ``2^-e`` that brings its largest magnitude into [0.5, 1)
+    (``frexp``/``ldexp``: exact, so ordinary rows give bit for bit ``x_i / ‖x_i‖₂``), then optionally cast to
+    ``dtype``, then divided by its norm. Rows of tiny or huge but finite entries (``1e-30`` in float32, whose
+    squares underflow to 0) thus come out as unit vectors instead of "zero norm" or inf. Floating arrays keep
+    their dtype unless ``dtype`` is given; other arrays become float64.
+
+    >>> unit_rows(np.array([[3e-30, 4e-30]], dtype=np.float32)).tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    if x.shape[-1] == 0:
+        return x.astype(dtype or x.dtype)
+    _, exponent = np.frexp(np.max(np.abs(x), axis=-1, keepdims=True))
+    scaled = np.ldexp(x, -exponent)
+    if dtype is not None:
+        scaled = scaled.astype(dtype)
+    norm = np.linalg.norm(scaled, axis=-1, keepdims=True)
+    return scaled / np.where(norm == 0, 1, norm).astype(scaled.dtype)
+
+
 def l2_normalize(x, center: bool = False) -> np.ndarray:
-    """Rows of ``x`` scaled to unit L2 norm, ``x_i / max(‖x_i‖₂, 1e-12)`` (``center``: subtract the mean row
-    first). Floating arrays keep their dtype; other arrays become float64."""
+    """Rows of ``x`` scaled to unit L2 norm (``center``: subtract the mean row first), zero rows left at zero;
+    computed by `unit_rows`, so tiny rows are not lost to underflow. Floating arrays keep their dtype; other
+    arrays become float64."""
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
     if center:
         x = x - x.mean(axis=0)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), EPS)
+    return unit_rows(x)
 
 
 def cosine_matrix(x, y=None) -> np.ndarray:

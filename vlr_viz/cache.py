@@ -16,6 +16,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from .errors import CacheError
+
 MMAP_BYTES = 64 << 20
 """Cache entries larger than this (64 MiB) are loaded memory-mapped instead of read into memory."""
 
@@ -32,6 +34,10 @@ def default_cache_dir() -> Path:
 
 class CorruptCacheWarning(UserWarning):
     """A cache entry failed its integrity check and was recomputed."""
+
+
+class CacheWriteWarning(UserWarning):
+    """A computed array could not be stored in the cache (read-only or full disk); it was returned uncached."""
 
 
 def content_hash(*parts) -> str:
@@ -115,14 +121,29 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
     try:
         side = json.loads(side_path.read_text())
         digest = file_digest(path)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"cache entry {path} is unreadable: {e}") from e
-    if digest != side.get("sha256"):
-        raise ValueError(f"cache entry {path} is corrupt: its checksum does not match {side_path.name}")
-    array = np.load(path, allow_pickle=False, mmap_mode="r" if path.stat().st_size > MMAP_BYTES else None)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CacheError(f"cache entry {path} is unreadable: {e}") from e
+    _check_sidecar(side, side_path)
+    if digest != side["sha256"]:
+        raise CacheError(f"cache entry {path} is corrupt: its checksum does not match {side_path.name}")
+    try:
+        array = np.load(path, allow_pickle=False, mmap_mode="r" if path.stat().st_size > MMAP_BYTES else None)
+    except (ValueError, OSError, EOFError) as e:
+        raise CacheError(f"cache entry {path} is corrupt: {e}") from e
     if list(array.shape) != side["shape"] or str(array.dtype) != side["dtype"]:
-        raise ValueError(f"cache entry {path} is corrupt: shape/dtype differ from {side_path.name}")
+        raise CacheError(f"cache entry {path} is corrupt: shape/dtype differ from {side_path.name}")
     return array
+
+
+def _check_sidecar(side, side_path: Path) -> None:
+    """`CacheError` unless ``side`` is the object `save_array` writes: ``sha256`` (str), ``shape`` (list of
+    ints), ``dtype`` (str)."""
+    ok = (isinstance(side, dict) and isinstance(side.get("sha256"), str) and isinstance(side.get("dtype"), str)
+          and isinstance(side.get("shape"), list)
+          and all(isinstance(n, int) and not isinstance(n, bool) for n in side["shape"]))
+    if not ok:
+        raise CacheError(f"cache sidecar {side_path} is corrupt: expected an object with sha256, shape and dtype; "
+                         f"got {type(side).__name__} {json.dumps(side)[:60]}")
 
 
 def cached_array(
@@ -134,20 +155,40 @@ def cached_array(
 ) -> tuple[np.ndarray, bool]:
     """Return ``(array, hit)``: the cached array for ``key`` or ``compute()``, saved for next time.
 
-    ``cache_dir=None`` disables caching. A corrupt entry triggers a `CorruptCacheWarning`, is removed and recomputed.
+    ``cache_dir=None`` disables caching. A corrupt entry (checksum, shape or sidecar) triggers a
+    `CorruptCacheWarning`, is removed and recomputed. When the entry cannot be stored (a read-only or full cache
+    folder) the computed array is still returned, with a `CacheWriteWarning` naming the entry.
     """
     if cache_dir is None:
         return compute(), False
     path = Path(cache_dir) / f"{name}-{key}.npy"
-    if path.exists():
+    try:
+        present = path.exists()
+    except OSError as e:  # an unreadable cache folder: compute as if the entry were missing
+        warnings.warn(f"cache folder {path.parent} cannot be read ({e}); computing without the cache",
+                      CacheWriteWarning, stacklevel=2)
+        present = False
+    if present:
         try:
             return load_array(path), True
         except ValueError as e:
             warnings.warn(f"{e}; recomputing", CorruptCacheWarning, stacklevel=2)
-            path.unlink(missing_ok=True)
-            Path(str(path) + ".json").unlink(missing_ok=True)
+            for stale in (path, Path(str(path) + ".json")):
+                try:
+                    stale.unlink(missing_ok=True)
+                except OSError:
+                    pass  # a read-only cache: the entry is overwritten below, or the write warning says why not
     array = compute()
-    save_array(path, array, meta)
+    try:
+        save_array(path, array, meta)
+    except OSError as e:
+        warnings.warn(f"the computed array could not be stored as cache entry {path} ({e}); it is returned "
+                      "uncached and will be computed again next time", CacheWriteWarning, stacklevel=2)
+        try:
+            if path.exists() and not Path(str(path) + ".json").exists():
+                path.unlink()  # an array without its sidecar would read as corrupt next time
+        except OSError:
+            pass
     return array, False
 
 
@@ -207,13 +248,22 @@ def cached_rows(
             return load_array(path), True
         except ValueError as e:
             warnings.warn(f"{e}; recomputing", CorruptCacheWarning, stacklevel=2)
-            path.unlink(missing_ok=True)
-            Path(str(path) + ".json").unlink(missing_ok=True)
+            for stale in (path, Path(str(path) + ".json")):
+                try:
+                    stale.unlink(missing_ok=True)
+                except OSError:
+                    pass
     partial, progress = Path(str(path) + ".partial"), Path(str(path) + ".progress.json")
     expect = {"key": key, "n_rows": int(n_rows), "row_shape": list(row_shape), "dtype": np.dtype(dtype).str,
               "resume_token": resume_token}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(str(path) + ".lock", "a") as lock:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(str(path) + ".lock", "a")
+    except OSError as e:
+        warnings.warn(f"cache entry {path} cannot be written ({e}); the array is computed in memory, returned "
+                      "uncached and will be computed again next time", CacheWriteWarning, stacklevel=2)
+        return compute_in_memory(), False
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():  # another process finished it while we waited
             return load_array(path), True

@@ -102,25 +102,20 @@ def cmd_train_dcmq(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    import json
-
-    import numpy as np
-
     from .cache import atomic_write_bytes
     from .eval import evaluate
+    from .train.run import read_run_files
 
     run = Path(args.run_dir)
-    metrics_file = run / "metrics.json"
-    if not metrics_file.exists():
-        raise ValueError(f"{run} is not a run folder (no metrics.json)")
-    from .data import DatasetOptions, load_dataset
-
-    summary = json.loads(metrics_file.read_text())
+    files = read_run_files(run, ("metrics.json", "img_emb.npy", "txt_emb.npy"))  # every file named before work
+    summary = files["metrics.json"]
     if summary.get("dataset") == "custom":
         raise ValueError(f"{run} was trained on PairSets passed in Python; evaluate it with vlr_viz.eval.evaluate")
+    from .data import DatasetOptions, load_dataset
+
     options = DatasetOptions(**summary.get("dataset_options", {}))
     pairs = load_dataset(summary.get("dataset", "twemoji"), "test", options)
-    img, txt = np.load(run / "img_emb.npy"), np.load(run / "txt_emb.npy")
+    img, txt = files["img_emb.npy"], files["txt_emb.npy"]
     df = evaluate(img, txt, pairs, exclude_family=args.exclude_family)
     atomic_write_bytes(run / "eval.csv", df.to_csv(index=False).encode())
     print(df.to_string(index=False))
@@ -130,6 +125,8 @@ def cmd_eval(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlr-viz", description=__doc__)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (accepted anywhere on the command line)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("features", help="extract and cache both teachers' features for a dataset (resumable)")
@@ -170,12 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .errors import pop_debug_flag, report_errors
+
+    argv, debug = pop_debug_flag(argv)
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ValueError as e:
-        print(f"vlr-viz: error: {e}", file=sys.stderr)
-        return 2
+    return report_errors("vlr-viz", lambda: args.func(args), debug)
 
 
 if __name__ == "__main__":

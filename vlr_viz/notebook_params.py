@@ -9,6 +9,10 @@ parameter's type; an override must have that type before any notebook runs:
 * ``str``, ``list``, ``tuple`` and ``dict`` accept only their own type;
 * a ``None`` default declares an optional parameter of unstated type and accepts any literal.
 
+Beyond its type, every value is checked against its parameter's rule (`vlr_viz.notebook_rules`: choices,
+ranges, element types, rules between parameters) by `check_notebook_parameters`: the report runs it on every
+selected notebook before executing any of them, and a notebook can run it on its own parameters.
+
 Presets live in the notebook metadata: ``nb.metadata["vlr_viz"]["presets"]["fast"] = {"n_items": 200}``.
 """
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+
+from .errors import ConfigError
 
 PARAMETERS_TAG = "parameters"
 
@@ -102,7 +108,7 @@ def check_parameter_value(name: str, default: Any, value: Any, where: str = "") 
     else:
         ok = type(value) is type(default)
     if not ok:
-        raise ValueError(
+        raise ConfigError(
             f"{prefix}parameter {name!r} expects {_type_name(default)} (default {default!r}), "
             f"got {_type_name(value)} {value!r}"
         )
@@ -114,7 +120,7 @@ def check_overrides(defaults: dict[str, Any], overrides: dict[str, Any], where: 
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
         known = ", ".join(sorted(defaults)) or "none"
-        raise ValueError(f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))}; known: {known}")
+        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))}; known: {known}")
     return {k: check_parameter_value(k, defaults[k], v, where) for k, v in overrides.items()}
 
 
@@ -129,6 +135,41 @@ def validate_parameters(path: str | os.PathLike, overrides: dict[str, Any] | Non
     if not isinstance(overrides, dict):
         raise TypeError(f"overrides must be a dict, got {_type_name(overrides)}")
     return check_overrides(notebook_parameters(path), overrides, where=f"notebook {Path(path).name}")
+
+
+def check_notebook_parameters(notebook: str | os.PathLike, params: dict[str, Any],
+                              defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``params`` of a notebook checked before any work: the one check shared by the report and the notebooks.
+
+    1. types, against the literals of the ``parameters`` cell (`check_overrides`: unknown names are refused) when
+       ``notebook`` is the path of an existing notebook or ``defaults`` is given;
+    2. each value against its parameter's check (`vlr_viz.notebook_rules.parameter_checks`: choices, ranges,
+       element types); names without a check keep the type check alone;
+    3. the rules between parameters (`vlr_viz.notebook_rules.CROSS_RULES`) over the defaults updated by
+       ``params``.
+
+    ``notebook``: a notebook path, or its name when only the value checks are wanted (a notebook checking its
+    own parameters passes ``"02_relation_drift"`` and every parameter). Returns the checked values (ints widened
+    to float where a float is expected); raises `ConfigError` naming the notebook, the parameter and the value.
+    """
+    from .notebook_rules import check_cross_rules, parameter_checks
+
+    path = Path(notebook)
+    where = f"notebook {path.name if path.suffix == '.ipynb' else path.name + '.ipynb'}"
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where}: parameters must be a dict, got {_type_name(params)}")
+    if defaults is None and path.suffix == ".ipynb" and path.is_file():
+        defaults = notebook_parameters(path)
+    checked = dict(params) if defaults is None else check_overrides(defaults, params, where)
+    checks = parameter_checks()
+    for name, value in checked.items():
+        if name in checks:
+            try:
+                checked[name] = checks[name](value, name)
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
+    check_cross_rules({**(defaults or {}), **checked}, where)
+    return checked
 
 
 def parse_cli_value(text: str, default: Any) -> Any:

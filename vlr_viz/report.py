@@ -4,7 +4,8 @@
 
 1. plan: pick the notebooks (``only``), merge each one's parameters as
    ``defaults <- preset (metadata vlr_viz.presets) <- global params <- per-notebook params`` and validate every
-   value of every notebook (`vlr_viz.notebook_params`) before anything runs;
+   value of every notebook (type, choices, range, elements and the rules between parameters:
+   `vlr_viz.notebook_params.check_notebook_parameters`) before anything runs;
 2. execute: papermill runs each notebook in a kernel on this interpreter (``sys.executable``), with
    ``PLOTLY_RENDERER=notebook`` so that the executed notebook embeds plotly.js once and its HTML export renders
    offline, and with ``VLR_VIZ_METRICS_PATH`` / ``VLR_VIZ_FIGURES_DIR`` / ``VLR_VIZ_NOTEBOOK`` for
@@ -34,7 +35,9 @@ from .cache import atomic_write_bytes
 from .metrics_log import (
     FIGURE_PNG_ENV, FIGURES_DIR_ENV, METRICS_PATH_ENV, NOTEBOOK_ENV, read_figures, read_metrics,
 )
-from .notebook_params import check_overrides, notebook_parameters, notebook_presets, parse_cli_value
+from .notebook_params import (
+    check_notebook_parameters, check_overrides, notebook_parameters, notebook_presets, parse_cli_value,
+)
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 BUILTIN_PRESETS = ("fast", "full")
@@ -174,6 +177,7 @@ def plan_report(preset: str = "fast", params: dict[str, Any] | None = None,
         merged.update(check_overrides(defaults[p.stem],
                                       {k: v for k, v in global_params.items() if k in defaults[p.stem]}, where))
         merged.update(check_overrides(defaults[p.stem], local_params.get(p.stem, {}), where))
+        merged = check_notebook_parameters(p, merged, defaults[p.stem])  # ranges, choices, elements
         plans.append(NotebookPlan(p.stem, p, defaults[p.stem], merged))
     return plans
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vlr_viz.eval.cutoffs import check_cutoffs
 from vlr_viz.eval.ranking import average_precision_at_k
 from vlr_viz.eval.relevance import category_relevance
 from vlr_viz.models.quantizer import adc_scores, code_dtype, decode_codes, pq_shape_for_bits
@@ -85,6 +86,7 @@ def code_recall_at_k(image_embeddings, text_embeddings, image_codes, text_codes,
     among its captions), float caption queries rank the coded images. Scores are ADC inner products, computed by
     decoding the gallery (identical ranking). Returns ``i2t_R@K``, ``t2i_R@K`` and ``rsum``
     (keys as in :func:`vlr_viz.eval.recall_at_k`, which ranks by cosine and so cannot score un-normalised codes)."""
+    ks = check_cutoffs(ks)
     cb = _tensor(codebooks).float()
     img, txt = _tensor(image_embeddings).float(), _tensor(text_embeddings).float()
     t2i_map = _tensor(txt_to_img).long()

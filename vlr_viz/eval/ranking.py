@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cutoffs import check_cutoffs
+
 _ROW_CHUNK = 512
 
 
@@ -26,13 +28,6 @@ def _matrix(x, name: str, shape=None) -> np.ndarray:
     if x.size == 0:
         raise ValueError(f"{name} is empty (shape {x.shape})")
     return x
-
-
-def _ks(ks) -> tuple[int, ...]:
-    ks = tuple(int(k) for k in ks)
-    if not ks or min(ks) < 1:
-        raise ValueError(f"ks must be positive integers; got {ks}")
-    return ks
 
 
 def _gain(rel: np.ndarray, gain: str) -> np.ndarray:
@@ -103,7 +98,7 @@ def ranking_report(scores, mask=None, *, graded=None, relevant=None, query_label
     ``graded`` → ``ndcg@K`` (gain ``gain``); ``relevant`` (bool) → ``map@K``, ``map`` and binary ``ndcg@K``
     (keys suffixed ``[binary]``); labels with ``knn_k`` → ``knn@k``. Skipped-query counts come as ``*_skipped``.
     """
-    ks = _ks(ks)
+    ks = check_cutoffs(ks)
     s = _matrix(scores, "scores").astype(np.float64)
     keep = ~np.isnan(s)
     if mask is not None:

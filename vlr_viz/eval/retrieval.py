@@ -23,12 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from ..arrays import unit_rows
+from .cutoffs import check_cutoffs
+
 PROTOCOLS = ("all", "fold5", "first_k_images")
 _READ_AHEAD_IMAGES = 256
 
 
 def _embeddings(x, name: str) -> torch.Tensor:
-    """Float32 CPU tensor with L2-normalised rows; ``ValueError`` naming ``name`` on bad input."""
+    """Float32 CPU tensor with L2-normalised rows (`vlr_viz.arrays.unit_rows`: tiny or huge but finite rows are
+    normalised exactly, not lost to float32 underflow); ``ValueError`` naming ``name`` on bad input."""
     t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
     if t.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (n, dim); got shape {tuple(t.shape)}")
@@ -36,16 +40,15 @@ def _embeddings(x, name: str) -> torch.Tensor:
         raise ValueError(f"{name} is empty (shape {tuple(t.shape)})")
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
         raise TypeError(f"{name} must hold real numbers; got dtype {t.dtype}")
-    t = t.to(torch.float32)
-    norm = t.norm(dim=1, keepdim=True)
-    if not torch.isfinite(norm).all():  # a NaN / inf entry makes its row's norm NaN / inf
-        bad = torch.nonzero(~torch.isfinite(t).all(1))
-        if len(bad):
-            raise ValueError(f"{name} row {int(bad[0])} contains NaN or inf")
-        norm = t.double().norm(dim=1, keepdim=True).float()  # finite entries whose squares overflow
-    if (norm == 0).any():
-        raise ValueError(f"{name} row {int(torch.nonzero(norm[:, 0] == 0)[0])} has zero norm")
-    return (t / norm).contiguous()
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()
+    finite = torch.isfinite(t).all(1)
+    if not finite.all():
+        raise ValueError(f"{name} row {int(torch.nonzero(~finite)[0])} contains NaN or inf")
+    zero = (t == 0).all(1)
+    if zero.any():
+        raise ValueError(f"{name} row {int(torch.nonzero(zero)[0])} has zero norm")
+    return torch.from_numpy(unit_rows(t.numpy(), dtype=np.float32)).contiguous()
 
 
 def _caption_map(txt_to_img, n_images: int, n_captions: int) -> np.ndarray:
@@ -252,9 +255,7 @@ def recall_at_k(
         raise ValueError(f"img_emb has dim {img.shape[1]} but txt_emb has dim {txt.shape[1]}")
     n = img.shape[0]
     t2i = _caption_map(txt_to_img, n, txt.shape[0])
-    ks = tuple(int(k) for k in ks)
-    if not ks or min(ks) < 1:
-        raise ValueError(f"ks must be positive integers; got {ks}")
+    ks = check_cutoffs(ks)
 
     if protocol == "all":
         folds = [np.arange(n)]

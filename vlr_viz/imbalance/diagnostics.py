@@ -22,6 +22,7 @@ from scipy.stats import spearmanr
 from vlr_viz import arrays
 from vlr_viz.arrays import numeric_matrix
 from vlr_viz.data.pairs import PairSet
+from vlr_viz.eval.cutoffs import check_cutoffs
 
 _CHUNK = 1024
 
@@ -126,6 +127,7 @@ def chance_ndcg(relevance, ks=(10,), gain: str = "linear", mask=None) -> dict[st
     :func:`vlr_viz.eval.ndcg_at_k`. The floor that a category-relevance score sits on: with one dominant
     category it is far above zero.
     """
+    ks = check_cutoffs(ks)
     rel = np.asarray(relevance, dtype=np.float64)
     keep = np.ones(rel.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     if rel.ndim != 2 or keep.shape != rel.shape:

@@ -4,7 +4,7 @@ Methods: ``"baseline"`` (matching only), ``"sad"`` (structure-aware distillation
 ``"covlr"`` (CoVLR as an MLDG-style meta step, our reading). See `TrainConfig` and `fit`; named recipes
 (``"sad-kl"``: the structure-aware variant chosen on validation) in `vlr_viz.train.recipes`.
 """
-from .checkpoint import load_checkpoint, load_model
+from .checkpoint import load_checkpoint, load_model, recover_checkpoint
 from .config import METHODS, TrainConfig
 from .data import PairFeatures, caption_batches, select_probe
 from .history import History
@@ -15,4 +15,4 @@ from .trainer import NonFiniteLossError, TrainResult, fit
 
 __all__ = ["METHODS", "RECIPES", "History", "NonFiniteLossError", "PairFeatures", "RetrievalModel", "TrainConfig",
            "TrainResult", "caption_batches", "encode", "fit", "load_checkpoint", "load_model", "recipe_config",
-           "run_training", "select_probe"]
+           "recover_checkpoint", "run_training", "select_probe"]

@@ -15,22 +15,25 @@ from .options import add_train_arguments, train_from_args
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m vlr_viz.train", description=__doc__.splitlines()[0])
+    ap.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return add_train_arguments(ap)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..errors import pop_debug_flag, report_errors
     from . import distributed
 
+    argv, debug = pop_debug_flag(argv)
     args = build_parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         summary = train_from_args(args)
-    except ValueError as e:
-        print(f"vlr_viz.train: error: {e}", file=sys.stderr)
-        return 2
-    if distributed.is_main():
-        print(json.dumps({k: summary[k] for k in ("method", "selected_epoch", "val_rsum", "test_rsum", "lambda",
-                                                  "train_seconds")}, indent=1))
-    return 0
+        if distributed.is_main():
+            print(json.dumps({k: summary[k] for k in ("method", "selected_epoch", "val_rsum", "test_rsum", "lambda",
+                                                      "train_seconds")}, indent=1))
+        return 0
+
+    return report_errors("vlr_viz.train", run, debug)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field, fields
 
+from ..checks import Choice, Flag, Integer, MappingOf, Number, Text, check_values
+from ..errors import ConfigError
 from ..losses import DEFAULT_WEIGHTS, DISTANCES, STUDENT_RELATIONS
 from ..models.fusion import LAMBDA_PARAMS
 
@@ -14,6 +15,47 @@ MATCHING = ("infonce", "vse_hinge")
 LAMBDA_MODES = ("learned", "reliability", "fixed")
 SCHEDULES = ("cosine", "constant")
 TERMS = tuple(DEFAULT_WEIGHTS)
+DEVICES = ("auto", "cpu", "cuda")
+
+FIELD_CHECKS = {
+    "method": Choice(METHODS),
+    "seed": Integer(min=0),
+    "epochs_stage1": Integer(min=0),
+    "epochs_stage2": Integer(min=0),
+    "batch_size": Integer(min=2),
+    "lr": Number(min=0, min_open=True),
+    "weight_decay": Number(min=0),
+    "warmup_frac": Number(0, 1, max_open=True),
+    "schedule": Choice(SCHEDULES),
+    "embed_dim": Integer(min=1),
+    "hidden": Integer(min=1),
+    "depth": Integer(min=1),
+    "dropout": Number(0, 1, max_open=True),
+    "matching": Choice(MATCHING),
+    "margin": Number(min=0),
+    "init_tau": Number(min=0.01),  # 1/tau is clamped at 100
+    "learn_tau": Flag(),
+    "weights": MappingOf(Choice(TERMS, label="loss term"), Number(min=0)),
+    "student_relation": Choice(STUDENT_RELATIONS),
+    "distance": Choice(DISTANCES),
+    "center_teachers": Flag(),
+    "tau2": Number(min=0, min_open=True),
+    "learn_tau2": Flag(),
+    "lambda_mode": Choice(LAMBDA_MODES),
+    "lambda_param": Choice(LAMBDA_PARAMS),
+    "init_lambda": Number(),  # its range depends on lambda_param (below)
+    "reliability_reference": Choice(("pairs", "labels")),
+    "covlr_alpha": Number(min=0),
+    "covlr_gamma": Number(min=0),
+    "covlr_relation": Choice(STUDENT_RELATIONS),
+    "covlr_second_order": Flag(),
+    "select_metric": Text(non_empty=True),
+    "select_best": Flag(),
+    "snapshot_every": Integer(min=0),
+    "n_probe": Integer(min=0),
+    "device": Choice(DEVICES),
+}
+"""The type, range or choices of every `TrainConfig` field (`vlr_viz.checks`); notebooks reuse them."""
 
 
 @dataclass
@@ -82,55 +124,18 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        def choice(name, options):
-            if getattr(self, name) not in options:
-                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of {list(options)}")
-
-        choice("method", METHODS)
-        choice("matching", MATCHING)
-        choice("schedule", SCHEDULES)
-        choice("student_relation", STUDENT_RELATIONS)
-        choice("covlr_relation", STUDENT_RELATIONS)
-        choice("distance", DISTANCES)
-        choice("lambda_mode", LAMBDA_MODES)
-        choice("lambda_param", LAMBDA_PARAMS)
-        choice("reliability_reference", ("pairs", "labels"))
-        choice("device", ("auto", "cpu", "cuda"))
-        for name in ("epochs_stage1", "epochs_stage2", "snapshot_every", "n_probe", "seed"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {getattr(self, name)!r}")
+        checked = check_values(FIELD_CHECKS, {f.name: getattr(self, f.name) for f in fields(self)})
+        for name, value in checked.items():
+            setattr(self, name, value)
         if self.epochs_stage1 + self.epochs_stage2 < 1:
-            raise ValueError("epochs_stage1 + epochs_stage2 must be at least 1")
-        if not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ValueError(f"batch_size must be an integer >= 2, got {self.batch_size!r}")
-        for name in ("embed_dim", "hidden", "depth"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("lr", "init_tau", "tau2"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
-        for name in ("weight_decay", "margin", "covlr_alpha", "covlr_gamma"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
-                raise ValueError(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.warmup_frac < 1.0:
-            raise ValueError(f"warmup_frac must lie in [0, 1), got {self.warmup_frac}")
-        self.weights = {**DEFAULT_WEIGHTS, **dict(self.weights)}
-        unknown = sorted(set(self.weights) - set(TERMS))
-        if unknown:
-            raise ValueError(f"unknown loss term(s) in weights: {unknown}; known: {list(TERMS)}")
-        negative = sorted(k for k, w in self.weights.items() if not (math.isfinite(w) and w >= 0))
-        if negative:
-            raise ValueError(f"loss weights must be non-negative numbers; check {negative}")
-        self.weights = {k: float(w) for k, w in self.weights.items()}
+            raise ConfigError("epochs_stage1 + epochs_stage2 must be at least 1")
+        self.weights = {**DEFAULT_WEIGHTS, **self.weights}
         if self.lambda_param == "raw" and not 0.0 <= self.init_lambda <= 1.0:
-            raise ValueError(f"init_lambda must lie in [0, 1] at the start (lambda_param='raw'), got {self.init_lambda}")
+            raise ConfigError(f"init_lambda must lie in [0, 1] at the start (lambda_param='raw'), "
+                              f"got {self.init_lambda}")
         if self.lambda_param != "raw" and not 0.0 < self.init_lambda < 1.0:
-            raise ValueError(f"init_lambda must lie in (0, 1) for lambda_param={self.lambda_param!r}, "
-                             f"got {self.init_lambda}")
-        if not 1.0 / self.init_tau <= 100.0:
-            raise ValueError(f"init_tau must be >= 0.01 (1/tau is clamped at 100), got {self.init_tau}")
+            raise ConfigError(f"init_lambda must lie in (0, 1) for lambda_param={self.lambda_param!r}, "
+                              f"got {self.init_lambda}")
 
     @property
     def epochs(self) -> int:
@@ -143,12 +148,19 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=1, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+    def from_dict(cls, d: dict, where: str = "") -> "TrainConfig":
+        """The config of a saved dict; ``where`` (a file name) prefixes every message."""
+        prefix = f"{where}: " if where else ""
+        if not isinstance(d, dict):
+            raise ConfigError(f"{prefix}a TrainConfig must be a mapping of field names to values; "
+                              f"got {type(d).__name__}")
+        unknown = sorted(set(d) - {f.name for f in fields(cls)}, key=str)
         if unknown:
-            raise ValueError(f"unknown TrainConfig field(s): {unknown}")
-        return cls(**d)
+            raise ConfigError(f"{prefix}unknown TrainConfig field(s): {unknown}; known: {sorted(FIELD_CHECKS)}")
+        try:
+            return cls(**d)
+        except ConfigError as e:
+            raise ConfigError(f"{prefix}{e}") from None
 
     def __repr__(self) -> str:
         parts = [f"method={self.method!r}", f"epochs={self.epochs_stage1}+{self.epochs_stage2}",

@@ -25,20 +25,36 @@ of a dual encoder), or CLIP embeddings computed by the caller.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
 import torch
 
 from vlr_viz.arrays import l2_normalize
+from vlr_viz.checks import Choice, Integer, Number, Optional, Rule, check_values
+from vlr_viz.errors import ConfigError
+from vlr_viz.eval.cutoffs import check_cutoffs
 from vlr_viz.eval.codes import code_recall_at_k, cross_modal_map, memory_per_item
 from vlr_viz.losses.npc import code_similarities, label_similarity_target, npc_distillation_loss, npc_target
 from vlr_viz.models.quantizer import ProductQuantizer, balance_entropy, pq_shape_for_bits
 from vlr_viz.models.towers import MLPTower
+from vlr_viz.train.device import resolve_device
 from vlr_viz.train.threads import torch_threads
 
 TEACHERS = ("common_space", "clip", "labels")
+
+DCMQ_FIELD_CHECKS = {
+    "bits": Integer(min=1), "num_codewords": Integer(min=2), "teacher": Choice(TEACHERS),
+    "epochs": Integer(min=1), "lr": Number(min=0, min_open=True), "batch_size": Integer(min=2),
+    "weight_decay": Number(min=0), "seed": Integer(min=0), "embed_dim": Integer(min=1), "hidden": Integer(min=1),
+    "depth": Integer(min=1), "dropout": Number(0, 1, max_open=True), "npc_temperature": Number(min=0, min_open=True),
+    "balance_weight": Number(min=0), "quantization_weight": Number(min=0),
+    "tau_start": Number(min=0, min_open=True), "tau_end": Number(min=0, min_open=True),
+    "init": Choice(("kmeans++", "sample")), "eval_ks": Rule(check_cutoffs, "distinct positive integer cut-offs"),
+    "device": Choice(("cpu", "cuda")), "num_threads": Optional(Integer(min=1)),
+}
+"""The type, range or choices of every `DCMQConfig` field (`vlr_viz.checks`)."""
 
 
 @dataclass
@@ -86,19 +102,13 @@ class DCMQConfig:
     num_threads: int | None = 1
 
     def __post_init__(self):
-        if self.teacher not in TEACHERS:
-            raise ValueError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.init not in ("kmeans++", "sample"):
-            raise ValueError(f"init must be 'kmeans++' or 'sample', got {self.init!r}")
+        checked = check_values(DCMQ_FIELD_CHECKS, {f.name: getattr(self, f.name) for f in fields(self)})
+        for name, value in checked.items():
+            setattr(self, name, value)
         books, _ = pq_shape_for_bits(self.bits, self.num_codewords)
         if self.embed_dim % books:
-            raise ValueError(f"embed_dim = {self.embed_dim} is not divisible by the {books} sub-codebooks of "
-                             f"bits = {self.bits}")
+            raise ConfigError(f"embed_dim = {self.embed_dim} is not divisible by the {books} sub-codebooks of "
+                              f"bits = {self.bits}")
 
 
 @dataclass
@@ -224,7 +234,7 @@ def _build_student(config: DCMQConfig, train: DCMQSplit, gen: torch.Generator):
                                     tau_end=config.tau_end, tau_decay_steps=steps, generator=gen)
     v0, t0 = _embed(image_tower, text_tower, train, "cpu")
     pq.init_from_data(torch.from_numpy(np.concatenate([v0, t0])), method=config.init, generator=gen)
-    device = torch.device(config.device)
+    device = resolve_device(config.device)
     return image_tower.to(device), text_tower.to(device), pq.to(device)
 
 

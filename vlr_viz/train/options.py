@@ -7,8 +7,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+from ..checks import check_values
 from ..data.arguments import add_dataset_arguments, dataset_options_from_args
-from .config import TrainConfig
+from ..errors import ConfigError
+from .config import FIELD_CHECKS, TrainConfig
 from .recipes import RECIPES, recipe_config
 
 
@@ -43,10 +45,12 @@ def config_from_args(args) -> TrainConfig:
     """``recipe <- config file <- flags <- --weight``, validated by `TrainConfig`."""
     base = recipe_config(args.recipe).to_dict() if getattr(args, "recipe", None) else {}
     if args.config:
+        where = f"--config {args.config}"
         try:
-            base.update(json.loads(Path(args.config).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"--config {args.config}: cannot read a config: {e}") from None
+            saved = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{where}: cannot read a config: {e}") from None
+        base.update(check_values(FIELD_CHECKS, saved, where))
     for f in dataclasses.fields(TrainConfig):
         value = getattr(args, f.name, None)
         if value is not None and f.name != "weights":
@@ -55,11 +59,11 @@ def config_from_args(args) -> TrainConfig:
     for item in args.weight:
         term, sep, w = item.partition("=")
         if not sep:
-            raise ValueError(f"--weight expects TERM=W, got {item!r}")
+            raise ConfigError(f"--weight expects TERM=W, got {item!r}")
         try:
             weights[term] = float(w)
         except ValueError:
-            raise ValueError(f"--weight {item!r}: {w!r} is not a number") from None
+            raise ConfigError(f"--weight {item!r}: {w!r} is not a number") from None
     if weights:
         base["weights"] = weights
     return TrainConfig.from_dict(base)
@@ -68,9 +72,11 @@ def config_from_args(args) -> TrainConfig:
 def train_from_args(args) -> dict:
     """Run `run_training` for parsed arguments (under torchrun too); returns the run summary."""
     from . import distributed
+    from .device import resolve_device
     from .run import run_training
 
     config = config_from_args(args)
+    resolve_device(config.device)  # before any data is read: a missing GPU is reported at once
     started = distributed.init_from_env()
     try:
         return run_training(config, args.out, args.dataset, image_model=args.image_model,

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..cache import atomic_write_bytes
+from ..errors import RunFolderError
 from . import distributed as dist_utils
+from .checkpoint import recover_checkpoint, require_files
 from .config import TrainConfig
 from .data import PairFeatures
 from .model import encode
@@ -35,6 +37,25 @@ def _splits(dataset, options) -> dict:
     from ..data import load_splits
 
     return load_splits(dataset, options)
+
+
+def read_run_files(folder, names=("metrics.json", "img_emb.npy", "txt_emb.npy", "txt_to_img.npy")) -> dict:
+    """``{name: content}`` of files of a run folder: ``.json`` parsed, ``.npy`` loaded without pickle.
+
+    Raises `RunFolderError` naming the folder and every missing file, or the file that cannot be read
+    (truncated, corrupt), before anything is computed from them.
+    """
+    folder = require_files(folder, names, "run folder", RunFolderError)
+    out = {}
+    for name in names:
+        try:
+            out[name] = (json.loads((folder / name).read_text(encoding="utf-8")) if name.endswith(".json")
+                         else np.load(folder / name, allow_pickle=False))
+        except (OSError, ValueError, EOFError, UnicodeDecodeError) as e:
+            raise RunFolderError(f"run file {folder / name} is truncated or corrupt: {e}") from None
+        if name.endswith(".json") and not isinstance(out[name], dict):
+            raise RunFolderError(f"run file {folder / name} is corrupt: expected a JSON object")
+    return out
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -54,21 +75,27 @@ def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model
     ``"features:DIR"`` ...; ``options`` its `DatasetOptions`) or a ``{"train", "val", "test"}`` mapping of
     PairSets. The same cached features (teachers by default: ``image_model`` / ``text_model``; a dataset of
     precomputed features brings its own) serve as student backbone input and as teachers. With ``resume=True`` an
-    existing ``out_dir/checkpoint`` is continued. Returns the summary written to ``metrics.json``.
+    existing ``out_dir/checkpoint`` is continued (a save interrupted mid-swap is completed first, or refused with a
+    message: `recover_checkpoint`). Returns the summary written to ``metrics.json``.
     """
     from ..eval import recall_at_k
     from ..features import load_features
 
     t0 = time.perf_counter()
     out = Path(out_dir)
+    ckpt = out / "checkpoint"
+    resume_from = None  # checked before any feature is computed
+    if resume:
+        if dist_utils.is_main():
+            recover_checkpoint(ckpt)  # completes an interrupted save, or refuses it with a message
+        dist_utils.barrier()
+        resume_from = ckpt if ckpt.exists() else None
     splits = _splits(dataset, options)
     feats, models = {}, {}
     for name, pairs in splits.items():
         f = load_features(pairs, image_model, text_model, cache_dir=cache_dir, progress=progress, workers=workers)
         models = {"image_model": f.image_model, "text_model": f.text_model}
         feats[name] = PairFeatures.from_features(f, pairs, name=name)
-    ckpt = out / "checkpoint"
-    resume_from = ckpt if resume and (ckpt / "trainer_state.json").exists() else None
     result = fit(config, feats["train"], feats["val"], progress=progress, checkpoint_dir=ckpt,
                  resume_from=resume_from)
     test = feats["test"]

@@ -23,6 +23,7 @@ from .checkpoint import check_dims, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .covlr import covlr_terms
 from .data import PairFeatures, caption_batches, select_probe
+from .device import resolve_device
 from .history import History
 from .model import RetrievalModel, build_mlp_encoder, encode
 
@@ -217,8 +218,7 @@ def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=No
         raise ValueError(f"until_epoch must lie in [1, {config.epochs}], got {until_epoch}")
     if val.n_captions < 2:
         raise ValueError("the validation split needs at least 2 captions")
-    device = torch.device("cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
-                          else "cpu")
+    device = resolve_device(config.device)
     if device.type == "cuda" and dist_utils.is_distributed():
         device = torch.device("cuda", torch.cuda.current_device())
     dims = train.dims()
