@@ -277,7 +277,7 @@ def test_run_training_repairs_the_checkpoint_before_reading_any_data(tmp_path, o
     class DataRead(Exception):
         pass
 
-    def no_data(dataset):
+    def no_data(dataset, options=None):
         raise DataRead
 
     monkeypatch.setattr(run_module, "_splits", no_data)
