@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .options import add_train_arguments, train_from_args
@@ -21,14 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ..errors import pop_debug_flag, report_errors
-    from . import distributed
-
     argv, debug = pop_debug_flag(argv)
     args = build_parser().parse_args(argv)
 
     def run() -> int:
         summary = train_from_args(args)
-        if distributed.is_main():
+        if int(os.environ.get("RANK", "0")) == 0:  # the process group is gone by now: torchrun's rank says it
             print(json.dumps({k: summary[k] for k in ("method", "selected_epoch", "val_rsum", "test_rsum", "lambda",
                                                       "train_seconds")}, indent=1))
         return 0

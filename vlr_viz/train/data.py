@@ -11,7 +11,10 @@ from ..arrays import first_caption_of_image
 
 def _rows(x, name: str):
     """A torch tensor view of a numpy array or tensor with at least one dimension."""
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, torch.Tensor):
+        x = np.ascontiguousarray(x)
+        x = torch.from_numpy(x if x.flags.writeable else x.copy())  # e.g. a memory-mapped feature file
+    t = x
     if t.ndim < 1:
         raise ValueError(f"{name} must have a first (item) dimension, got a scalar")
     return t
