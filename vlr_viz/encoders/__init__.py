@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from ..cache import cached_rows, content_hash, default_cache_dir
-from ..data.sources import image_source
+from ..data.sources import ArrayImages, image_source
 from .base import Encoder, check_captions, with_progress
 from .registry import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, KNOWN, get_encoder
 
@@ -32,8 +32,8 @@ def _entry_name(prefix: str, enc: Encoder) -> str:
 
 
 def default_workers(images) -> int:
-    """Decoding processes for an image source: none for an in-memory array, else one per spare core (at most 4)."""
-    if isinstance(images, np.ndarray):
+    """Decoding processes for an image source: none for images in memory, else one per spare core (at most 4)."""
+    if isinstance(images, (np.ndarray, ArrayImages)):
         return 0
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
@@ -68,8 +68,15 @@ def encode_images(images, model: str = DEFAULT_IMAGE_ENCODER, batch_size: int = 
 
 def encode_texts(captions: list[str], model: str = DEFAULT_TEXT_ENCODER, batch_size: int = 256,
                  cache_dir=_DEFAULT, progress: bool = True, **encoder_kwargs) -> np.ndarray:
-    """Features ``(M, dim)`` float32 of captions, cached and resumable (see `encode_images`)."""
+    """Features ``(M, dim)`` float32 of captions, cached and resumable (see `encode_images`).
+
+    When at most half the captions are distinct (template captions, captions coarsened to a category), only the
+    distinct ones are encoded (sorted, as their own cache entry) and their rows repeated.
+    """
     captions = check_captions(captions)
+    distinct, inverse = np.unique(np.asarray(captions, dtype=object), return_inverse=True)
+    if 0 < distinct.size <= len(captions) // 2:
+        return encode_texts(distinct.tolist(), model, batch_size, cache_dir, progress, **encoder_kwargs)[inverse]
     enc = get_encoder(model, **encoder_kwargs)
     key = content_hash("texts", captions, enc.cache_token)
     m = len(captions)
