@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv demo test test-fast bench features report report-fast clean-cache
+.PHONY: venv demo test test-fast bench features report report-fast scale clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ bench: $(STAMP)
 
 features: $(STAMP)
 	$(BIN)/vlr-viz features
+
+# The scale run on 70,000 real Fashion-MNIST images (Debian's dataset-fashion-mnist; installed here when missing).
+scale: $(STAMP)
+	test -d /usr/share/datasets/fashion-mnist || apt-get install -y -qq dataset-fashion-mnist \
+		|| (echo "install Debian's dataset-fashion-mnist, or run: $(BIN)/python -m vlr_viz.experiments.fashion_mnist_scale --dataset fashion-mnist:DIR"; exit 1)
+	$(BIN)/python -m vlr_viz.experiments.fashion_mnist_scale --out reports/scale
 
 clean-cache:
 	rm -rf data/cache

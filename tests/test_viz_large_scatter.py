@@ -1,14 +1,16 @@
 import numpy as np
 import pytest
 
-from vlr_viz.viz.large_scatter import common_space_scatter, point_table, thumbnail_urls
+from vlr_viz.data import ArrayImages
+from vlr_viz.viz import thumbnail_uris
+from vlr_viz.viz.large_scatter import common_space_scatter, point_table
 
 
 @pytest.fixture
 def table(rng):
     images = np.stack([np.full((9, 6, 3), c, np.uint8) for c in (0, 80, 160, 240)])
     return point_table(rng.random((4, 2)), rng.random((6, 2)), [0, 1, -1, 1], ["cat", "dog"], [0, 0, 1, 2, 3, 3],
-                       [f"caption {i}" for i in range(6)], thumbnails=thumbnail_urls(images, range(4), size=4))
+                       [f"caption {i}" for i in range(6)], thumbnails=thumbnail_uris(ArrayImages(images), range(4), size=4))
 
 
 def test_point_table_gives_captions_their_images_category_and_preview(table):

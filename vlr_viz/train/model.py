@@ -40,16 +40,20 @@ def build_mlp_encoder(config: TrainConfig, image_dim: int, text_dim: int) -> Dua
 
 @torch.no_grad()
 def encode(model: RetrievalModel, image, text, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings ``(N, D)`` and ``(M, D)`` (float32 numpy) of all images and captions, in eval mode."""
+    """Embeddings ``(N, D)`` and ``(M, D)`` (float32 numpy) of all images and captions, in eval mode (a side given
+    as ``None`` comes back as ``None``)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     enc = model.encoder
+
+    def embed(x, fn):
+        if x is None:
+            return None
+        return torch.cat([fn(x[i:i + batch_size].to(device)).float().cpu()
+                          for i in range(0, x.shape[0], batch_size)]).numpy()
+
     try:
-        img = [enc.encode_image(image[i:i + batch_size].to(device)).float().cpu()
-               for i in range(0, image.shape[0], batch_size)]
-        txt = [enc.encode_text(text[i:i + batch_size].to(device)).float().cpu()
-               for i in range(0, text.shape[0], batch_size)]
+        return embed(image, enc.encode_image), embed(text, enc.encode_text)
     finally:
         model.train(was_training)
-    return torch.cat(img).numpy(), torch.cat(txt).numpy()

@@ -5,13 +5,11 @@ that stall plotly, with linked before/after views.
 Procrustes-aligned to the first) and returns one widget: the panels share pan/zoom, hover and selection (a point
 selected in the baseline is selected in the rebalanced view too). Points are coloured by category; images are
 drawn larger than captions; the tooltip shows the category, the modality and the caption, with a thumbnail of the
-image when thumbnails are given. Plotly (`vlr_viz.viz.common_space_figure`) stays the choice for small sets and
+image when thumbnails are given (`vlr_viz.viz.thumbnail_uris`). Plotly (`vlr_viz.viz.common_space_figure`) stays the choice for small sets and
 static PNGs; `PLOTLY_MAX_POINTS` is where a notebook switches.
 """
 from __future__ import annotations
 
-import base64
-import io
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -23,23 +21,6 @@ PLOTLY_MAX_POINTS = 20000
 """Above this many points a notebook shows the common space with jupyter-scatter instead of plotly."""
 
 SIZES = {"image": 5.0, "caption": 2.5}
-
-
-def thumbnail_urls(images, indices, size: int = 48) -> list[str]:
-    """PNG data URLs (``size`` px, aspect kept) of the given images of an array or `~vlr_viz.data.ImageSource`."""
-    from PIL import Image
-
-    from ..data.sources import image_source
-
-    source = image_source(images)
-    urls = []
-    for i in np.asarray(indices, dtype=np.int64):
-        img = Image.fromarray(source.read(int(i)))
-        img.thumbnail((size, size))
-        buf = io.BytesIO()
-        img.save(buf, "PNG")
-        urls.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
-    return urls
 
 
 def point_table(image_xy, text_xy, labels, label_names: Sequence[str], txt_to_img, captions=None,

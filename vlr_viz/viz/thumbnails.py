@@ -32,7 +32,16 @@ def png_data_uri(image, size: int | None = None) -> str:
 
 
 def thumbnail_uris(images, indices=None, size: int | None = 32) -> list[str]:
-    """Data URIs of ``images[indices]`` (all images when ``indices`` is ``None``), each at most ``size`` pixels."""
+    """Data URIs of ``images[indices]`` (all images when ``indices`` is ``None``), each at most ``size`` pixels.
+
+    ``images``: a uint8 stack or an `~vlr_viz.data.ImageSource` (only the chosen images are read)."""
+    from vlr_viz.data.sources import ImageSource
+
+    if isinstance(images, ImageSource):
+        idx = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64).ravel()
+        if idx.size and (idx.min() < 0 or idx.max() >= len(images)):
+            raise ValueError(f"indices must lie in [0, {len(images)}); got min {idx.min()}, max {idx.max()}")
+        return [png_data_uri(images.read(int(i)), size=size) for i in idx]
     imgs = np.asarray(images)
     if imgs.ndim not in (3, 4):
         raise ValueError(f"images must be a stack (N, H, W[, C]); got shape {imgs.shape}")
