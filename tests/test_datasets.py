@@ -342,3 +342,31 @@ def test_a_changed_file_is_read_again(tmp_path):
     assert load_dataset(str(folder)).captions[0] == "first"
     (folder / "captions.tsv").write_bytes(b"a.png\tchanged and longer\nb.png\tsecond\n")
     assert load_dataset(str(folder)).captions[0] == "changed and longer"
+
+
+def test_feature_noise_degrades_precomputed_and_encoded_features_alike(tmp_path, rng):
+    from vlr_viz.features import load_features
+    from vlr_viz.imbalance import degrade_pairs, feature_noise
+
+    test = load_splits(f"features:{_features_dir(tmp_path, rng)}")["test"]
+    clean = load_features(test)
+    noisy = load_features(degrade_pairs(test, image="moderate", text=("feature_noise", 0.3), seed=2))
+    np.testing.assert_array_equal(noisy.image, feature_noise(clean.image, 0.5, seed=2, item_keys=test.image_ids))
+    np.testing.assert_array_equal(noisy.text, feature_noise(clean.text, 0.3, seed=2, item_keys=test.caption_ids))
+    assert noisy.image_model.endswith("|feature_noise@0.50")
+    with pytest.raises(ValueError, match=r"unknown image degradation kind 'occlusion' \(this dataset holds only "
+                                         r"precomputed features\)"):
+        degrade_pairs(test, image=("occlusion", 0.5))
+
+
+def test_feature_noise_on_an_image_dataset_applies_after_encoding(tmp_path):
+    from vlr_viz.features import load_features
+    from vlr_viz.imbalance import degrade_pairs, feature_noise
+
+    pairs = load_dataset("twemoji", "test").subset(range(12))
+    clean = load_features(pairs, cache_dir=tmp_path, progress=False)
+    degraded = degrade_pairs(pairs, image=None, text=("feature_noise", 0.8), seed=1)
+    np.testing.assert_array_equal(degraded.images, pairs.images)  # inputs untouched
+    noisy = load_features(degraded, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(noisy.image, clean.image)
+    np.testing.assert_array_equal(noisy.text, feature_noise(clean.text, 0.8, seed=1, item_keys=pairs.caption_ids))

@@ -52,7 +52,8 @@ PRESETS_BY_KIND: dict[str, dict[str, float]] = {
 
 
 FEATURE_KIND = "feature_noise"
-"""The degradation of datasets that hold only precomputed features (`vlr_viz.imbalance.feature_noise`)."""
+"""Gaussian noise on the features themselves (`vlr_viz.imbalance.feature_noise`), after encoding: a kind of either
+modality, and the only one for a dataset of precomputed features."""
 
 FEATURE_PRESETS: dict[str, float] = {"mild": 0.25, "moderate": 0.5, "severe": 1.0}
 """Preset levels of feature noise for datasets of precomputed features: signal-to-noise ratio 4, 2 and 1 in every
@@ -62,12 +63,13 @@ dimension (noise std = severity × the dimension's std). Defined by that ratio, 
 def resolve_degradation(spec, modality: str, features_only: bool = False) -> tuple[str, float, dict] | None:
     """Turn ``None``, a preset name, ``(kind, severity)`` or ``(kind, severity, options)`` into a checked triple.
 
-    With ``features_only`` (a dataset of precomputed features) the only kind is ``"feature_noise"`` and the
-    presets are `FEATURE_PRESETS`.
+    ``"feature_noise"`` is a kind of both modalities. With ``features_only`` (a dataset of precomputed features)
+    it is the only kind and the presets are `FEATURE_PRESETS`.
     """
     if spec is None:
         return None
-    known = (FEATURE_KIND,) if features_only else IMAGE_KINDS if modality == "image" else TEXT_KINDS
+    known = (FEATURE_KIND,) if features_only else (*(IMAGE_KINDS if modality == "image" else TEXT_KINDS),
+                                                    FEATURE_KIND)
     presets = {k: (FEATURE_KIND, s) for k, s in FEATURE_PRESETS.items()} if features_only else PRESETS[modality]
     if isinstance(spec, str):
         if spec not in presets:
@@ -87,8 +89,9 @@ def degrade_pairs(pairs: PairSet, image=("blur", 0.5), text=None, seed: int = 0)
     """A new :class:`PairSet` with degraded images and/or captions.
 
     Images held in an array are degraded at once; images read from files or shards are degraded as they are read
-    (`~vlr_viz.data.sources.DegradedImages`, same result). A dataset of precomputed features has its feature rows
-    degraded instead (``"feature_noise"``, presets `FEATURE_PRESETS`).
+    (`~vlr_viz.data.sources.DegradedImages`, same result). ``"feature_noise"`` is recorded and applied to the
+    features after encoding (`apply_feature_degradation`); it is the only kind for a dataset of precomputed features
+    (presets `FEATURE_PRESETS`).
 
     Args:
         pairs: the clean pairs (left untouched).
@@ -109,18 +112,16 @@ def degrade_pairs(pairs: PairSet, image=("blur", 0.5), text=None, seed: int = 0)
     img_spec = resolve_degradation(image, "image", features_only)
     txt_spec = resolve_degradation(text, "text", features_only)
     record = {"source": pairs.name, "seed": seed, "image": None, "text": None}
-    images, captions, features = pairs.images, pairs.captions, pairs.features
-    if features_only:
-        features = _noisy_features(pairs, img_spec, txt_spec, seed)
+    images, captions = pairs.images, pairs.captions
     if img_spec is not None:
         kind, s, opts = img_spec
-        if not features_only:
+        if kind != FEATURE_KIND:
             images = _degraded_images(pairs.images, kind, s, seed, pairs.image_ids, opts)
         record["image"] = {"kind": kind, "severity": s, "options": opts}
     if txt_spec is not None:
         kind, s, opts = txt_spec
         record["text"] = {"kind": kind, "severity": s, "options": opts}
-        if not features_only:
+        if kind != FEATURE_KIND:
             captions, info = degrade_captions(
                 pairs.require_captions("degrading captions"), kind, s, seed=seed, item_keys=pairs.caption_ids,
                 labels=pairs.caption_labels, label_names=pairs.label_names, txt_to_img=pairs.txt_to_img, **opts)
@@ -131,13 +132,13 @@ def degrade_pairs(pairs: PairSet, image=("blur", 0.5), text=None, seed: int = 0)
 
     meta = dict(pairs.meta)
     meta["degradation"] = record
-    if isinstance(images, np.ndarray) and img_spec is None:
+    if isinstance(images, np.ndarray) and (img_spec is None or img_spec[0] == FEATURE_KIND):
         images = images.copy()
     return PairSet(images=images, captions=None if captions is None else list(captions),
                    txt_to_img=pairs.txt_to_img.copy(), labels=pairs.labels.copy(),
                    label_names=list(pairs.label_names), family=pairs.family.copy(),
                    image_ids=list(pairs.image_ids), caption_ids=list(pairs.caption_ids),
-                   name=f"{pairs.name}|img:{tag(img_spec)}|txt:{tag(txt_spec)}", meta=meta, features=features)
+                   name=f"{pairs.name}|img:{tag(img_spec)}|txt:{tag(txt_spec)}", meta=meta, features=pairs.features)
 
 
 def _degraded_images(images, kind: str, severity: float, seed: int, image_ids, options: dict):
@@ -147,16 +148,24 @@ def _degraded_images(images, kind: str, severity: float, seed: int, image_ids, o
     return DegradedImages(images, kind, severity, seed, image_ids, options)
 
 
-def _noisy_features(pairs: PairSet, img_spec, txt_spec, seed: int) -> Features:
-    """Precomputed features with `feature_noise` on the degraded side(s), each row keyed by its item id."""
-    f = pairs.features
-    image, text = f.image, f.text
-    if img_spec is not None:
-        image = feature_noise(f.image, img_spec[1], seed=seed, item_keys=pairs.image_ids, **img_spec[2])
-    if txt_spec is not None:
-        text = feature_noise(f.text, txt_spec[1], seed=seed, item_keys=pairs.caption_ids, **txt_spec[2])
-    tag = lambda spec, model: model if spec is None else f"{model}|{spec[0]}@{spec[1]:.2f}"
-    return Features(image, text, tag(img_spec, f.image_model), tag(txt_spec, f.text_model))
+def apply_feature_degradation(pairs: PairSet, features: Features) -> Features:
+    """``features`` of ``pairs`` with the feature-level degradations ``pairs`` records (``"feature_noise"`` in
+    ``meta["degradation"]``, left there by `degrade_pairs`) applied, each row keyed by its item id; unchanged
+    otherwise. `vlr_viz.features.load_features` calls it on every result."""
+    record = pairs.meta.get("degradation") or {}
+    image, text = features.image, features.text
+    names = {"image": features.image_model, "text": features.text_model}
+    for modality, keys in (("image", pairs.image_ids), ("text", pairs.caption_ids)):
+        spec = record.get(modality)
+        if not spec or spec["kind"] != FEATURE_KIND:
+            continue
+        noisy = feature_noise(image if modality == "image" else text, spec["severity"], seed=record["seed"],
+                              item_keys=keys, **spec["options"])
+        image, text = (noisy, text) if modality == "image" else (image, noisy)
+        names[modality] += f"|{FEATURE_KIND}@{spec['severity']:.2f}"
+    if image is features.image and text is features.text:
+        return features
+    return Features(image, text, names["image"], names["text"], features.seconds)
 
 
 def _modality_features(encoded, modality: str) -> np.ndarray:
