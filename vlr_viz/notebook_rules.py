@@ -33,6 +33,16 @@ def _condition(value) -> None:
         resolve_degradation(spec or None, modality)
 
 
+def _dataset(spec) -> None:
+    """A dataset spec that `vlr_viz.data.registry` can parse (its files are read when the notebook runs)."""
+    from .data.registry import parse_part
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("expected a dataset spec string")
+    for part in spec.split("+"):
+        parse_part(part)
+
+
 def _code_length(bits) -> None:
     from .train.dcmq import DCMQConfig
 
@@ -43,6 +53,7 @@ def _code_length(bits) -> None:
 def parameter_checks() -> dict[str, Check]:
     """``{parameter name: check}`` for every parameter of the notebooks in ``notebooks/``."""
     from .imbalance import IMAGE_KINDS, TEXT_KINDS
+    from .imbalance.presets import FEATURE_KIND
     from .train.config import FIELD_CHECKS
     from .train.dcmq import DCMQ_FIELD_CHECKS
     from .train.recipes import RECIPES
@@ -50,10 +61,13 @@ def parameter_checks() -> dict[str, Check]:
 
     recipe = Choice(RECIPES, label="recipe")
     severity = Number(0, 1)
-    image_kind = Choice(IMAGE_KINDS, label="image degradation kind")
-    text_kind = Choice(TEXT_KINDS, label="text degradation kind")
+    image_kind = Choice((*IMAGE_KINDS, FEATURE_KIND), label="image degradation kind")
+    text_kind = Choice((*TEXT_KINDS, FEATURE_KIND), label="text degradation kind")
     weight = Number(min=0)
     return {
+        "dataset": Rule(_dataset, "a dataset spec: twemoji, FOLDER, karpathy:JSON:IMAGE_ROOT, "
+                                  "coco:CAPTIONS_JSON:IMAGE_DIR, csv:FILE, wds:SHARD_PATTERN, features:DIR, "
+                                  "fashion-mnist[:DIR]"),
         "seed": FIELD_CHECKS["seed"],
         "seeds": ListOf(FIELD_CHECKS["seed"], min_len=1, unique=True),
         "epochs_stage1": FIELD_CHECKS["epochs_stage1"],
