@@ -82,3 +82,36 @@ def test_dcmq_command_with_a_local_clip_teacher(tmp_path, capsys):
     assert teacher_row["bits"] == 32 * 16  # the tiny CLIP's 16-d projection, float32
     assert main(["train", "--method", "dcmq", "--teacher", "clip-from-nowhere", "--out", str(tmp_path / "y")]) == 2
     assert "--teacher 'clip-from-nowhere'" in capsys.readouterr().err
+
+
+def test_train_and_eval_on_a_karpathy_file_end_to_end(tmp_path, capsys):
+    """A Karpathy split file of 60 coloured shapes (written here): features, training and evaluation through the CLI,
+    the split of the file honoured and the run evaluated on it."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(0)
+    colours = {"red": (220, 30, 30), "green": (30, 180, 40), "blue": (40, 60, 220), "yellow": (230, 210, 30)}
+    shapes, images = ("square", "disc", "bar"), []
+    for k in range(60):
+        name, shape = list(colours)[k % 4], shapes[(k // 4) % 3]
+        img = Image.new("RGB", (48, 40), (255, 255, 255))
+        box = [int(v) for v in rng.integers(2, 10, 2)] + [int(v) for v in rng.integers(30, 38, 2)]
+        getattr(ImageDraw.Draw(img), "ellipse" if shape == "disc" else "rectangle")(
+            box if shape != "bar" else [box[0], 16, box[2], 24], fill=colours[name])
+        (tmp_path / "img").mkdir(exist_ok=True)
+        img.save(tmp_path / "img" / f"{k}.png")
+        images.append({"filename": f"{k}.png", "split": ["train", "train", "restval", "val", "test"][k % 5],
+                       "sentences": [{"raw": f"a {name} {shape}"}, {"raw": f"{shape} in {name}"}]})
+    (tmp_path / "dataset_shapes.json").write_text(json.dumps({"dataset": "shapes", "images": images}))
+    spec = f"karpathy:{tmp_path / 'dataset_shapes.json'}:{tmp_path / 'img'}"
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", spec, "--recipe", "baseline", "--epochs-stage1", "6", "--epochs-stage2", "0",
+                 "--batch-size", "8", "--hidden", "64", "--out", str(out), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == spec and np.load(out / "img_emb.npy").shape[0] == 12  # the file's 12 test images
+    assert metrics["test"]["rsum"] == pytest.approx(metrics["test_rsum"])
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "rsum" in table and "t2t" in table and (out / "eval.csv").exists()
