@@ -18,6 +18,7 @@ from .eval import caption_image_relevance, evaluate
 from .features import load_features
 from .imbalance import degrade_pairs
 from .train import PairFeatures, encode, fit, recipe_config
+from .train.store import RunStore, fit_stored
 
 
 @dataclass
@@ -70,17 +71,29 @@ class Run:
     img_emb: np.ndarray
     txt_emb: np.ndarray
     seconds: float
+    from_store: bool = False
 
 
-def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool = False, **config) -> Run:
+def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool = False, *,
+              store: RunStore | bool = True, force: bool = False, **config) -> Run:
     """Train recipe ``method`` (`vlr_viz.train.RECIPES`: baseline, sad, sad-kl, covlr) on ``splits`` with
-    `TrainConfig` overrides ``config``, the epoch chosen on validation, and embed the test split."""
-    t0 = time.perf_counter()
+    `TrainConfig` overrides ``config``, the epoch chosen on validation, and embed the test split.
+
+    Runs go through the run store (`vlr_viz.train.store`): a run trained before with the same config and features
+    is read back, not trained again (``store=False`` always trains, ``force=True`` retrains and replaces it).
+    ``Run.seconds`` is the training time of the stored run; ``Run.from_store`` says whether it was read back.
+    """
     cfg = recipe_config(method, seed=seed, **config)
-    result = fit(cfg, splits.features["train"], splits.features["val"], progress=progress)
-    test = splits.features["test"]
-    img, txt = encode(result.model, test.image, test.text)
-    return Run(method, seed, result, img, txt, time.perf_counter() - t0)
+    feats = splits.features
+    if store is False:
+        t0 = time.perf_counter()
+        result = fit(cfg, feats["train"], feats["val"], progress=progress)
+        img, txt = encode(result.model, feats["test"].image, feats["test"].text)
+        return Run(method, seed, result, img, txt, time.perf_counter() - t0)
+    result, (img, txt), hit = fit_stored(cfg, feats["train"], feats["val"], feats["test"],
+                                         store=None if store is True else store, force=force, progress=progress,
+                                         summary={"recipe": method, "condition": splits.condition})
+    return Run(method, seed, result, img, txt, result.seconds, from_store=hit)
 
 
 def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False) -> pd.DataFrame:

@@ -312,7 +312,7 @@ def load_model(folder, which: str = "best", encoder: torch.nn.Module | None = No
     ``encoder`` must be given when the run used a custom encoder (e.g. an open_clip student); otherwise the
     MLP towers are rebuilt from the saved config and feature dims.
     """
-    from .model import RetrievalModel, build_mlp_encoder
+    from .model import model_from_state
 
     if which not in ("best", "last"):
         raise ValueError(f"which must be 'best' or 'last', got {which!r}")
@@ -320,12 +320,5 @@ def load_model(folder, which: str = "best", encoder: torch.nn.Module | None = No
     if not folder.exists() and (_staging(folder).exists() or _previous(folder).exists()):
         raise CheckpointError(f"checkpoint {folder} is missing after an interrupted save; resume the run (or call "
                               f"recover_checkpoint) to restore it")
-    config = _config(folder)
-    dims = _trainer_state(folder)["dims"]
-    if encoder is None:
-        if len(dims["image"]) != 1 or len(dims["text"]) != 1:
-            raise ValueError("this checkpoint has a custom encoder: pass encoder=")
-        encoder = build_mlp_encoder(config, dims["image"][0], dims["text"][0])
-    model = RetrievalModel(encoder, config.embed_dim, dims["teacher_image"], dims["teacher_text"], config)
-    model.load_state_dict(_read_tensors(folder, "best.safetensors" if which == "best" else "model.safetensors"))
-    return model.eval()
+    state = _read_tensors(folder, "best.safetensors" if which == "best" else "model.safetensors")
+    return model_from_state(_config(folder), _trainer_state(folder)["dims"], state, encoder)

@@ -78,31 +78,41 @@ class History:
 
         return pd.DataFrame(self.epochs)
 
-    def save(self, folder) -> None:
-        folder = Path(folder)
+    def to_bytes(self) -> dict[str, bytes]:
+        """``{"history.json": ..., "snapshots.npz": ...}``: the file contents of `save`."""
+        import io
+
         doc = {"meta": _plain(self.meta), "steps": self.steps, "epochs": self.epochs, "probe": _plain(self.probe)}
-        atomic_write_bytes(folder / "history.json", json.dumps(doc).encode())
         arrays = {f"e{e:03d}_{k}": v for e, snap in self.snapshots.items() for k, v in snap.items()}
         for k in ("captions", "images", "labels"):
             if k in self.probe:
                 arrays[f"probe_{k}"] = np.asarray(self.probe[k], dtype=np.int64)
-        import io
-
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        atomic_write_bytes(folder / "snapshots.npz", buf.getvalue())
+        return {"history.json": json.dumps(doc).encode(), "snapshots.npz": buf.getvalue()}
+
+    def save(self, folder) -> None:
+        for name, data in self.to_bytes().items():
+            atomic_write_bytes(Path(folder) / name, data)
 
     @classmethod
-    def load(cls, folder) -> "History":
-        folder = Path(folder)
-        doc = json.loads((folder / "history.json").read_text())
+    def from_bytes(cls, history_json: bytes, snapshots_npz: bytes | None = None) -> "History":
+        """The `History` of `to_bytes`' file contents (``snapshots_npz=None``: no snapshots)."""
+        import io
+
+        doc = json.loads(history_json)
         snapshots: dict = {}
-        path = folder / "snapshots.npz"
-        if path.exists():
-            with np.load(path, allow_pickle=False) as z:
+        if snapshots_npz is not None:
+            with np.load(io.BytesIO(snapshots_npz), allow_pickle=False) as z:
                 for key in z.files:
                     m = re.fullmatch(r"e(\d{3,})_(\w+)", key)
                     if m:
                         snapshots.setdefault(int(m.group(1)), {})[m.group(2)] = z[key]
         return cls(meta=doc["meta"], steps=doc["steps"], epochs=doc["epochs"], probe=doc["probe"],
                    snapshots=dict(sorted(snapshots.items())))
+
+    @classmethod
+    def load(cls, folder) -> "History":
+        folder = Path(folder)
+        path = folder / "snapshots.npz"
+        return cls.from_bytes((folder / "history.json").read_bytes(), path.read_bytes() if path.exists() else None)

@@ -38,6 +38,20 @@ def build_mlp_encoder(config: TrainConfig, image_dim: int, text_dim: int) -> Dua
     return DualEncoder(image_dim, text_dim, config.embed_dim, config.hidden, config.depth, config.dropout)
 
 
+def model_from_state(config: TrainConfig, dims: dict, state: dict, encoder: nn.Module | None = None
+                     ) -> RetrievalModel:
+    """A `RetrievalModel` (MLP towers unless ``encoder`` is given) with ``state`` loaded, in eval mode on the CPU.
+
+    ``dims``: `PairFeatures.dims` of the data it was trained on."""
+    if encoder is None:
+        if len(dims["image"]) != 1 or len(dims["text"]) != 1:
+            raise ValueError("this run has a custom encoder: pass encoder=")
+        encoder = build_mlp_encoder(config, dims["image"][0], dims["text"][0])
+    model = RetrievalModel(encoder, config.embed_dim, dims["teacher_image"], dims["teacher_text"], config)
+    model.load_state_dict(state)
+    return model.eval()
+
+
 @torch.no_grad()
 def encode(model: RetrievalModel, image, text, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings ``(N, D)`` and ``(M, D)`` (float32 numpy) of all images and captions, in eval mode (a side given

@@ -1,0 +1,122 @@
+"""The run store: a warm call trains nothing and returns identical numbers; damaged or half-written entries never
+count; two processes asking for one run train it once."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from vlr_viz.train import trainer as trainer_module
+from vlr_viz.train.store import RunStore, StoredRunWarning, fit_stored, run_key
+
+from synthetic_features import synthetic, tiny
+
+
+@pytest.fixture
+def data():
+    return synthetic(0), synthetic(1, n_img=24, extra=4), synthetic(2, n_img=24, extra=4)
+
+
+def config(**kw):
+    return tiny(**kw)
+
+
+def test_a_warm_call_trains_nothing_and_returns_the_same_run(tmp_path, data, monkeypatch):
+    train, val, test = data
+    store = RunStore(tmp_path / "runs")
+    cold, (img, txt), hit = fit_stored(config(), train, val, test, store=store)
+    assert not hit
+    monkeypatch.setattr(trainer_module, "fit", lambda *a, **k: pytest.fail("a stored run was trained again"))
+    warm, (img2, txt2), hit = fit_stored(config(), train, val, test, store=store)
+    assert hit and warm.best_epoch == cold.best_epoch and warm.best_metrics == cold.best_metrics
+    np.testing.assert_array_equal(img2, img)
+    np.testing.assert_array_equal(txt2, txt)
+    assert warm.history.epochs == cold.history.epochs and warm.history.snapshots.keys() == cold.history.snapshots.keys()
+    for k, v in cold.model.state_dict().items():
+        torch.testing.assert_close(warm.model.state_dict()[k], v, rtol=0, atol=0)
+    from vlr_viz.train import encode
+
+    np.testing.assert_array_equal(encode(warm.model, test.image, test.text)[0], img)  # the model itself came back
+
+
+def test_the_key_changes_with_config_data_and_nothing_else(data):
+    train, val, test = data
+    key = run_key(config(), train, val, test)
+    assert run_key(config(), train, val, test) == key
+    assert run_key(config(seed=1), train, val, test) != key
+    assert run_key(config(), val, train, test) != key
+    shifted = type(train)(train.image + 1e-3, train.text, train.txt_to_img)
+    assert run_key(config(), shifted, val, test) != key
+
+
+def test_a_damaged_entry_is_reported_and_trained_again(tmp_path, data):
+    train, val, test = data
+    store = RunStore(tmp_path / "runs")
+    first, emb, _ = fit_stored(config(), train, val, test, store=store)
+    entry = store.path(run_key(config(), train, val, test))
+    (entry / "img_emb.npy").write_bytes((entry / "img_emb.npy").read_bytes()[:-8])
+    with pytest.warns(StoredRunWarning, match="img_emb.npy differs from manifest.json"):
+        again, emb2, hit = fit_stored(config(), train, val, test, store=store)
+    assert not hit and again.best_metrics == first.best_metrics
+    np.testing.assert_array_equal(emb2[0], emb[0])
+
+
+def test_an_interrupted_training_leaves_no_entry(tmp_path, data):
+    store = RunStore(tmp_path / "runs")
+
+    def dying():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.get_or_train("k", dying)
+    assert store.get("k") is None and store.entries() == []
+
+
+RACE = textwrap.dedent("""
+    import sys, time
+    from vlr_viz.train.store import RunStore
+    from synthetic_features import synthetic, tiny
+
+    def train():
+        with open(sys.argv[2], "a") as log:
+            log.write("trained\\n")
+        time.sleep(1.0)
+        from vlr_viz.train import fit
+        result = fit(tiny(), synthetic(0), synthetic(1, n_img=24, extra=4), progress=False)
+        return {"config": tiny(), "state": result.model.state_dict(), "history": result.history,
+                "summary": {"best_epoch": result.best_epoch}}
+
+    run, hit = RunStore(sys.argv[1]).get_or_train("shared-key", train)
+    print("hit" if hit else "trained", run.summary["best_epoch"])
+""")
+
+
+def test_two_processes_asking_for_one_run_train_it_once(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.path.join(os.getcwd(), "tests"),
+                                                        *sys.path]), "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-c", RACE, str(tmp_path / "runs"), str(tmp_path / "log")]
+    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    assert (tmp_path / "log").read_text().count("trained") == 1
+    assert sorted(o[0].split()[0] for o in outs) == ["hit", "trained"]
+    assert len(RunStore(tmp_path / "runs").entries()) == 1 and not list((tmp_path / "runs").glob("*.tmp"))
+
+
+def test_runs_command_lists_and_removes(tmp_path, data, capsys, monkeypatch):
+    from vlr_viz.cli import main
+
+    train, val, test = data
+    monkeypatch.setenv("VLR_VIZ_CACHE", str(tmp_path))
+    fit_stored(config(), train, val, test, summary={"recipe": "sad"})
+    fit_stored(config(seed=3), train, val, test, summary={"recipe": "sad"})
+    assert main(["runs", "ls"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.count("sad") >= 2 and "2 stored runs" in listing
+    key = RunStore().entries()[0]["key"]
+    assert main(["runs", "rm", key]) == 0 and len(RunStore().entries()) == 1
+    assert main(["runs", "rm", "--all"]) == 0 and RunStore().entries() == []

@@ -1,0 +1,218 @@
+"""The run store: a trained student is a pure function of what determines it, so it is trained once and read back.
+
+A run is keyed by the content hash of its resolved `TrainConfig`, the contents of its training, validation and
+evaluation features (`fingerprint`), the probe, and `TRAINING_CODE_VERSION`, which changes whenever the training code
+changes what it computes. Entries live in ``<cache dir>/runs/<key>/`` (``$VLR_VIZ_CACHE/runs`` when that is set, so
+a fresh cache directory is a cold start for features and runs alike)::
+
+    config.json          the TrainConfig
+    summary.json         what the run was (recipe, seed, dataset names), its selected epoch and metrics, dims, seconds
+    best.safetensors     the selected model state
+    history.json, snapshots.npz   the `History`
+    img_emb.npy, txt_emb.npy      embeddings of the evaluation split (float32)
+    manifest.json        size and SHA-256 of every file, written last
+
+An entry is written whole into ``<key>.tmp`` and renamed into place (`vlr_viz.train.checkpoint` does the same for
+checkpoints); a missing or wrong checksum makes the entry count as absent (it is reported and retrained). A lock
+file serialises two processes asking for the same run: the second waits and reads the first one's result.
+``vlr-viz runs ls`` / ``vlr-viz runs rm`` show and clear entries.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from safetensors.torch import load, save
+
+from ..cache import atomic_write_bytes, content_hash, default_cache_dir
+from .config import TrainConfig
+from .history import History
+
+TRAINING_CODE_VERSION = "1"
+"""Changes whenever the training code computes something else for the same inputs (it keys every stored run)."""
+
+
+class StoredRunWarning(UserWarning):
+    """A stored run failed its integrity check; it is trained again."""
+
+
+def fingerprint(features) -> str:
+    """Content hash of a `PairFeatures` split: every array that training or evaluation reads."""
+    arrays = [features.image, features.text, features.txt_to_img, features.teacher_image, features.teacher_text]
+    parts = [np.ascontiguousarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x) for x in arrays]
+    labels = None if features.labels is None else np.asarray(features.labels)
+    return content_hash("pair-features", parts, labels)
+
+
+def run_key(config: TrainConfig, train, val, evaluate=None, probe=None, extra=None) -> str:
+    """The store key of training ``config`` on ``train`` (selected on ``val``) and embedding ``evaluate``."""
+    return content_hash("run", config.to_dict(), fingerprint(train), fingerprint(val),
+                        None if evaluate is None else fingerprint(evaluate),
+                        None if probe is None else np.asarray(probe, dtype=np.int64), extra, TRAINING_CODE_VERSION)
+
+
+@dataclass
+class StoredRun:
+    """A run read from the store: the selected model state, its `History`, the evaluation embeddings, the summary."""
+
+    key: str
+    config: TrainConfig
+    state: dict
+    history: History
+    img_emb: np.ndarray | None
+    txt_emb: np.ndarray | None
+    summary: dict = field(default_factory=dict)
+
+
+def default_store_dir() -> Path:
+    return default_cache_dir() / "runs"
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+class RunStore:
+    """Trained runs on disk, keyed by `run_key` (module docstring)."""
+
+    def __init__(self, root=None):
+        self.root = Path(root) if root is not None else default_store_dir()
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def get(self, key: str) -> StoredRun | None:
+        """The stored run, or ``None`` when there is none or it is damaged (reported, then removed)."""
+        folder = self.path(key)
+        if not (folder / "manifest.json").is_file():
+            return None
+        try:
+            files = self._verified_files(folder)
+            history = History.from_bytes(files["history.json"], files.get("snapshots.npz"))
+            emb = {n: np.load(io.BytesIO(files[n]), allow_pickle=False) if n in files else None
+                   for n in ("img_emb.npy", "txt_emb.npy")}
+            return StoredRun(key, TrainConfig.from_dict(json.loads(files["config.json"])),
+                             load(files["best.safetensors"]), history, emb["img_emb.npy"], emb["txt_emb.npy"],
+                             json.loads(files["summary.json"]))
+        except (ValueError, KeyError, OSError, json.JSONDecodeError) as e:
+            warnings.warn(f"stored run {folder} is damaged ({e}); it is trained again", StoredRunWarning, stacklevel=2)
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+
+    @staticmethod
+    def _verified_files(folder: Path) -> dict[str, bytes]:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        files = {}
+        for name, entry in manifest.items():
+            data = (folder / name).read_bytes()
+            if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                raise ValueError(f"{name} differs from manifest.json")
+            files[name] = data
+        return files
+
+    def put(self, key: str, config: TrainConfig, state: dict, history: History, summary: dict,
+            img_emb: np.ndarray | None = None, txt_emb: np.ndarray | None = None) -> Path:
+        """Write a run whole (``<key>.tmp`` renamed into place, manifest last); returns its folder."""
+        files = {"config.json": config.to_json().encode(),
+                 "summary.json": json.dumps({**summary, "stored": time.strftime("%Y-%m-%d %H:%M:%S")},
+                                            indent=1, default=float).encode(),
+                 "best.safetensors": save({k: v.detach().cpu().contiguous() for k, v in state.items()}),
+                 **history.to_bytes()}
+        if img_emb is not None:
+            files["img_emb.npy"], files["txt_emb.npy"] = _npy(img_emb), _npy(txt_emb)
+        folder, tmp = self.path(key), self.path(key + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        for name, data in files.items():
+            atomic_write_bytes(tmp / name, data)
+        manifest = {n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files.items()}
+        atomic_write_bytes(tmp / "manifest.json", json.dumps(manifest, indent=1).encode())
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+        return folder
+
+    def get_or_train(self, key: str, train: Callable[[], dict]) -> tuple[StoredRun, bool]:
+        """``(run, hit)``: the stored run, or ``train()`` (which returns `put`'s keyword arguments) run once and
+        stored, under a lock so that two processes asking at once train it once."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit, True
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f"{key}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            hit = self.get(key)
+            if hit is not None:
+                return hit, True
+            self.put(key, **train())
+        return self.get(key), False
+
+    def entries(self) -> list[dict]:
+        """One row per stored run: key, size, and its summary (recipe, seed, selected epoch, metrics, ...)."""
+        rows = []
+        for folder in sorted(self.root.glob("*/manifest.json")):
+            folder = folder.parent
+            try:
+                summary = json.loads((folder / "summary.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                summary = {}
+            size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            rows.append({"key": folder.name, "bytes": size, **summary})
+        return rows
+
+    def remove(self, keys=None) -> int:
+        """Delete the given runs (all with ``keys=None``); returns how many were removed."""
+        targets = [r["key"] for r in self.entries()] if keys is None else list(keys)
+        removed = 0
+        for key in targets:
+            if self.path(key).exists():
+                shutil.rmtree(self.path(key))
+                removed += 1
+            Path(self.root / f"{key}.lock").unlink(missing_ok=True)
+        return removed
+
+
+def fit_stored(config: TrainConfig, train, val, evaluate=None, *, store: RunStore | None = None,
+               force: bool = False, probe=None, progress: bool = False, summary: dict | None = None):
+    """`fit` through the store: ``(TrainResult, (img_emb, txt_emb) of evaluate or None, hit)``.
+
+    A hit trains nothing and rebuilds the selected model from the stored state; ``force`` trains again and replaces
+    the entry; ``store=None`` uses the default store.
+    """
+    from .model import encode, model_from_state
+    from .trainer import TrainResult, fit
+
+    store = store or RunStore()
+    key = run_key(config, train, val, evaluate, probe)
+
+    def train_now() -> dict:
+        result = fit(config, train, val, probe=probe, progress=progress)
+        img, txt = encode(result.model, evaluate.image, evaluate.text) if evaluate is not None else (None, None)
+        return {"config": config, "state": result.model.state_dict(), "history": result.history,
+                "img_emb": img, "txt_emb": txt,
+                "summary": {**(summary or {}), "method": config.method, "seed": config.seed,
+                            "best_epoch": result.best_epoch, "best_metrics": result.best_metrics,
+                            "last_epoch": result.last_epoch, "seconds": result.seconds,
+                            "lambda_info": result.lambda_info, "dims": train.dims(),
+                            "splits": [train.name, val.name, None if evaluate is None else evaluate.name]}}
+
+    if force:
+        store.put(key, **train_now())
+    stored, hit = store.get_or_train(key, train_now)
+    hit = hit and not force
+    s = stored.summary
+    result = TrainResult(model=model_from_state(stored.config, s["dims"], stored.state), history=stored.history,
+                         config=stored.config, best_epoch=s["best_epoch"], best_metrics=s["best_metrics"],
+                         last_epoch=s["last_epoch"], seconds=s["seconds"], lambda_info=s["lambda_info"])
+    embeddings = None if evaluate is None else (stored.img_emb, stored.txt_emb)
+    return result, embeddings, hit
