@@ -123,6 +123,27 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_runs(args) -> int:
+    from .train.store import RunStore
+
+    store = RunStore()
+    if args.action == "rm":
+        if not args.keys and not args.all:
+            raise ValueError("vlr-viz runs rm: name the runs to remove (keys from 'vlr-viz runs ls') or pass --all")
+        removed = store.remove(None if args.all else args.keys)
+        print(f"removed {removed} stored run(s) from {store.root}")
+        return 0
+    rows = store.entries()
+    for r in rows:
+        metrics = r.get("best_metrics") or {}
+        rsum = f"{metrics['rsum']:.1f}" if "rsum" in metrics else "-"
+        print(f"{r['key']}  {str(r.get('recipe', r.get('method', '?'))):10s} seed {r.get('seed', '?'):<3} "
+              f"epoch {r.get('best_epoch', '?'):<3} val RSUM {rsum:>6s}  {r['bytes'] / 2**20:6.1f} MiB  "
+              f"{r.get('stored', '')}  {r.get('condition', '')}")
+    print(f"{len(rows)} stored runs in {store.root}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlr-viz", description=__doc__)
     parser.add_argument("--debug", action="store_true",
@@ -159,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--exclude-family", action="store_true", help="drop same-family items from single-modal galleries")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("runs", help="list or remove the stored training runs (the run store)")
+    p.add_argument("action", choices=["ls", "rm"])
+    p.add_argument("keys", nargs="*", help="keys of the runs to remove (rm)")
+    p.add_argument("--all", action="store_true", help="remove every stored run (rm)")
+    p.set_defaults(func=cmd_runs)
 
     from .report import add_report_parser
 
