@@ -3,8 +3,14 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import tempfile  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+# Trained runs go to a run store of this test session only (features keep the shared cache): every session trains
+# what it tests, and the user's store is left alone.
+os.environ["VLR_VIZ_RUN_STORE"] = tempfile.mkdtemp(prefix="vlr-viz-test-runs-")
 
 
 @pytest.fixture(scope="session")

@@ -115,3 +115,23 @@ def test_train_and_eval_on_a_karpathy_file_end_to_end(tmp_path, capsys):
     assert main(["eval", str(out)]) == 0
     table = capsys.readouterr().out
     assert "rsum" in table and "t2t" in table and (out / "eval.csv").exists()
+
+
+def test_the_train_command_reads_a_stored_run_instead_of_training(tmp_path, capsys, monkeypatch):
+    from vlr_viz.train import trainer
+
+    args = ["train", "--recipe", "baseline", "--epochs-stage1", "2", "--epochs-stage2", "0", "--hidden", "64",
+            "--seed", "5", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    first = json.loads((tmp_path / "a/metrics.json").read_text())
+    monkeypatch.setattr(trainer, "fit", lambda *a, **k: pytest.fail("trained although the store holds the run"))
+    import vlr_viz.train.run as run_module
+
+    monkeypatch.setattr(run_module, "fit", trainer.fit)
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    second = json.loads((tmp_path / "b/metrics.json").read_text())
+    assert not first["from_store"] and second["from_store"] and second["run_key"] == first["run_key"]
+    assert second["test"] == first["test"] and second["val"] == first["val"]
+    np.testing.assert_array_equal(np.load(tmp_path / "b/img_emb.npy"), np.load(tmp_path / "a/img_emb.npy"))
+    with pytest.raises(BaseException, match="trained although"):
+        main([*args, "--out", str(tmp_path / "c"), "--force"])

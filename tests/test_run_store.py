@@ -111,7 +111,7 @@ def test_runs_command_lists_and_removes(tmp_path, data, capsys, monkeypatch):
     from vlr_viz.cli import main
 
     train, val, test = data
-    monkeypatch.setenv("VLR_VIZ_CACHE", str(tmp_path))
+    monkeypatch.setenv("VLR_VIZ_RUN_STORE", str(tmp_path / "runs"))
     fit_stored(config(), train, val, test, summary={"recipe": "sad"})
     fit_stored(config(seed=3), train, val, test, summary={"recipe": "sad"})
     assert main(["runs", "ls"]) == 0

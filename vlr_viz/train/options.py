@@ -27,6 +27,10 @@ def add_train_arguments(ap: argparse.ArgumentParser, out_required: bool = True) 
                     help="start from a named recipe (vlr_viz.train.recipes); later options override it")
     ap.add_argument("--config", default=None, help="a config.json to start from (over the recipe)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint if it exists")
+    ap.add_argument("--force", action="store_true", help="train even when the run store holds this run, and "
+                                                          "replace the stored one")
+    ap.add_argument("--no-store", dest="store", action="store_false",
+                    help="neither read nor write the run store")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--weight", action="append", default=[], metavar="TERM=W", help="loss weight, repeatable")
     for f in dataclasses.fields(TrainConfig):
@@ -81,7 +85,8 @@ def train_from_args(args) -> dict:
     try:
         return run_training(config, args.out, args.dataset, image_model=args.image_model,
                             text_model=args.text_model, cache_dir=args.cache_dir, resume=args.resume,
-                            progress=not args.quiet, options=dataset_options_from_args(args), workers=args.workers)
+                            progress=not args.quiet, options=dataset_options_from_args(args), workers=args.workers,
+                            store=args.store, force=args.force)
     finally:
         if started:
             import torch.distributed as dist

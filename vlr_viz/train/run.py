@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from safetensors.torch import save as save_tensors
 
 from ..cache import atomic_write_bytes
 from ..errors import RunFolderError
@@ -24,8 +25,9 @@ from . import distributed as dist_utils
 from .checkpoint import recover_checkpoint, require_files
 from .config import TrainConfig
 from .data import PairFeatures
-from .model import encode
-from .trainer import fit
+from .model import encode, model_from_state
+from .store import RunStore, run_key
+from .trainer import TrainResult, fit
 
 
 def _splits(dataset, options) -> dict:
@@ -68,7 +70,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model: str | None = None,
                  text_model: str | None = None, cache_dir=None, resume: bool = False, progress: bool = True,
-                 options=None, workers: int | None = None) -> dict:
+                 options=None, workers: int | None = None, store: bool = True, force: bool = False) -> dict:
     """Train ``config`` on ``dataset`` into ``out_dir``.
 
     ``dataset``: a dataset spec (`vlr_viz.data.load_splits`: ``"twemoji"``, ``"karpathy:JSON:ROOT"``,
@@ -77,6 +79,10 @@ def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model
     precomputed features brings its own) serve as student backbone input and as teachers. With ``resume=True`` an
     existing ``out_dir/checkpoint`` is continued (a save interrupted mid-swap is completed first, or refused with a
     message: `recover_checkpoint`). Returns the summary written to ``metrics.json``.
+
+    A run trained before with the same config and features is read from the run store (`vlr_viz.train.store`)
+    instead of trained again (``"from_store": true`` in the summary; no ``checkpoint/`` is written then, the selected
+    model is ``best.safetensors``); ``force=True`` retrains and replaces it, ``store=False`` bypasses the store.
     """
     from ..eval import recall_at_k
     from ..features import load_features
@@ -96,10 +102,25 @@ def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model
         f = load_features(pairs, image_model, text_model, cache_dir=cache_dir, progress=progress, workers=workers)
         models = {"image_model": f.image_model, "text_model": f.text_model}
         feats[name] = PairFeatures.from_features(f, pairs, name=name)
-    result = fit(config, feats["train"], feats["val"], progress=progress, checkpoint_dir=ckpt,
-                 resume_from=resume_from)
     test = feats["test"]
-    img, txt = encode(result.model, test.image, test.text)
+    runs = RunStore() if store and dist_utils.world_size() == 1 else None
+    key = run_key(config, feats["train"], feats["val"], test) if runs is not None else None
+    stored = runs.get(key) if runs is not None and not (force or resume_from) else None
+    if stored is not None:
+        s = stored.summary
+        result = TrainResult(model_from_state(config, s["dims"], stored.state), stored.history, config,
+                             s["best_epoch"], s["best_metrics"], s["last_epoch"], s["seconds"], s["lambda_info"])
+        img, txt = stored.img_emb, stored.txt_emb
+    else:
+        result = fit(config, feats["train"], feats["val"], progress=progress, checkpoint_dir=ckpt,
+                     resume_from=resume_from)
+        img, txt = encode(result.model, test.image, test.text)
+        if runs is not None:
+            runs.put(key, config, result.model.state_dict(), result.history, img_emb=img, txt_emb=txt,
+                     summary={"method": config.method, "seed": config.seed, "best_epoch": result.best_epoch,
+                              "best_metrics": result.best_metrics, "last_epoch": result.last_epoch,
+                              "seconds": result.seconds, "lambda_info": result.lambda_info,
+                              "dims": feats["train"].dims(), "condition": str(dataset)})
     t2i = test.txt_to_img.numpy()
     test_metrics = recall_at_k(img, txt, t2i, return_ranks=False)
     summary = {
@@ -111,7 +132,7 @@ def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model
         "val": result.best_metrics, "test": test_metrics,
         "lambda": result.model.scalars()["lam"], "tau2": result.model.scalars()["tau2"],
         "lambda_info": result.lambda_info, "train_seconds": result.seconds,
-        "seconds": time.perf_counter() - t0,
+        "seconds": time.perf_counter() - t0, "from_store": stored is not None, "run_key": key,
     }
     if dist_utils.is_main():
         out.mkdir(parents=True, exist_ok=True)
@@ -120,6 +141,8 @@ def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model
         _save_npy(out / "img_emb.npy", img.astype(np.float32))
         _save_npy(out / "txt_emb.npy", txt.astype(np.float32))
         _save_npy(out / "txt_to_img.npy", t2i.astype(np.int64))
+        if stored is not None:
+            atomic_write_bytes(out / "best.safetensors", save_tensors(stored.state))
         atomic_write_bytes(out / "metrics.json", json.dumps(summary, indent=1, default=float).encode())
     dist_utils.barrier()
     return summary

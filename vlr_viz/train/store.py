@@ -3,7 +3,7 @@
 A run is keyed by the content hash of its resolved `TrainConfig`, the contents of its training, validation and
 evaluation features (`fingerprint`), the probe, and `TRAINING_CODE_VERSION`, which changes whenever the training code
 changes what it computes. Entries live in ``<cache dir>/runs/<key>/`` (``$VLR_VIZ_CACHE/runs`` when that is set, so
-a fresh cache directory is a cold start for features and runs alike)::
+a fresh cache directory is a cold start for features and runs alike; ``$VLR_VIZ_RUN_STORE`` names another folder)::
 
     config.json          the TrainConfig
     summary.json         what the run was (recipe, seed, dataset names), its selected epoch and metrics, dims, seconds
@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import io
 import json
+import os
 import shutil
 import time
 import warnings
@@ -75,7 +76,9 @@ class StoredRun:
 
 
 def default_store_dir() -> Path:
-    return default_cache_dir() / "runs"
+    """``$VLR_VIZ_RUN_STORE`` when set, else ``runs/`` in the cache directory (`vlr_viz.cache.default_cache_dir`)."""
+    return Path(os.environ["VLR_VIZ_RUN_STORE"]) if os.environ.get("VLR_VIZ_RUN_STORE") else \
+        default_cache_dir() / "runs"
 
 
 def _npy(array: np.ndarray) -> bytes:
