@@ -69,20 +69,33 @@ def batch_terms(model: RetrievalModel, data: PairFeatures, captions: torch.Tenso
     img_id = data.txt_to_img[captions]
     x_img, x_txt = data.image[img_id], data.text[captions]
     a, b = data.teacher_image[img_id], data.teacher_text[captions]
-    match_fn = _match_fn(config, model)
     if config.method == "covlr" and stage == 2:
-        return covlr_terms(model, x_img, x_txt, a, b, img_id, config, match_fn)
+        return covlr_terms(model, x_img, x_txt, a, b, img_id, config, _match_fn(config, model))
     v, t = model(x_img, x_txt)
+    return terms_of_embeddings(model, v, t, a, b, img_id, config, stage)
+
+
+def terms_of_embeddings(model: RetrievalModel, v: torch.Tensor, t: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                        img_id: torch.Tensor, config: TrainConfig, stage: int) -> dict[str, torch.Tensor]:
+    """The terms of `batch_terms` from this rank's student embeddings ``v``, ``t`` of the batch (gathered here).
+
+    Terms whose weight is zero in this stage are not computed (no forward, no backward): the representation terms
+    of ``sad-kl``, for instance.
+    """
+    match_fn = _match_fn(config, model)
     if config.method != "sad" or stage == 1:
         v, t, img_id = dist_utils.gather_batch(v, t, img_id)
         return match_fn(v, t, img_id)
+    weights = stage_weights(config, stage)
     v, t, a, b, img_id = dist_utils.gather_batch(v, t, a, b, img_id)
     terms = match_fn(v, t, img_id)
-    terms |= representation_loss(v, t, a, b, img_id, proj_v=model.proj_image_teacher,
-                                 proj_t=model.proj_text_teacher, logit_scale=model.logit_scale())
-    terms |= structure_loss(v, t, a, b, lam=model.fusion.lam, tau2=model.fusion.tau2,
-                            student_relation=config.student_relation, distance=config.distance,
-                            center_teachers=config.center_teachers)
+    if weights["rep_img_loss"] or weights["rep_txt_loss"]:
+        terms |= representation_loss(v, t, a, b, img_id, proj_v=model.proj_image_teacher,
+                                     proj_t=model.proj_text_teacher, logit_scale=model.logit_scale())
+    if weights["kd_loss"] or weights["kd_v_loss"] or weights["kd_t_loss"]:
+        terms |= structure_loss(v, t, a, b, lam=model.fusion.lam, tau2=model.fusion.tau2,
+                                student_relation=config.student_relation, distance=config.distance,
+                                center_teachers=config.center_teachers)
     return terms
 
 
