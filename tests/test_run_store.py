@@ -120,3 +120,24 @@ def test_runs_command_lists_and_removes(tmp_path, data, capsys, monkeypatch):
     key = RunStore().entries()[0]["key"]
     assert main(["runs", "rm", key]) == 0 and len(RunStore().entries()) == 1
     assert main(["runs", "rm", "--all"]) == 0 and RunStore().entries() == []
+
+
+def test_seeds_through_the_store_train_only_what_is_missing(tmp_path, data, monkeypatch):
+    from vlr_viz.train import multi_seed
+    from vlr_viz.train.store import fit_seeds_stored
+
+    train, val, test = data
+    store = RunStore(tmp_path / "runs")
+    one, _, _ = fit_stored(config(seed=3), train, val, test, store=store)
+    trained = []
+    real = multi_seed.fit_seeds
+    monkeypatch.setattr(multi_seed, "fit_seeds", lambda c, seeds, *a, **k: trained.append(list(seeds)) or
+                        real(c, seeds, *a, **k))
+    out = fit_seeds_stored(config(), [1, 3, 5], train, val, test, store=store)
+    assert trained == [[1, 5]] and [hit for _, _, hit in out] == [False, True, False]
+    assert out[1][0].best_metrics == one.best_metrics
+    again = fit_seeds_stored(config(), [1, 3, 5], train, val, test, store=store)
+    assert trained == [[1, 5]] and all(hit for _, _, hit in again)
+    for (a, ea, _), (b, eb, _) in zip(out, again):
+        assert a.best_metrics == b.best_metrics
+        np.testing.assert_array_equal(ea[0], eb[0])

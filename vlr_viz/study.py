@@ -18,7 +18,7 @@ from .eval import caption_image_relevance, evaluate
 from .features import load_features
 from .imbalance import degrade_pairs
 from .train import PairFeatures, encode, fit, recipe_config
-from .train.store import RunStore, fit_stored
+from .train.store import RunStore, fit_seeds_stored, fit_stored
 
 
 @dataclass
@@ -96,6 +96,18 @@ def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool
     return Run(method, seed, result, img, txt, result.seconds, from_store=hit)
 
 
+def train_runs(splits: Splits, method: str = "sad", seeds=(0,), progress: bool = False, *, force: bool = False,
+               **config) -> list[Run]:
+    """`train_run` for several seeds: those the run store lacks train together as one batched model
+    (`vlr_viz.train.multi_seed`), each with the numbers of its own run."""
+    cfg = recipe_config(method, seed=int(seeds[0]), **config)
+    feats = splits.features
+    done = fit_seeds_stored(cfg, seeds, feats["train"], feats["val"], feats["test"], force=force, progress=progress,
+                            summary={"recipe": method, "condition": splits.condition})
+    return [Run(method, int(seed), result, img, txt, result.seconds, from_store=hit)
+            for seed, (result, (img, txt), hit) in zip(seeds, done)]
+
+
 def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False) -> pd.DataFrame:
     """Every metric of `vlr_viz.eval.evaluate` for the run on the test split (clean relevance)."""
     test = splits.features["test"]
@@ -118,10 +130,8 @@ def compare_methods(methods, conditions: dict, seeds=(0,), cache_dir=None, progr
     for cname, (image, text) in conditions.items():
         splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir, progress=progress)
         for method in methods:
-            for seed in seeds:
-                kw = dict(config, **(method_config or {}).get(method, {}))
-                run = train_run(splits, method, seed, **kw)
-                runs[(cname, method, seed)] = run
-                frames.append(evaluate_run(run, splits).assign(condition=cname,
-                                                               train_seconds=run.seconds))
+            kw = dict(config, **(method_config or {}).get(method, {}))
+            for run in train_runs(splits, method, seeds, **kw):
+                runs[(cname, method, run.seed)] = run
+                frames.append(evaluate_run(run, splits).assign(condition=cname, train_seconds=run.seconds))
     return pd.concat(frames, ignore_index=True), runs

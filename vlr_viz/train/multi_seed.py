@@ -211,10 +211,10 @@ def _stacked_epoch(configs, models, towers, rng_states, opt, data: PairFeatures,
         opt.step()
         for s, (terms, weighted, total) in enumerate(logged):
             m = models[s]
-            rows[s].append({"step": step, "epoch": epoch, "stage": stage, "lr": lr, "loss": float(total),
-                            **{k: float(x) for k, x in terms.items()},
-                            **{f"w_{k}": float(x) for k, x in weighted.items()},
-                            "lam": float(m.fusion.lam), "tau": float(m.logit_scale.tau),
-                            "tau2": float(m.fusion.tau2)})
+            rows[s].append({"step": step, "epoch": epoch, "stage": stage, "lr": lr, "loss": total.item(),
+                            **{k: x.item() for k, x in terms.items()},
+                            **{f"w_{k}": x.item() for k, x in weighted.items()},
+                            "lam": m.fusion.lam.item(), "tau": m.logit_scale.tau.item(),
+                            "tau2": m.fusion.tau2.item()})
         step += 1
     return rows, step

@@ -185,6 +185,33 @@ class RunStore:
         return removed
 
 
+def _stored_summary(config: TrainConfig, result, train, val, evaluate, extra: dict | None) -> dict:
+    return {**(extra or {}), "method": config.method, "seed": config.seed, "best_epoch": result.best_epoch,
+            "best_metrics": result.best_metrics, "last_epoch": result.last_epoch, "seconds": result.seconds,
+            "lambda_info": result.lambda_info, "dims": train.dims(),
+            "splits": [train.name, val.name, None if evaluate is None else evaluate.name]}
+
+
+def _entry(config: TrainConfig, result, train, val, evaluate, extra: dict | None) -> dict:
+    """`RunStore.put`'s keyword arguments for a freshly trained result."""
+    from .model import encode
+
+    img, txt = encode(result.model, evaluate.image, evaluate.text) if evaluate is not None else (None, None)
+    return {"config": config, "state": result.model.state_dict(), "history": result.history, "img_emb": img,
+            "txt_emb": txt, "summary": _stored_summary(config, result, train, val, evaluate, extra)}
+
+
+def _result(stored: StoredRun):
+    """The `TrainResult` of a stored run (the selected model rebuilt from its state)."""
+    from .model import model_from_state
+    from .trainer import TrainResult
+
+    s = stored.summary
+    return TrainResult(model=model_from_state(stored.config, s["dims"], stored.state), history=stored.history,
+                       config=stored.config, best_epoch=s["best_epoch"], best_metrics=s["best_metrics"],
+                       last_epoch=s["last_epoch"], seconds=s["seconds"], lambda_info=s["lambda_info"])
+
+
 def fit_stored(config: TrainConfig, train, val, evaluate=None, *, store: RunStore | None = None,
                force: bool = False, probe=None, progress: bool = False, summary: dict | None = None):
     """`fit` through the store: ``(TrainResult, (img_emb, txt_emb) of evaluate or None, hit)``.
@@ -192,30 +219,50 @@ def fit_stored(config: TrainConfig, train, val, evaluate=None, *, store: RunStor
     A hit trains nothing and rebuilds the selected model from the stored state; ``force`` trains again and replaces
     the entry; ``store=None`` uses the default store.
     """
-    from .model import encode, model_from_state
-    from .trainer import TrainResult, fit
+    from .trainer import fit
 
     store = store or RunStore()
     key = run_key(config, train, val, evaluate, probe)
 
     def train_now() -> dict:
-        result = fit(config, train, val, probe=probe, progress=progress)
-        img, txt = encode(result.model, evaluate.image, evaluate.text) if evaluate is not None else (None, None)
-        return {"config": config, "state": result.model.state_dict(), "history": result.history,
-                "img_emb": img, "txt_emb": txt,
-                "summary": {**(summary or {}), "method": config.method, "seed": config.seed,
-                            "best_epoch": result.best_epoch, "best_metrics": result.best_metrics,
-                            "last_epoch": result.last_epoch, "seconds": result.seconds,
-                            "lambda_info": result.lambda_info, "dims": train.dims(),
-                            "splits": [train.name, val.name, None if evaluate is None else evaluate.name]}}
+        return _entry(config, fit(config, train, val, probe=probe, progress=progress), train, val, evaluate, summary)
 
     if force:
         store.put(key, **train_now())
     stored, hit = store.get_or_train(key, train_now)
-    hit = hit and not force
-    s = stored.summary
-    result = TrainResult(model=model_from_state(stored.config, s["dims"], stored.state), history=stored.history,
-                         config=stored.config, best_epoch=s["best_epoch"], best_metrics=s["best_metrics"],
-                         last_epoch=s["last_epoch"], seconds=s["seconds"], lambda_info=s["lambda_info"])
     embeddings = None if evaluate is None else (stored.img_emb, stored.txt_emb)
-    return result, embeddings, hit
+    return _result(stored), embeddings, hit and not force
+
+
+def fit_seeds_stored(config: TrainConfig, seeds, train, val, evaluate=None, *, store: RunStore | None = None,
+                     force: bool = False, progress: bool = False, summary: dict | None = None) -> list[tuple]:
+    """`fit_stored` for several seeds: the seeds the store lacks train together as one batched model
+    (`vlr_viz.train.multi_seed.fit_seeds`). One ``(TrainResult, embeddings, hit)`` per seed, in order."""
+    from dataclasses import replace
+
+    from .multi_seed import fit_seeds
+
+    store = store or RunStore()
+    configs = {s: replace(config, seed=int(s)) for s in seeds}
+    keys = {s: run_key(c, train, val, evaluate) for s, c in configs.items()}
+    found = {} if force else {s: store.get(k) for s, k in keys.items()}
+    missing = [s for s in configs if found.get(s) is None]
+    if missing:
+        store.root.mkdir(parents=True, exist_ok=True)
+        locks = [open(store.root / f"{keys[s]}.lock", "a") for s in sorted(missing)]
+        try:
+            for lock in locks:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            if not force:
+                found.update({s: store.get(keys[s]) for s in missing})
+                missing = [s for s in missing if found[s] is None]
+            if missing:
+                for s, result in zip(missing, fit_seeds(config, missing, train, val, progress=progress)):
+                    store.put(keys[s], **_entry(configs[s], result, train, val, evaluate, summary))
+                    found[s] = store.get(keys[s])
+        finally:
+            for lock in locks:
+                lock.close()
+    trained = set(missing)
+    return [(_result(found[s]), None if evaluate is None else (found[s].img_emb, found[s].txt_emb),
+             s not in trained) for s in configs]
