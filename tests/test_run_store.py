@@ -123,20 +123,23 @@ def test_runs_command_lists_and_removes(tmp_path, data, capsys, monkeypatch):
 
 
 def test_seeds_through_the_store_train_only_what_is_missing(tmp_path, data, monkeypatch):
+    from dataclasses import replace
+
     from vlr_viz.train import multi_seed
-    from vlr_viz.train.store import fit_seeds_stored
+    from vlr_viz.train.store import fit_batched_stored
 
     train, val, test = data
     store = RunStore(tmp_path / "runs")
     one, _, _ = fit_stored(config(seed=3), train, val, test, store=store)
     trained = []
-    real = multi_seed.fit_seeds
-    monkeypatch.setattr(multi_seed, "fit_seeds", lambda c, seeds, *a, **k: trained.append(list(seeds)) or
-                        real(c, seeds, *a, **k))
-    out = fit_seeds_stored(config(), [1, 3, 5], train, val, test, store=store)
+    real = multi_seed.fit_batched
+    monkeypatch.setattr(multi_seed, "fit_batched", lambda configs, *a, **k: trained.append(
+        [c.seed for c in configs]) or real(configs, *a, **k))
+    seeds = [replace(config(), seed=s) for s in (1, 3, 5)]
+    out = fit_batched_stored(seeds, train, val, test, store=store)
     assert trained == [[1, 5]] and [hit for _, _, hit in out] == [False, True, False]
     assert out[1][0].best_metrics == one.best_metrics
-    again = fit_seeds_stored(config(), [1, 3, 5], train, val, test, store=store)
+    again = fit_batched_stored(seeds, train, val, test, store=store)
     assert trained == [[1, 5]] and all(hit for _, _, hit in again)
     for (a, ea, _), (b, eb, _) in zip(out, again):
         assert a.best_metrics == b.best_metrics

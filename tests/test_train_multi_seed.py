@@ -38,3 +38,22 @@ def test_batched_seeds_equal_separate_runs(overrides):
 def test_fit_seeds_refuses_repeated_seeds():
     with pytest.raises(ValueError, match="distinct"):
         fit_seeds(tiny(), [1, 1], synthetic(0), synthetic(1))
+
+
+def test_methods_of_the_same_shape_train_together_like_alone():
+    from vlr_viz.train import recipe_config
+    from vlr_viz.train.multi_seed import fit_batched
+
+    train, val = synthetic(0), synthetic(1, n_img=24, extra=4)
+    shape = dict(epochs_stage1=1, epochs_stage2=2, batch_size=16, hidden=16, embed_dim=8, lr=3e-3, n_probe=12,
+                 snapshot_every=1, device="cpu")
+    configs = [recipe_config(r, seed=s, **shape) for r in ("baseline", "sad", "sad-kl") for s in (0, 1)]
+    configs.append(recipe_config("covlr", seed=0, **shape))  # trains alone, in its place
+    with torch_threads(1):
+        together = fit_batched(configs, train, val)
+        alone = [fit(c, train, val, progress=False) for c in configs]
+    for t, a in zip(together, alone):
+        assert t.config == a.config and t.best_epoch == a.best_epoch
+        assert t.best_metrics == pytest.approx(a.best_metrics, abs=1e-6)
+    with pytest.raises(ValueError, match=r"must agree on \['hidden'\]"):
+        fit_batched([configs[0], recipe_config("sad", **{**shape, "hidden": 32})], train, val)

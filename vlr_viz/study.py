@@ -18,7 +18,7 @@ from .eval import caption_image_relevance, evaluate
 from .features import load_features
 from .imbalance import degrade_pairs
 from .train import PairFeatures, encode, fit, recipe_config
-from .train.store import RunStore, fit_seeds_stored, fit_stored
+from .train.store import RunStore, fit_batched_stored, fit_stored
 
 
 @dataclass
@@ -96,16 +96,20 @@ def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool
     return Run(method, seed, result, img, txt, result.seconds, from_store=hit)
 
 
-def train_runs(splits: Splits, method: str = "sad", seeds=(0,), progress: bool = False, *, force: bool = False,
-               **config) -> list[Run]:
-    """`train_run` for several seeds: those the run store lacks train together as one batched model
-    (`vlr_viz.train.multi_seed`), each with the numbers of its own run."""
-    cfg = recipe_config(method, seed=int(seeds[0]), **config)
+def train_runs(splits: Splits, methods="sad", seeds=(0,), progress: bool = False, *, force: bool = False,
+               method_config: dict | None = None, **config) -> list[Run]:
+    """`train_run` for every recipe of ``methods`` (a name or a list) × seed: the runs the run store lacks train
+    together as one batched model (`vlr_viz.train.multi_seed`), each with the numbers of its own run.
+    ``method_config``: per-recipe `TrainConfig` overrides on top of ``config``. Runs come back recipe by recipe,
+    seed by seed."""
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    plan = [(m, int(s)) for m in methods for s in seeds]
+    configs = [recipe_config(m, seed=s, **{**config, **(method_config or {}).get(m, {})}) for m, s in plan]
     feats = splits.features
-    done = fit_seeds_stored(cfg, seeds, feats["train"], feats["val"], feats["test"], force=force, progress=progress,
-                            summary={"recipe": method, "condition": splits.condition})
-    return [Run(method, int(seed), result, img, txt, result.seconds, from_store=hit)
-            for seed, (result, (img, txt), hit) in zip(seeds, done)]
+    done = fit_batched_stored(configs, feats["train"], feats["val"], feats["test"], force=force, progress=progress,
+                              summaries=[{"recipe": m, "condition": splits.condition} for m, _ in plan])
+    return [Run(m, s, result, img, txt, result.seconds, from_store=hit)
+            for (m, s), (result, (img, txt), hit) in zip(plan, done)]
 
 
 def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False) -> pd.DataFrame:
@@ -129,9 +133,7 @@ def compare_methods(methods, conditions: dict, seeds=(0,), cache_dir=None, progr
     frames, runs = [], {}
     for cname, (image, text) in conditions.items():
         splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir, progress=progress)
-        for method in methods:
-            kw = dict(config, **(method_config or {}).get(method, {}))
-            for run in train_runs(splits, method, seeds, **kw):
-                runs[(cname, method, run.seed)] = run
-                frames.append(evaluate_run(run, splits).assign(condition=cname, train_seconds=run.seconds))
+        for run in train_runs(splits, methods, seeds, progress, method_config=method_config, **config):
+            runs[(cname, run.method, run.seed)] = run
+            frames.append(evaluate_run(run, splits).assign(condition=cname, train_seconds=run.seconds))
     return pd.concat(frames, ignore_index=True), runs

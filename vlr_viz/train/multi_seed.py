@@ -1,6 +1,8 @@
-"""Several seeds of one config trained as one batched model, each giving the numbers of its own `fit`.
+"""Several runs of the same shape trained as one batched model, each giving the numbers of its own `fit`.
 
-The towers of all S seeds are stacked (weights ``(S, out, in)``) and run as batched matrix products over ``(S, B, D)``
+Runs of the same shape share the towers' architecture and the schedule (epochs, batch size, learning rate): several
+seeds of one config, and also different methods and loss settings (``baseline``, ``sad``, ``sad-kl`` ...). The
+towers of all S runs are stacked (weights ``(S, out, in)``) and run as batched matrix products over ``(S, B, D)``
 inputs, one backward and one AdamW step for all; everything else stays per seed, exactly as `fit` does it:
 
 - initialisation: each seed's `RetrievalModel` is built under its own ``torch.manual_seed(seed)``;
@@ -9,9 +11,9 @@ inputs, one backward and one AdamW step for all; everything else stays per seed,
 - λ, τ, τ2, the teacher projections: each seed's own modules;
 - validation, relation snapshots and the selected epoch: per seed, on that seed's model.
 
-The losses of the seeds are summed; no parameter is shared, so each seed's gradient is the one its own run sees. The
+The losses of the runs are summed; no parameter is shared, so each run's gradient is the one it sees alone. The
 result equals S separate `fit` calls up to float rounding (a test checks it). Supported: the MLP towers, methods
-``baseline`` and ``sad`` (CoVLR's meta step needs per-seed functional calls: `fit_seeds` trains it seed by seed).
+``baseline`` and ``sad`` (CoVLR's meta step needs per-run functional calls: `fit_batched` trains it run by run).
 """
 from __future__ import annotations
 
@@ -89,16 +91,45 @@ def _param_groups(stacked: list[StackedTower], models: list[RetrievalModel], wei
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+SHAPE_FIELDS = ("epochs_stage1", "epochs_stage2", "batch_size", "lr", "weight_decay", "warmup_frac", "schedule",
+                "embed_dim", "hidden", "depth", "dropout", "select_metric", "select_best", "snapshot_every", "n_probe",
+                "device")
+"""`TrainConfig` fields that runs trained together must share."""
+
+
 def fit_seeds(config: TrainConfig, seeds: Sequence[int], train: PairFeatures, val: PairFeatures, *, probe=None,
               progress: bool = False) -> list[TrainResult]:
-    """One `TrainResult` per seed of ``seeds`` for ``config`` (its own ``seed`` ignored), trained as one batched
-    model (module docstring); CoVLR, custom encoders and multi-process runs train seed by seed."""
+    """One `TrainResult` per seed of ``seeds`` for ``config`` (its own ``seed`` ignored), trained together."""
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"seeds must be distinct and not empty, got {seeds}")
-    configs = [replace(config, seed=s) for s in seeds]
-    if config.method == "covlr" or dist_utils.is_distributed() or len(seeds) == 1:
+    return fit_batched([replace(config, seed=s) for s in seeds], train, val, probe=probe, progress=progress)
+
+
+def fit_batched(configs: Sequence[TrainConfig], train: PairFeatures, val: PairFeatures, *, probe=None,
+                progress: bool = False) -> list[TrainResult]:
+    """One `TrainResult` per config, the runs trained as one batched model (module docstring). The configs must
+    agree on `SHAPE_FIELDS`; CoVLR runs, and everything in a multi-process run, train one by one."""
+    configs = list(configs)
+    if not configs:
+        raise ValueError("fit_batched needs at least one config")
+    if len({c.to_json() for c in configs}) != len(configs):
+        raise ValueError("fit_batched got the same config twice: a run would be trained twice")
+    differ = [f for f in SHAPE_FIELDS if len({getattr(c, f) for c in configs}) > 1]
+    if differ:
+        raise ValueError(f"runs trained together must agree on {differ}")
+    alone = [c for c in configs if c.method == "covlr" or dist_utils.is_distributed()]
+    together = [c for c in configs if c not in alone]
+    if len(together) < 2:
         return [fit(c, train, val, probe=probe, progress=progress) for c in configs]
+    results = dict(zip(map(id, together), _fit_together(together, train, val, probe, progress)))
+    results.update({id(c): fit(c, train, val, probe=probe, progress=progress) for c in alone})
+    return [results[id(c)] for c in configs]
+
+
+def _fit_together(configs: list[TrainConfig], train: PairFeatures, val: PairFeatures, probe,
+                  progress: bool) -> list[TrainResult]:
+    config = configs[0]
     device = resolve_device(config.device)
     dims = train.dims()
     if config.batch_size > train.n_captions:
@@ -135,7 +166,7 @@ def _fit_stacked(configs, models, rng_states, infos, train, val, probe_idx, devi
     histories = [History(meta={"config": c.to_dict(), **info, "dims": dims, "device": str(device),
                                "world_size": 1, "n_train_captions": train.n_captions,
                                "n_val_captions": val.n_captions, "steps_per_epoch": steps_per_epoch,
-                               "batched_seeds": [c.seed for c in configs]},
+                               "trained_together": len(configs)},
                          probe={"captions": probe_idx, "images": probe_images, "labels": labels})
                  for c, info in zip(configs, infos)]
     best = [{"state": None, "epoch": 0, "metric": None, "metrics": {}} for _ in configs]
@@ -144,7 +175,7 @@ def _fit_stacked(configs, models, rng_states, infos, train, val, probe_idx, devi
         history.add_epoch({"epoch": 0, "stage": 0, **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()}})
         history.add_snapshot(0, relation_snapshot(model, val_dev, probe_idx, c))
     step = 0
-    for epoch in tqdm(range(1, config.epochs + 1), disable=not progress, desc=f"{config.method} x{n_seeds} seeds",
+    for epoch in tqdm(range(1, config.epochs + 1), disable=not progress, desc=f"{n_seeds} runs together",
                       unit="epoch"):
         t_epoch = time.perf_counter()
         rows, step = _stacked_epoch(configs, models, towers, rng_states, opt, train_dev, epoch, step,
@@ -182,13 +213,13 @@ def _stacked_epoch(configs, models, towers, rng_states, opt, data: PairFeatures,
     """One epoch of batched steps; returns each seed's step rows and the next step index."""
     config = configs[0]
     stage = 1 if epoch <= config.epochs_stage1 else 2
-    weights = stage_weights(config, stage)
+    weights = [stage_weights(c, stage) for c in configs]
     for model in models:
         model.train()
     batches = [caption_batches(data.n_captions, config.batch_size, c.seed, epoch) for c in configs]
     rows: list[list[dict]] = [[] for _ in configs]
     for per_seed in zip(*batches):
-        lr = _lr_at(config, step, steps_per_epoch)
+        lr = _lr_at(config, step, steps_per_epoch)  # the schedule is one of the shared fields
         for group in opt.param_groups:
             group["lr"] = lr
         captions = torch.stack(per_seed).to(data.text.device)  # (S, B)
@@ -199,7 +230,7 @@ def _stacked_epoch(configs, models, towers, rng_states, opt, data: PairFeatures,
         for s, model in enumerate(models):
             terms = terms_of_embeddings(model, v[s], t[s], data.teacher_image[img_id[s]],
                                         data.teacher_text[captions[s]], img_id[s], configs[s], stage)
-            total, weighted = weighted_sum(terms, weights)
+            total, weighted = weighted_sum(terms, weights[s])
             if not torch.isfinite(total):
                 bad = [f"{k}={x.item()}" for k, x in terms.items() if not torch.isfinite(x)]
                 raise NonFiniteLossError(f"seed {configs[s].seed}: non-finite loss at epoch {epoch}, step {step}: "

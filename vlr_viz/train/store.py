@@ -234,35 +234,36 @@ def fit_stored(config: TrainConfig, train, val, evaluate=None, *, store: RunStor
     return _result(stored), embeddings, hit and not force
 
 
-def fit_seeds_stored(config: TrainConfig, seeds, train, val, evaluate=None, *, store: RunStore | None = None,
-                     force: bool = False, progress: bool = False, summary: dict | None = None) -> list[tuple]:
-    """`fit_stored` for several seeds: the seeds the store lacks train together as one batched model
-    (`vlr_viz.train.multi_seed.fit_seeds`). One ``(TrainResult, embeddings, hit)`` per seed, in order."""
-    from dataclasses import replace
-
-    from .multi_seed import fit_seeds
+def fit_batched_stored(configs, train, val, evaluate=None, *, store: RunStore | None = None, force: bool = False,
+                       progress: bool = False, summaries: list[dict] | None = None) -> list[tuple]:
+    """`fit_stored` for several configs: those the store lacks train together as one batched model
+    (`vlr_viz.train.multi_seed.fit_batched`, which trains CoVLR runs alone). One ``(TrainResult, embeddings, hit)``
+    per config, in order; ``summaries``: one extra summary dict per config."""
+    from .multi_seed import fit_batched
 
     store = store or RunStore()
-    configs = {s: replace(config, seed=int(s)) for s in seeds}
-    keys = {s: run_key(c, train, val, evaluate) for s, c in configs.items()}
-    found = {} if force else {s: store.get(k) for s, k in keys.items()}
-    missing = [s for s in configs if found.get(s) is None]
+    configs = list(configs)
+    summaries = summaries or [{} for _ in configs]
+    keys = [run_key(c, train, val, evaluate) for c in configs]
+    found = [None] * len(configs) if force else [store.get(k) for k in keys]
+    missing = [i for i, f in enumerate(found) if f is None]
     if missing:
         store.root.mkdir(parents=True, exist_ok=True)
-        locks = [open(store.root / f"{keys[s]}.lock", "a") for s in sorted(missing)]
+        locks = [open(store.root / f"{k}.lock", "a") for k in sorted({keys[i] for i in missing})]
         try:
             for lock in locks:
                 fcntl.flock(lock, fcntl.LOCK_EX)
             if not force:
-                found.update({s: store.get(keys[s]) for s in missing})
-                missing = [s for s in missing if found[s] is None]
+                for i in missing:
+                    found[i] = store.get(keys[i])
+                missing = [i for i in missing if found[i] is None]
             if missing:
-                for s, result in zip(missing, fit_seeds(config, missing, train, val, progress=progress)):
-                    store.put(keys[s], **_entry(configs[s], result, train, val, evaluate, summary))
-                    found[s] = store.get(keys[s])
+                results = fit_batched([configs[i] for i in missing], train, val, progress=progress)
+                for i, result in zip(missing, results):
+                    store.put(keys[i], **_entry(configs[i], result, train, val, evaluate, summaries[i]))
+                    found[i] = store.get(keys[i])
         finally:
             for lock in locks:
                 lock.close()
-    trained = set(missing)
-    return [(_result(found[s]), None if evaluate is None else (found[s].img_emb, found[s].txt_emb),
-             s not in trained) for s in configs]
+    return [(_result(f), None if evaluate is None else (f.img_emb, f.txt_emb), i not in missing)
+            for i, f in enumerate(found)]
