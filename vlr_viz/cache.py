@@ -168,16 +168,8 @@ def cached_array(
         warnings.warn(f"cache folder {path.parent} cannot be read ({e}); computing without the cache",
                       CacheWriteWarning, stacklevel=2)
         present = False
-    if present:
-        try:
-            return load_array(path), True
-        except ValueError as e:
-            warnings.warn(f"{e}; recomputing", CorruptCacheWarning, stacklevel=2)
-            for stale in (path, Path(str(path) + ".json")):
-                try:
-                    stale.unlink(missing_ok=True)
-                except OSError:
-                    pass  # a read-only cache: the entry is overwritten below, or the write warning says why not
+    if present and (array := _load_or_discard(path)) is not None:
+        return array, True
     array = compute()
     try:
         save_array(path, array, meta)
@@ -190,6 +182,21 @@ def cached_array(
         except OSError:
             pass
     return array, False
+
+
+def _load_or_discard(path: Path) -> np.ndarray | None:
+    """The entry at ``path``, or ``None`` after a `CorruptCacheWarning` and removing it when it is corrupt (a
+    read-only cache keeps it: it is overwritten, or the write warning says why not)."""
+    try:
+        return load_array(path)
+    except ValueError as e:
+        warnings.warn(f"{e}; recomputing", CorruptCacheWarning, stacklevel=3)
+        for stale in (path, Path(str(path) + ".json")):
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError:
+                pass
+        return None
 
 
 def _read_progress(progress_path: Path, expect: dict) -> int:
@@ -243,16 +250,8 @@ def cached_rows(
     from numpy.lib.format import open_memmap
 
     path = Path(cache_dir) / f"{name}-{key}.npy"
-    if path.exists():
-        try:
-            return load_array(path), True
-        except ValueError as e:
-            warnings.warn(f"{e}; recomputing", CorruptCacheWarning, stacklevel=2)
-            for stale in (path, Path(str(path) + ".json")):
-                try:
-                    stale.unlink(missing_ok=True)
-                except OSError:
-                    pass
+    if path.exists() and (array := _load_or_discard(path)) is not None:
+        return array, True
     partial, progress = Path(str(path) + ".partial"), Path(str(path) + ".progress.json")
     expect = {"key": key, "n_rows": int(n_rows), "row_shape": list(row_shape), "dtype": np.dtype(dtype).str,
               "resume_token": resume_token}

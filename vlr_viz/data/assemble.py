@@ -1,10 +1,13 @@
 """Turning ``(image, caption[, category])`` rows into a `PairSet`: the one place every row-based loader ends."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import DataFormatError
 from .pairs import PairSet
+from .tables import inside
 
 
 class PairRows:
@@ -15,6 +18,7 @@ class PairRows:
     """
 
     def __init__(self):
+        self.checked: dict[str, Path] = {}
         self.index: dict[str, int] = {}
         self.captions: list[str] = []
         self.txt_to_img: list[int] = []
@@ -33,6 +37,18 @@ class PairRows:
             self.categories.setdefault(idx, (category, where))
         self.captions.append(caption)
         self.txt_to_img.append(idx)
+
+    def image_file(self, root: Path, relative: str, where: str, allow_outside: bool = False) -> Path:
+        """``root / relative`` after checking (once per path) that it is not empty, stays inside ``root`` unless
+        ``allow_outside``, and exists; `DataFormatError` naming ``where`` otherwise."""
+        if relative not in self.checked:
+            if not relative:
+                raise DataFormatError(f"{where}: empty image path")
+            path = inside(root, relative, where, allow_outside)
+            if not path.is_file():
+                raise DataFormatError(f"{where}: image {path} does not exist")
+            self.checked[relative] = path
+        return self.checked[relative]
 
     @property
     def image_keys(self) -> list[str]:

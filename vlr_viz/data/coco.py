@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import DataFormatError
 from .assemble import PairRows
 from .sources import FileImages
-from .tables import inside, read_json
+from .tables import read_json
 
 
 def _check_structure(doc, path: Path) -> None:
@@ -54,10 +54,7 @@ def load_coco_captions(json_path, image_dir, allow_outside: bool = False):
             without += 1
             continue
         info = coco.imgs[image_id]
-        where = f"{json_path}: image {image_id} ({info['file_name']})"
-        path = inside(root, info["file_name"], where, allow_outside)
-        if not path.is_file():
-            raise DataFormatError(f"{where}: image {path} does not exist")
+        rows.image_file(root, info["file_name"], f"{json_path}: image {image_id} ({info['file_name']})", allow_outside)
         for ann in anns:
             rows.add(str(image_id), ann["caption"], None, f"{json_path}: annotation {ann['id']} of image {image_id}")
         paths.append(info["file_name"])

@@ -13,7 +13,6 @@ from pathlib import Path
 from ..errors import DataFormatError
 from .assemble import PairRows
 from .sources import FileImages
-from .tables import inside
 
 
 def load_csv_pairs(path, img_key: str = "filepath", caption_key: str = "title", separator: str = "\t",
@@ -33,16 +32,9 @@ def load_csv_pairs(path, img_key: str = "filepath", caption_key: str = "title", 
                               f"--csv-caption-key (separator {separator!r})")
     if table.empty:
         raise DataFormatError(f"{path} holds no data rows")
-    root, rows, exists = path.parent, PairRows(), {}
+    root, rows = path.parent, PairRows()
     for line, (image, caption) in enumerate(zip(table[img_key], table[caption_key]), start=2):
         where = f"{path}:{line}"
-        image = image.strip()
-        if not image:
-            raise DataFormatError(f"{where}: empty image path in column {img_key!r}")
-        if image not in exists:
-            target = inside(root, image, where, allow_outside)
-            if not target.is_file():
-                raise DataFormatError(f"{where}: image {target} does not exist")
-            exists[image] = True
-        rows.add(image, caption, None, where)
+        rows.image_file(root, image.strip(), where, allow_outside)
+        rows.add(image.strip(), caption, None, where)
     return rows.build(path.stem, FileImages(root, rows.image_keys), meta={"source": str(path)})

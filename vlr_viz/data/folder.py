@@ -6,7 +6,7 @@ from pathlib import Path
 from ..errors import DataFormatError
 from .assemble import PairRows
 from .sources import FileImages
-from .tables import inside, read_tab_separated
+from .tables import read_tab_separated
 
 
 def load_image_caption_folder(folder, size: int | None = None, captions_file: str = "captions.tsv",
@@ -24,17 +24,10 @@ def load_image_caption_folder(folder, size: int | None = None, captions_file: st
     if not table.is_file():
         raise DataFormatError(f"{table} does not exist")
     rows = PairRows()
-    where_of: dict[str, str] = {}
     for line_no, fields in read_tab_separated(table, 2, 3, "image<TAB>caption[<TAB>category]"):
         where = f"{table}:{line_no}"
         image = fields[0].strip()
-        if not image:
-            raise DataFormatError(f"{where}: empty image name")
-        if image not in where_of:
-            path = inside(folder, image, where, allow_outside)
-            if not path.is_file():
-                raise DataFormatError(f"{where}: image {path} does not exist")
-            where_of[image] = where
+        rows.image_file(folder, image, where, allow_outside)
         rows.add(image, fields[1], fields[2].strip() if len(fields) > 2 else None, where)
     source = FileImages(folder, rows.image_keys)
     images = source if size is None else source.to_array(size)

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import DataFormatError
 from .assemble import PairRows
 from .sources import FileImages
-from .tables import inside, read_json
+from .tables import read_json
 
 KARPATHY_SPLITS = {"train": "train", "restval": "train", "val": "val", "test": "test"}
 
@@ -50,9 +50,7 @@ def load_karpathy(json_path, image_root, allow_outside: bool = False):
         if not isinstance(sentences, list) or not sentences:
             raise DataFormatError(f"{where}: needs a non-empty 'sentences' list")
         relative = str(Path(entry.get("filepath") or "") / entry["filename"])
-        path = inside(root, relative, where, allow_outside)
-        if not path.is_file():
-            raise DataFormatError(f"{where}: image {path} does not exist")
+        rows.image_file(root, relative, where, allow_outside)
         key = f"{k}"
         for s, sentence in enumerate(sentences):
             raw = sentence.get("raw") if isinstance(sentence, dict) else None
