@@ -7,7 +7,7 @@ import torch.multiprocessing as mp
 
 from vlr_viz.losses import weighted_sum
 from vlr_viz.train import PairFeatures, TrainConfig, fit
-from vlr_viz.train import distributed as du
+from vlr_viz import distributed as du
 from vlr_viz.train.model import RetrievalModel, build_mlp_encoder
 from vlr_viz.train.trainer import batch_terms, stage_weights
 

@@ -7,7 +7,7 @@ import torch
 from vlr_viz.losses import matching_loss, structure_loss
 from vlr_viz.models.towers import DualEncoder
 from vlr_viz.train import TrainConfig
-from vlr_viz.train.covlr import covlr_terms
+from vlr_viz.losses.covlr import covlr_terms
 from vlr_viz.train.model import RetrievalModel
 
 

@@ -9,8 +9,9 @@ from ..checks import Choice, Flag, Integer, MappingOf, Number, Text, check_value
 from ..errors import ConfigError
 from ..losses import DEFAULT_WEIGHTS, DISTANCES, STUDENT_RELATIONS
 from ..models.fusion import LAMBDA_PARAMS
+from .methods import METHODS as METHOD_OBJECTS
 
-METHODS = ("baseline", "sad", "covlr")
+METHODS = tuple(METHOD_OBJECTS)
 MATCHING = ("infonce", "vse_hinge")
 LAMBDA_MODES = ("learned", "reliability", "fixed")
 SCHEDULES = ("cosine", "constant")
@@ -69,7 +70,7 @@ class TrainConfig:
     * ``"sad"``: structure-aware distillation (Yang et al., TIP 2024): ``Σ_k weights[k]·L_k`` over match,
       rep_img, rep_txt, kd, kd_v, kd_t. The structure terms scale as ``1/τ2``: a kd weight of 2 at
       ``tau2=0.07`` equals a weight of 1 at ``tau2=0.035``; state and sweep them together.
-    * ``"covlr"``: CoVLR as an MLDG-style meta step (our reading; see `vlr_viz.train.covlr`):
+    * ``"covlr"``: CoVLR as an MLDG-style meta step (our reading; see `vlr_viz.losses.covlr`):
       ``weights["match_loss"]·L_match(θ) + covlr_gamma·L_rel(θ')`` with inner step size ``covlr_alpha``; like
       the structure weight, ``covlr_gamma`` acts at the scale ``1/tau2``. The sources give no γ; the default
       0.1 (at ``tau2=0.07``) was chosen on the Twemoji validation split (γ = 1 never beat the end of stage 1).

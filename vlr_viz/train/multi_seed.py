@@ -13,7 +13,7 @@ inputs, one backward and one AdamW step for all; everything else stays per seed,
 
 The losses of the runs are summed; no parameter is shared, so each run's gradient is the one it sees alone. The
 result equals S separate `fit` calls up to float rounding (a test checks it). Supported: the MLP towers, methods
-``baseline`` and ``sad`` (CoVLR's meta step needs per-run functional calls: `fit_batched` trains it run by run).
+whose `~vlr_viz.train.methods` object ``trains_together`` (``baseline``, ``sad``; CoVLR's meta step trains alone).
 """
 from __future__ import annotations
 
@@ -27,15 +27,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..losses import weighted_sum
-from . import distributed as dist_utils
+from .. import distributed as dist_utils
 from .config import TrainConfig
 from .data import PairFeatures, caption_batches
 from .device import resolve_device
 from .history import History
 from .model import RetrievalModel, build_mlp_encoder
-from .trainer import (NonFiniteLossError, TrainResult, _initial_lambda, _is_better, _lr_at, _resolve_probe,
-                      _snapshot_due, _to_device, fit, relation_snapshot, stage_weights, terms_of_embeddings,
-                      validate)
+from .methods import get_method
+from .trainer import (NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe, _snapshot_due,
+                      _to_device, fit, relation_snapshot, stage_weights, validate)
 
 
 class StackedTower:
@@ -118,7 +118,7 @@ def fit_batched(configs: Sequence[TrainConfig], train: PairFeatures, val: PairFe
     differ = [f for f in SHAPE_FIELDS if len({getattr(c, f) for c in configs}) > 1]
     if differ:
         raise ValueError(f"runs trained together must agree on {differ}")
-    alone = [c for c in configs if c.method == "covlr" or dist_utils.is_distributed()]
+    alone = [c for c in configs if not get_method(c.method).trains_together or dist_utils.is_distributed()]
     together = [c for c in configs if c not in alone]
     if len(together) < 2:
         return [fit(c, train, val, probe=probe, progress=progress) for c in configs]
@@ -143,7 +143,7 @@ def _fit_together(configs: list[TrainConfig], train: PairFeatures, val: PairFeat
         models, rng_states, infos = [], [], []
         for c in configs:
             torch.manual_seed(c.seed)
-            lam0, info = _initial_lambda(c, train)
+            lam0, info = get_method(c.method).initial_lambda(c, train)
             model = RetrievalModel(build_mlp_encoder(c, dims["image"][0], dims["text"][0]), c.embed_dim,
                                    dims["teacher_image"], dims["teacher_text"], c, init_lambda=lam0).to(device)
             models.append(model)
@@ -228,8 +228,9 @@ def _stacked_epoch(configs, models, towers, rng_states, opt, data: PairFeatures,
         t = towers["text"].forward(data.text[captions], rng_states, training=True)
         totals, logged = [], []
         for s, model in enumerate(models):
-            terms = terms_of_embeddings(model, v[s], t[s], data.teacher_image[img_id[s]],
-                                        data.teacher_text[captions[s]], img_id[s], configs[s], stage)
+            terms = get_method(configs[s].method).terms_of_embeddings(
+                model, v[s], t[s], data.teacher_image[img_id[s]], data.teacher_text[captions[s]], img_id[s],
+                configs[s], stage)
             total, weighted = weighted_sum(terms, weights[s])
             if not torch.isfinite(total):
                 bad = [f"{k}={x.item()}" for k, x in terms.items() if not torch.isfinite(x)]

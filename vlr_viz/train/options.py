@@ -75,7 +75,7 @@ def config_from_args(args) -> TrainConfig:
 
 def train_from_args(args) -> dict:
     """Run `run_training` for parsed arguments (under torchrun too); returns the run summary."""
-    from . import distributed
+    from .. import distributed
     from .device import resolve_device
     from .run import run_training
 

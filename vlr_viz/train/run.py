@@ -21,7 +21,7 @@ from safetensors.torch import save as save_tensors
 
 from ..cache import atomic_write_bytes
 from ..errors import RunFolderError
-from . import distributed as dist_utils
+from .. import distributed as dist_utils
 from .checkpoint import recover_checkpoint, require_files
 from .config import TrainConfig
 from .data import PairFeatures

@@ -15,16 +15,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..losses import (matching_loss, representation_loss, structure_loss, student_relations, teacher_relations,
-                      vse_hinge_loss, weighted_sum)
-from ..models.fusion import reliability_lambda
-from . import distributed as dist_utils
+from ..losses import student_relations, teacher_relations, weighted_sum
+from .. import distributed as dist_utils
 from .checkpoint import check_dims, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .covlr import covlr_terms
 from .data import PairFeatures, caption_batches, select_probe
 from .device import resolve_device
 from .history import History
+from .methods import get_method
 from .model import RetrievalModel, build_mlp_encoder, encode
 
 LOWER_IS_BETTER = ("medr", "meanr")
@@ -49,54 +47,17 @@ class TrainResult:
 
 
 def stage_weights(config: TrainConfig, stage: int) -> dict[str, float]:
-    """Weights of the terms of a stage: stage 1 matching only, stage 2 the method's objective."""
-    if stage == 1 or config.method == "baseline":
-        return {"match_loss": config.weights["match_loss"]}
-    if config.method == "covlr":
-        return {"match_loss": config.weights["match_loss"], "rel_loss": config.covlr_gamma}
-    return dict(config.weights)
-
-
-def _match_fn(config: TrainConfig, model: RetrievalModel):
-    if config.matching == "vse_hinge":
-        return lambda v, t, img_id: vse_hinge_loss(v, t, img_id, margin=config.margin)
-    return lambda v, t, img_id: matching_loss(v, t, img_id, logit_scale=model.logit_scale())
+    """Weights of the terms of a stage: stage 1 matching only, stage 2 the method's objective (`get_method`)."""
+    return get_method(config.method).stage_weights(config, stage)
 
 
 def batch_terms(model: RetrievalModel, data: PairFeatures, captions: torch.Tensor, config: TrainConfig,
                 stage: int) -> dict[str, torch.Tensor]:
     """Raw loss terms of one batch (``captions``: this rank's caption indices; terms span the global batch)."""
     img_id = data.txt_to_img[captions]
-    x_img, x_txt = data.image[img_id], data.text[captions]
-    a, b = data.teacher_image[img_id], data.teacher_text[captions]
-    if config.method == "covlr" and stage == 2:
-        return covlr_terms(model, x_img, x_txt, a, b, img_id, config, _match_fn(config, model))
-    v, t = model(x_img, x_txt)
-    return terms_of_embeddings(model, v, t, a, b, img_id, config, stage)
-
-
-def terms_of_embeddings(model: RetrievalModel, v: torch.Tensor, t: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
-                        img_id: torch.Tensor, config: TrainConfig, stage: int) -> dict[str, torch.Tensor]:
-    """The terms of `batch_terms` from this rank's student embeddings ``v``, ``t`` of the batch (gathered here).
-
-    Terms whose weight is zero in this stage are not computed (no forward, no backward): the representation terms
-    of ``sad-kl``, for instance.
-    """
-    match_fn = _match_fn(config, model)
-    if config.method != "sad" or stage == 1:
-        v, t, img_id = dist_utils.gather_batch(v, t, img_id)
-        return match_fn(v, t, img_id)
-    weights = stage_weights(config, stage)
-    v, t, a, b, img_id = dist_utils.gather_batch(v, t, a, b, img_id)
-    terms = match_fn(v, t, img_id)
-    if weights["rep_img_loss"] or weights["rep_txt_loss"]:
-        terms |= representation_loss(v, t, a, b, img_id, proj_v=model.proj_image_teacher,
-                                     proj_t=model.proj_text_teacher, logit_scale=model.logit_scale())
-    if weights["kd_loss"] or weights["kd_v_loss"] or weights["kd_t_loss"]:
-        terms |= structure_loss(v, t, a, b, lam=model.fusion.lam, tau2=model.fusion.tau2,
-                                student_relation=config.student_relation, distance=config.distance,
-                                center_teachers=config.center_teachers)
-    return terms
+    return get_method(config.method).batch_terms(model, data.image[img_id], data.text[captions],
+                                                 data.teacher_image[img_id], data.teacher_text[captions], img_id,
+                                                 config, stage)
 
 
 @torch.no_grad()
@@ -164,18 +125,6 @@ def _optimizer(model: RetrievalModel, config: TrainConfig) -> torch.optim.AdamW:
         (decay if p.ndim >= 2 and not scalar_part else no_decay).append(p)
     return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
-
-
-def _initial_lambda(config: TrainConfig, train: PairFeatures) -> tuple[float, dict]:
-    info = {"lambda_mode": config.lambda_mode, "lambda_param": config.lambda_param}
-    if config.lambda_mode != "reliability" or config.method == "baseline":
-        return config.init_lambda, {**info, "lambda_init": config.init_lambda}
-    lam, rel = reliability_lambda(train.teacher_image.cpu().numpy(), train.teacher_text.cpu().numpy(),
-                                  train.txt_to_img.cpu().numpy(), reference=config.reliability_reference,
-                                  labels=train.labels, seed=config.seed)
-    if config.lambda_param != "raw":
-        lam = min(max(lam, 1e-3), 1 - 1e-3)
-    return lam, {**info, "lambda_init": lam, "reliability": rel}
 
 
 def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
@@ -289,7 +238,7 @@ def _train_epoch(model, opt, data: PairFeatures, config: TrainConfig, epoch: int
 
 def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resume_from, until_epoch, device, dims,
          t_start) -> TrainResult:
-    lam0, lambda_info = _initial_lambda(config, train)
+    lam0, lambda_info = get_method(config.method).initial_lambda(config, train)
     if encoder is None:
         encoder = build_mlp_encoder(config, dims["image"][0], dims["text"][0])
     model = RetrievalModel(encoder, config.embed_dim, dims["teacher_image"], dims["teacher_text"], config,

@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call
 
-from ..losses import structure_loss
-from .distributed import all_reduce_sum_, gather_batch, is_distributed
+from ..distributed import all_reduce_sum_, gather_batch, is_distributed
+from .structure import structure_loss
 
 
 def covlr_terms(model, image: torch.Tensor, text: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
