@@ -18,6 +18,7 @@ from .eval import caption_image_relevance, evaluate
 from .features import load_features
 from .imbalance import degrade_pairs
 from .train import PairFeatures, encode, fit, recipe_config
+from .train.threads import torch_threads
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -69,33 +70,40 @@ class Run:
     seconds: float
 
 
-def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool = False, **config) -> Run:
+def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool = False,
+              threads: int | None = None, **config) -> Run:
     """Train recipe ``method`` (`vlr_viz.train.RECIPES`: baseline, sad, sad-kl, covlr) on ``splits`` with
-    `TrainConfig` overrides ``config``, the epoch chosen on validation, and embed the test split."""
+    `TrainConfig` overrides ``config``, the epoch chosen on validation, and embed the test split. ``threads``:
+    torch CPU threads while training (`vlr_viz.train.threads.torch_threads`; ``None`` leaves torch's setting; 1 is
+    fastest for the MLP towers and avoids a many-fold slow-down on a busy machine)."""
     t0 = time.perf_counter()
     cfg = recipe_config(method, seed=seed, **config)
-    result = fit(cfg, splits.features["train"], splits.features["val"], progress=progress)
+    with torch_threads(threads):
+        result = fit(cfg, splits.features["train"], splits.features["val"], progress=progress)
     test = splits.features["test"]
     img, txt = encode(result.model, test.image, test.text)
     return Run(method, seed, result, img, txt, time.perf_counter() - t0)
 
 
-def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False) -> pd.DataFrame:
-    """Every metric of `vlr_viz.eval.evaluate` for the run on the test split (clean relevance)."""
+def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False, empty_queries: str = "skip") -> pd.DataFrame:
+    """Every metric of `vlr_viz.eval.evaluate` for the run on the test split (clean relevance; ``empty_queries``:
+    the NDCG convention for queries with nothing relevant, ``"skip"`` or the TIP24 code's ``"zero"``)."""
     test = splits.features["test"]
     teachers = ({"image": test.teacher_image.numpy(), "text": test.teacher_text.numpy()}
                 if with_teachers else None)
     df = evaluate(run.img_emb, run.txt_emb, splits.pairs["test"], teachers=teachers, relevance=splits.relevance,
-                  model=run.method)
+                  model=run.method, empty_queries=empty_queries)
     return df.assign(seed=run.seed, condition=splits.condition)
 
 
 def compare_methods(methods, conditions: dict, seeds=(0,), cache_dir=None, progress: bool = False,
-                    method_config: dict | None = None, **config) -> tuple[pd.DataFrame, dict]:
+                    method_config: dict | None = None, empty_queries: str = "skip", threads: int | None = None,
+                    **config) -> tuple[pd.DataFrame, dict]:
     """Train every recipe × condition × seed; return (tidy metrics frame, runs keyed by (condition, method, seed)).
 
     ``methods``: recipe names (`vlr_viz.train.RECIPES`). ``conditions`` maps a display name to
-    ``(image_spec, text_spec)``. ``method_config`` holds per-recipe `TrainConfig` overrides.
+    ``(image_spec, text_spec)``. ``method_config`` holds per-recipe `TrainConfig` overrides. ``empty_queries``:
+    see `evaluate_run`; the frame's ``attrs["empty_queries"]`` records it. ``threads``: see `train_run`.
     """
     frames, runs = [], {}
     for cname, (image, text) in conditions.items():
@@ -103,8 +111,10 @@ def compare_methods(methods, conditions: dict, seeds=(0,), cache_dir=None, progr
         for method in methods:
             for seed in seeds:
                 kw = dict(config, **(method_config or {}).get(method, {}))
-                run = train_run(splits, method, seed, **kw)
+                run = train_run(splits, method, seed, threads=threads, **kw)
                 runs[(cname, method, seed)] = run
-                frames.append(evaluate_run(run, splits).assign(condition=cname,
-                                                               train_seconds=run.seconds))
-    return pd.concat(frames, ignore_index=True), runs
+                frames.append(evaluate_run(run, splits, empty_queries=empty_queries).assign(
+                    condition=cname, train_seconds=run.seconds))
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs["empty_queries"] = empty_queries
+    return df, runs
