@@ -1,4 +1,4 @@
-"""The study helpers behind notebook 04's statistics: per-query bootstrap of two runs, headline rows, the λ of each
+"""The study functions behind notebook 04's statistics: per-query bootstrap of two runs, headline rows, the λ of each
 run placed on the preset scale, and (slow) the reliability λ of the calibrated presets on Twemoji."""
 import numpy as np
 import pandas as pd
