@@ -82,3 +82,17 @@ def test_bad_teachers(setup):
         evaluate(img, txt, pairs, teachers={"vision": teachers["image"]}, ks=(1,))
     with pytest.raises(ValueError, match="img_emb must have 8 rows"):
         evaluate(img, txt, pairs, teachers={"image": teachers["image"][:3]}, ks=(1,))
+
+
+@pytest.mark.parametrize("convention", ["skip", "zero"])
+def test_empty_queries_reach_every_ndcg_row_and_are_recorded(setup, convention):
+    pairs, img, txt, _ = setup
+    rel = caption_image_relevance(pairs)
+    df = evaluate(img, txt, pairs, relevance=rel, ks=(1,), ndcg_ks=(3,), empty_queries=convention)
+    assert df.attrs["empty_queries"] == convention
+    i2i = image_to_image(img, pairs, rel, ks=(3,), empty_queries=convention)
+    mixed = mixed_retrieval(img, txt, pairs, rel, ks=(3,), empty_queries=convention)
+    assert lookup(df, "student", "i2i", "ndcg@3", "rougeL") == pytest.approx(i2i["i2i_ndcg@3[rougeL]"])
+    assert lookup(df, "student", "mixed", "ndcg@3", "rougeL") == pytest.approx(mixed["mixed_ndcg@3[rougeL]"])
+    with pytest.raises(ValueError, match="empty_queries"):
+        evaluate(img, txt, pairs, relevance=rel, empty_queries="none")

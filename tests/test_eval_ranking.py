@@ -123,3 +123,25 @@ def test_bad_gain_and_relevant_dtype():
         ndcg_at_k(np.ones((1, 2)), np.ones((1, 2)), gain="log")
     with pytest.raises(TypeError, match="relevant"):
         average_precision_at_k(np.ones((1, 2)), np.ones((1, 2)))
+
+
+def test_ndcg_empty_queries_skip_or_zero_hand_worked():
+    scores = np.array([[0.9, 0.8, 0.7], [0.1, 0.2, 0.3], [0.5, 0.4, 0.3]])
+    rel = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])  # query 1 has nothing relevant
+    per = [100 * (1 / L3) / 1.0, 100.0]  # query 0: the relevant item at rank 2; query 2: at rank 1
+    skip = ndcg_at_k(scores, rel, ks=(2,))
+    zero = ndcg_at_k(scores, rel, ks=(2,), empty_queries="zero")
+    assert skip["ndcg@2"] == pytest.approx(np.mean(per))  # trec_eval: the empty query is left out
+    assert zero["ndcg@2"] == pytest.approx(sum(per) / 3)  # TIP24 code: it scores 0 and stays in the mean
+    assert skip["ndcg_skipped"] == zero["ndcg_skipped"] == 1
+    with pytest.raises(ValueError, match="empty_queries must be one of"):
+        ndcg_at_k(scores, rel, empty_queries="drop")
+
+
+def test_describe_empty_queries_names_the_convention():
+    from vlr_viz.eval import describe_empty_queries
+
+    assert "left out of the mean" in describe_empty_queries("skip")
+    assert "TIP24" in describe_empty_queries("zero") and "score 0" in describe_empty_queries("zero")
+    with pytest.raises(ValueError, match="empty_queries"):
+        describe_empty_queries("both")

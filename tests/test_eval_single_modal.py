@@ -202,3 +202,24 @@ def test_bad_shapes(tiny):
         image_to_image(img[:3], pairs, rel)
     with pytest.raises(ValueError, match="not a common space"):
         mixed_retrieval(img, txt[:, :3], pairs, rel)
+
+
+@pytest.mark.parametrize("task", ["i2i", "t2t"])
+def test_single_modal_empty_queries_hand_worked(task):
+    """Three pairs "red apple", "green apple", "blue car": ROUGE-L F between the apples is 0.5 and "blue car"
+    shares no word with either, so its query has no relevant item (IDCG = 0)."""
+    pairs = make_pairs(["red apple", "green apple", "blue car"], [0, 1, 2], [0, 0, 1], [0, 1, 2])
+    rel = caption_image_relevance(pairs)
+    assert rel[0, 1] == pytest.approx(0.5) and rel[2, :2].tolist() == [0.0, 0.0]
+    emb = np.array([[1.0, 0.0], [0.5, 0.87], [0.9, -0.44]])
+    # query 0 ranks "blue car" (cos 0.90) above "green apple" (0.50): NDCG@2 = (0.5 / log2 3) / 0.5;
+    # query 1 ranks "red apple" (0.50) above "blue car" (0.07): NDCG@2 = 1; query 2 is empty
+    per = [100 / np.log2(3), 100.0]
+    fn = image_to_image if task == "i2i" else text_to_text
+    skip = fn(emb, pairs, rel, ks=(2,))
+    zero = fn(emb, pairs, rel, ks=(2,), empty_queries="zero")
+    assert skip[f"{task}_ndcg@2[rougeL]"] == pytest.approx(np.mean(per))
+    assert zero[f"{task}_ndcg@2[rougeL]"] == pytest.approx(sum(per) / 3)
+    assert skip[f"{task}_ndcg_skipped[rougeL]"] == zero[f"{task}_ndcg_skipped[rougeL]"] == 1
+    each = fn(emb, pairs, rel, ks=(2,), empty_queries="zero", per_query=True)[f"{task}_ndcg@2[rougeL]"]
+    assert each.tolist() == pytest.approx(per + [0.0])

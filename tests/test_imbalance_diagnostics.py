@@ -4,9 +4,11 @@ import pytest
 from scipy.stats import ortho_group, rankdata
 
 from vlr_viz.data.pairs import PairSet
-from vlr_viz.imbalance import (calibrate_presets, diagnose, imbalance_index, imbalance_summary, knn_overlap,
-                               linear_cka, modality_gap, modality_strength, pair_strengths, relation_matrix,
-                               structure_distortion)
+from vlr_viz.eval import recall_at_k
+from vlr_viz.imbalance import (alignment, alignment_uniformity, calibrate_presets, diagnose, gap_shift_curve,
+                               imbalance_index, imbalance_summary, knn_overlap, linear_cka, modality_gap,
+                               modality_gap_vector, modality_strength, pair_strengths, relation_matrix,
+                               structure_distortion, uniformity)
 from vlr_viz.imbalance.diagnostics import chance_ndcg, nearest_neighbours
 from vlr_viz.imbalance.presets import pick_levels
 
@@ -302,3 +304,44 @@ def test_calibrate_presets_with_a_toy_encoder():
         calibrate_presets(pairs, ["smudge"], [0.5], encode)
     with pytest.raises(ValueError, match="drop_scale"):
         calibrate_presets(pairs, ["noise"], [0.5], encode, drop_scale="absolute")
+
+
+# ---------------------------------------------------------------- gap vector, shift, alignment and uniformity
+def test_modality_gap_vector_hand_example_and_shift_curve():
+    img = np.array([[2.0, 0.0], [0.0, 3.0]])
+    txt = np.array([[-5.0, 0.0]])
+    assert modality_gap_vector(img, txt).tolist() == pytest.approx([1.5, 0.5])
+    # a real gap: images around +e0, captions around -e0, each caption nearest its own image's direction
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(30, 8))
+    offset = np.zeros(8)
+    offset[0] = 3.0
+    v, t = base + offset, base - offset + 0.3 * rng.normal(size=(30, 8))
+    t2i = np.arange(30)
+    curve = gap_shift_curve(v, t, t2i, shifts=[-0.5, 0.0, 1.0], ks=(1, 5))
+    plain = recall_at_k(v.astype(np.float32), t.astype(np.float32), t2i, (1, 5), return_ranks=False)
+    at0 = curve.set_index("shift").loc[0.0]
+    assert at0["rsum"] == pytest.approx(plain["rsum"]) and at0["gap"] == pytest.approx(modality_gap(v, t))
+    gaps = curve.set_index("shift")["gap"]
+    assert gaps[1.0] < gaps[0.0] < gaps[-0.5]  # closing the gap shrinks it, a negative shift widens it
+    with pytest.raises(ValueError, match="shifts"):
+        gap_shift_curve(v, t, t2i, shifts=[])
+
+
+def test_alignment_and_uniformity_against_plain_loops():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(7, 3)), rng.normal(size=(7, 3))
+    unit = lambda a: a / np.linalg.norm(a)  # noqa: E731
+    assert alignment(x, y) == pytest.approx(np.mean([np.sum((unit(a) - unit(b)) ** 2) for a, b in zip(x, y)]))
+    assert alignment(x, y, alpha=1) == pytest.approx(np.mean([np.linalg.norm(unit(a) - unit(b)) for a, b in zip(x, y)]))
+    pairs = [np.exp(-2 * np.sum((unit(x[i]) - unit(x[j])) ** 2)) for i in range(7) for j in range(i + 1, 7)]
+    assert uniformity(x) == pytest.approx(np.log(np.mean(pairs)))
+    assert uniformity(np.ones((4, 3))) == pytest.approx(0.0)  # collapsed: the worst value
+    antipodal = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    assert uniformity(antipodal, t=2) == pytest.approx(-8.0)  # the bound -4t
+    t2i = np.array([0, 0, 1, 2, 3, 4, 5, 6])
+    au = alignment_uniformity(x, np.vstack([y, y[:1]]), np.append(np.arange(7), 0))
+    assert au["alignment"] == pytest.approx(alignment(np.vstack([x, x[:1]]), np.vstack([y, y[:1]])))
+    assert au["uniformity_image"] == pytest.approx(uniformity(x))
+    with pytest.raises(ValueError, match="txt_to_img"):
+        alignment_uniformity(x, y[:6], t2i[:5])

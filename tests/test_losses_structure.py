@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from vlr_viz.losses import off_diagonal, relation_distance, structure_loss
+from vlr_viz.losses import lambda_objective, off_diagonal, relation_distance, structure_loss
 from vlr_viz.models.fusion import TeacherFusion
 
 from numpy_oracles import unit
@@ -163,3 +163,21 @@ def test_gradients_match_finite_differences(relation, distance):
         return out["kd_loss"] + 0.7 * out["kd_v_loss"] + 1.3 * out["kd_t_loss"]
 
     assert torch.autograd.gradcheck(f, (v, t, lam, tau2))
+
+
+@pytest.mark.parametrize("distance", ["mae", "kl"])
+def test_lambda_objective_follows_the_student_not_the_teachers(feats, distance):
+    """A student that copies the text teacher drives a learned λ to the text teacher (λ → 1) and one that copies
+    the vision teacher drives it to 0, whatever the teachers are worth: the λ landscape only sees the student."""
+    _, _, a, b = (torch.as_tensor(x) for x in feats)
+    grid = torch.linspace(0.0, 1.0, 11)
+    for copy, best in ((b, 1.0), (a, 0.0)):
+        obj = lambda_objective(copy, copy, a, b, grid, tau2=0.1, weights={"kd_loss": 1.0}, student_relation="intra",
+                               distance=distance)
+        assert grid[int(obj.argmin())].item() == pytest.approx(best)
+    # the objective is the weighted sum of structure_loss's terms at each λ
+    w = {"kd_loss": 0.2, "kd_v_loss": 1.0, "kd_t_loss": 0.5}
+    v, t = (torch.as_tensor(x) for x in feats[:2])
+    obj = lambda_objective(v, t, a, b, [0.3], tau2=0.1, weights=w, distance=distance)
+    terms = structure_loss(v, t, a, b, lam=0.3, tau2=0.1, distance=distance)
+    assert obj[0].item() == pytest.approx(sum(w[k] * terms[k].item() for k in w))

@@ -56,12 +56,48 @@ def test_modal_imbalance_index_follows_its_formula_and_degradation_weakens(repor
     assert m["text_word_replace_0.75"]["text_ndcg10"] < clean["text_ndcg10"] - 3
 
 
-def test_rebalancing_table_is_far_above_chance_for_every_method(report):
+def test_04_rebalancing_table_is_far_above_chance_for_every_method(report):
     table = report.run("04_rebalancing_report").metrics["table"]
     rsum = {k: v for k, v in table.items() if k.endswith("/RSUM")}
     methods = {k.split("/")[1] for k in rsum}
-    assert methods == {"baseline", "sad", "sad-kl", "covlr"}
+    assert methods == {"baseline", "sad", "sad-kl", "sad-kl-reliability", "covlr"}
     assert all(v > 20 * CHANCE_RSUM for v in rsum.values()), rsum
+
+
+def test_04_paired_cells_obey_their_own_statistics(report):
+    m = report.run("04_rebalancing_report").metrics
+    assert m["empty_queries"] == "skip"
+    for key, cell in {**m["paired"], **m["lambda_paired"]}.items():
+        assert cell["n"] == 2, key  # the fast preset runs seeds 0 and 1
+        assert cell["ci_low"] <= cell["diff"] <= cell["ci_high"], key
+        assert cell["significant"] == (cell["p_holm"] <= 0.05) and cell["p_holm"] >= cell["p_ttest"], key
+        condition, method, column = key.split("/")
+        table = m["table"]
+        reference = "sad-kl" if key in m["lambda_paired"] else "baseline"
+        assert cell["diff"] == pytest.approx(table[f"{condition}/{method}/{column}"]
+                                             - table[f"{condition}/{reference}/{column}"], abs=1e-9)
+    assert set(m["verdict"]) == {"sad", "sad-kl", "sad-kl-reliability", "covlr"}
+    for key, cell in m["bootstrap"].items():
+        assert cell["ci_low"] <= cell["diff"] <= cell["ci_high"], key
+
+
+def test_04_ndcg_conventions_and_lambda(report):
+    m = report.run("04_rebalancing_report").metrics
+    for key, row in m["ndcg_conventions"].items():  # zero = skip · (queries − empty) / queries, 1,008 queries
+        assert row["zero"] == pytest.approx(row["skip"] * (1008 - row["empty"]) / 1008), key
+    assert m["ndcg_conventions"]["clean/i2i"]["empty"] > 0
+    sweep = m["lambda_sweep"]  # the category reliability follows the degraded modality
+    assert sweep["image/moderate/labels"] > sweep["image/clean/labels"] > sweep["text/moderate/labels"]
+    for condition, row in m["lambda_minima"].items():  # the learned λ stays where its landscape is flat: 0.5
+        assert abs(row["learned"] - 0.5) < 0.02 and abs(row["argmin_teacher_terms"] - 0.5) <= 0.05, condition
+
+
+def test_03_modality_gap_closes_along_its_vector(report):
+    run = report.run("03_common_space_geometry")
+    assert "modality_gap" in run.figures
+    for model, curve in run.metrics["gap_shift"].items():
+        assert curve["1"]["gap"] < 0.1 * curve["0"]["gap"], model  # shift 1 brings the centroids together
+        assert curve["-0.5"]["gap"] > curve["0"]["gap"], model
 
 
 def test_explorer_sweep_shows_the_text_degradation(report):

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from vlr_viz.imbalance import modality_gap
 from vlr_viz.models.fusion import reliability_lambda
 from vlr_viz.train import History, NonFiniteLossError, PairFeatures, fit, load_model
 from vlr_viz.train import trainer as trainer_mod
+from vlr_viz.train.model import encode
 from vlr_viz.train.trainer import validate
 
 from synthetic_features import synthetic, tiny
@@ -61,6 +63,15 @@ def test_selects_best_validation_epoch(data):
     assert res.best_epoch == int(trained.loc[trained.val_rsum.idxmax(), "epoch"])
     assert validate(res.model, val)["rsum"] == pytest.approx(res.best_metrics["rsum"])
     assert res.history.meta["best_epoch"] == res.best_epoch
+
+
+def test_history_records_the_modality_gap_of_every_epoch(data):
+    train, val = data
+    res = fit(tiny(method="baseline", epochs_stage1=1, epochs_stage2=1), train, val, progress=False)
+    gaps = res.history.epoch_frame()["val_modality_gap"]
+    assert len(gaps) == 3 and gaps.notna().all()  # epochs 0 (before training), 1, 2
+    img, txt = encode(res.model, val.image, val.text)  # the selected epoch's model
+    assert gaps[res.best_epoch] == pytest.approx(modality_gap(img, txt), rel=1e-5)
 
 
 def test_deterministic_for_a_seed(data):

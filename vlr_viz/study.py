@@ -19,6 +19,7 @@ from .features import load_features
 from .imbalance import degrade_pairs
 from .train import PairFeatures, encode, fit, recipe_config
 from .train.store import RunStore, fit_batched_stored, fit_stored
+from .train.threads import torch_threads
 
 
 @dataclass
@@ -75,65 +76,78 @@ class Run:
 
 
 def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool = False, *,
-              store: RunStore | bool = True, force: bool = False, **config) -> Run:
+              store: RunStore | bool = True, force: bool = False, threads: int | None = None, **config) -> Run:
     """Train recipe ``method`` (`vlr_viz.train.RECIPES`: baseline, sad, sad-kl, covlr) on ``splits`` with
     `TrainConfig` overrides ``config``, the epoch chosen on validation, and embed the test split.
 
     Runs go through the run store (`vlr_viz.train.store`): a run trained before with the same config and features
     is read back, not trained again (``store=False`` always trains, ``force=True`` retrains and replaces it).
     ``Run.seconds`` is the training time of the stored run; ``Run.from_store`` says whether it was read back.
+    ``threads``: torch CPU threads while training (`vlr_viz.train.threads.torch_threads`; ``None`` leaves torch's
+    setting; 1 is fastest for the MLP towers and avoids a many-fold slow-down on a busy machine).
     """
     cfg = recipe_config(method, seed=seed, **config)
     feats = splits.features
     if store is False:
         t0 = time.perf_counter()
-        result = fit(cfg, feats["train"], feats["val"], progress=progress)
+        with torch_threads(threads):
+            result = fit(cfg, feats["train"], feats["val"], progress=progress)
         img, txt = encode(result.model, feats["test"].image, feats["test"].text)
         return Run(method, seed, result, img, txt, time.perf_counter() - t0)
-    result, (img, txt), hit = fit_stored(cfg, feats["train"], feats["val"], feats["test"],
-                                         store=None if store is True else store, force=force, progress=progress,
-                                         summary={"recipe": method, "condition": splits.condition})
+    with torch_threads(threads):
+        result, (img, txt), hit = fit_stored(cfg, feats["train"], feats["val"], feats["test"],
+                                             store=None if store is True else store, force=force,
+                                             progress=progress, summary={"recipe": method,
+                                                                         "condition": splits.condition})
     return Run(method, seed, result, img, txt, result.seconds, from_store=hit)
 
 
 def train_runs(splits: Splits, methods="sad", seeds=(0,), progress: bool = False, *, force: bool = False,
-               method_config: dict | None = None, **config) -> list[Run]:
+               method_config: dict | None = None, threads: int | None = None, **config) -> list[Run]:
     """`train_run` for every recipe of ``methods`` (a name or a list) × seed: the runs the run store lacks train
     together as one batched model (`vlr_viz.train.multi_seed`), each with the numbers of its own run.
     ``method_config``: per-recipe `TrainConfig` overrides on top of ``config``. Runs come back recipe by recipe,
-    seed by seed."""
+    seed by seed. ``threads``: see `train_run`."""
     methods = [methods] if isinstance(methods, str) else list(methods)
     plan = [(m, int(s)) for m in methods for s in seeds]
     configs = [recipe_config(m, seed=s, **{**config, **(method_config or {}).get(m, {})}) for m, s in plan]
     feats = splits.features
-    done = fit_batched_stored(configs, feats["train"], feats["val"], feats["test"], force=force, progress=progress,
-                              summaries=[{"recipe": m, "condition": splits.condition} for m, _ in plan])
+    with torch_threads(threads):
+        done = fit_batched_stored(configs, feats["train"], feats["val"], feats["test"], force=force,
+                                  progress=progress, summaries=[{"recipe": m, "condition": splits.condition}
+                                                                for m, _ in plan])
     return [Run(m, s, result, img, txt, result.seconds, from_store=hit)
             for (m, s), (result, (img, txt), hit) in zip(plan, done)]
 
 
-def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False) -> pd.DataFrame:
-    """Every metric of `vlr_viz.eval.evaluate` for the run on the test split (clean relevance)."""
+def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False, empty_queries: str = "skip") -> pd.DataFrame:
+    """Every metric of `vlr_viz.eval.evaluate` for the run on the test split (clean relevance; ``empty_queries``:
+    the NDCG convention for queries with nothing relevant, ``"skip"`` or the TIP24 code's ``"zero"``)."""
     test = splits.features["test"]
     teachers = ({"image": test.teacher_image.numpy(), "text": test.teacher_text.numpy()}
                 if with_teachers else None)
     df = evaluate(run.img_emb, run.txt_emb, splits.pairs["test"], teachers=teachers, relevance=splits.relevance,
-                  model=run.method)
+                  model=run.method, empty_queries=empty_queries)
     return df.assign(seed=run.seed, condition=splits.condition)
 
 
 def compare_methods(methods, conditions: dict, seeds=(0,), cache_dir=None, progress: bool = False,
-                    method_config: dict | None = None, dataset: str = "twemoji", **config
-                    ) -> tuple[pd.DataFrame, dict]:
+                    method_config: dict | None = None, dataset: str = "twemoji", empty_queries: str = "skip",
+                    threads: int | None = None, **config) -> tuple[pd.DataFrame, dict]:
     """Train every recipe × condition × seed; return (tidy metrics frame, runs keyed by (condition, method, seed)).
 
     ``methods``: recipe names (`vlr_viz.train.RECIPES`). ``conditions`` maps a display name to
-    ``(image_spec, text_spec)``. ``method_config`` holds per-recipe `TrainConfig` overrides.
+    ``(image_spec, text_spec)``. ``method_config`` holds per-recipe `TrainConfig` overrides. ``empty_queries``:
+    see `evaluate_run`; the frame's ``attrs["empty_queries"]`` records it. ``threads``: see `train_run`.
     """
     frames, runs = [], {}
     for cname, (image, text) in conditions.items():
         splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir, progress=progress)
-        for run in train_runs(splits, methods, seeds, progress, method_config=method_config, **config):
+        for run in train_runs(splits, methods, seeds, progress, method_config=method_config, threads=threads,
+                              **config):
             runs[(cname, run.method, run.seed)] = run
-            frames.append(evaluate_run(run, splits).assign(condition=cname, train_seconds=run.seconds))
-    return pd.concat(frames, ignore_index=True), runs
+            frames.append(evaluate_run(run, splits, empty_queries=empty_queries).assign(
+                condition=cname, train_seconds=run.seconds))
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs["empty_queries"] = empty_queries
+    return df, runs

@@ -3,7 +3,9 @@
 Tasks: ``i2t`` / ``t2i`` (cross-modal, relevance ``pair``) and ``cross`` (``rsum``); ``i2i`` / ``t2t``
 (single-modal); ``mixed``, ``mixed-img``, ``mixed-txt`` (one gallery of images and captions). With teachers, the
 raw teacher features get the single-modal rows under ``model="teacher"``: the ceiling that the student's
-image and text towers are measured against.
+image and text towers are measured against. The table's ``attrs["empty_queries"]`` records the NDCG convention
+for queries with nothing relevant (``"skip"`` or ``"zero"``, the TIP24 code's), so that a table built from it
+can say which it uses.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import re
 import pandas as pd
 
 from vlr_viz.eval.mixed import mixed_retrieval
+from vlr_viz.eval.ranking import check_empty_queries
 from vlr_viz.eval.relevance import caption_image_relevance
 from vlr_viz.eval.retrieval import recall_at_k
 from vlr_viz.eval.single_modal import image_to_image, text_to_text
@@ -53,6 +56,7 @@ def evaluate(
     fold_size: int = 1000,
     gain: str = "linear",
     knn_k: int = 10,
+    empty_queries: str = "skip",
     model: str = "student",
 ) -> pd.DataFrame:
     """Cross-modal, single-modal and mixed metrics of common-space embeddings on ``pairs``.
@@ -65,15 +69,19 @@ def evaluate(
             ``cache_dir``, by `caption_image_relevance`).
         ks: Recall@K cut-offs; ``protocol`` / ``fold_size``: see `recall_at_k`.
         ndcg_ks: cut-offs of NDCG@K and mAP@K; ``gain``, ``exclude_family``, ``knn_k``: see `single_modal`.
+        empty_queries: ``"skip"`` (default) leaves queries with no relevant item out of the NDCG means;
+            ``"zero"`` scores them 0 (the TIP24 code's convention); see `vlr_viz.eval.ranking`.
         model: the name in the ``model`` column for the student rows.
 
     Returns:
-        ``pandas.DataFrame`` with columns ``model, task, metric, relevance, value``.
+        ``pandas.DataFrame`` with columns ``model, task, metric, relevance, value`` and
+        ``attrs["empty_queries"]``.
     """
+    check_empty_queries(empty_queries)
     if teachers is not None and not set(teachers) <= {"image", "text"}:
         raise ValueError(f"teachers keys must be 'image' and/or 'text'; got {sorted(teachers)}")
     rel = caption_image_relevance(pairs, cache_dir=cache_dir) if relevance is None else relevance
-    opts = dict(ks=ndcg_ks, gain=gain, exclude_family=exclude_family, knn_k=knn_k)
+    opts = dict(ks=ndcg_ks, gain=gain, exclude_family=exclude_family, knn_k=knn_k, empty_queries=empty_queries)
     rows = _rows(model, recall_at_k(img_emb, txt_emb, pairs.txt_to_img, ks, protocol=protocol,
                                     fold_size=fold_size, return_ranks=False))
     rows += _rows(model, image_to_image(img_emb, pairs, rel, **opts))
@@ -82,7 +90,9 @@ def evaluate(
     for name, fn in (("image", image_to_image), ("text", text_to_text)):
         if teachers and teachers.get(name) is not None:
             rows += _rows("teacher", fn(teachers[name], pairs, rel, **opts))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df.attrs["empty_queries"] = empty_queries
+    return df
 
 
 def metrics_dict(df: pd.DataFrame) -> dict:

@@ -26,8 +26,9 @@ def _numpy(x) -> np.ndarray:
 
 
 def mixed_retrieval(img_emb, txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude_family=False,
-                    knn_k=10) -> dict:
-    """Mixed image+caption retrieval metrics for image queries, caption queries and both together."""
+                    knn_k=10, empty_queries="skip") -> dict:
+    """Mixed image+caption retrieval metrics for image queries, caption queries and both together
+    (``empty_queries``: see `vlr_viz.eval.ranking`)."""
     rel = check_inputs(pairs, rel, img_emb=img_emb, txt_emb=txt_emb)
     img, txt = _numpy(img_emb), _numpy(txt_emb)
     if img.shape[1] != txt.shape[1]:
@@ -53,5 +54,5 @@ def mixed_retrieval(img_emb, txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="line
             mask &= pairs.family[rows][:, None] != pairs.family[gallery_image][None, :]
         scores = cosine_scores(queries, gallery)
         out.update(ranking_metrics(task, scores, mask, graded[rows], relevant[rows], pairs.labels[rows],
-                                   gallery_labels, ks=ks, gain=gain, knn_k=knn_k))
+                                   gallery_labels, ks=ks, gain=gain, knn_k=knn_k, empty_queries=empty_queries))
     return out

@@ -3,7 +3,11 @@
 Conventions shared by every function here:
 - a gallery item is *excluded* from a query's ranking where its score is NaN or ``mask`` is False;
 - ranking order is a stable ``argsort(-score)``: equal scores rank by lower gallery index first;
-- results are means over queries, in percent; queries with nothing relevant are skipped and counted.
+- results are means over queries, in percent. A query with nothing relevant in its gallery (IDCG = 0) has no
+  defined NDCG; ``empty_queries`` says what the mean does with it (`EMPTY_QUERIES`): ``"skip"`` leaves it out
+  (trec_eval's habit; vlr_viz's default), ``"zero"`` scores it 0 and keeps it in the mean (the TIP24 / CoVLR
+  code, ``uni_ndcg_i2i`` / ``uni_ndcg_t2t``). Either way ``ndcg_skipped`` counts such queries. mAP always skips
+  queries with nothing relevant.
 Each block of query rows is sorted once; `ranking_report` computes every metric from that one sort.
 """
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numpy as np
 from .cutoffs import check_cutoffs
 
 _ROW_CHUNK = 512
+EMPTY_QUERIES = ("skip", "zero")
 
 
 def _numpy(x) -> np.ndarray:
@@ -91,14 +96,34 @@ def _mean(per_query: np.ndarray) -> float:
     return float(100.0 * per_query[valid].mean()) if valid.any() else float("nan")
 
 
+def describe_empty_queries(empty_queries: str) -> str:
+    """One sentence naming the NDCG convention ``empty_queries`` for a table caption."""
+    if check_empty_queries(empty_queries) == "skip":
+        return ("NDCG convention empty_queries='skip': queries with no relevant item are left out of the mean "
+                "(trec_eval's habit; the TIP24 code scores them 0 instead, empty_queries='zero').")
+    return ("NDCG convention empty_queries='zero': queries with no relevant item score 0 and stay in the mean "
+            "(the TIP24 / CoVLR code's uni_ndcg_i2i / uni_ndcg_t2t).")
+
+
+def check_empty_queries(empty_queries: str) -> str:
+    """``empty_queries`` after checking it is one of `EMPTY_QUERIES`."""
+    if empty_queries not in EMPTY_QUERIES:
+        raise ValueError(f"empty_queries must be one of {EMPTY_QUERIES}; got {empty_queries!r}")
+    return empty_queries
+
+
 def ranking_report(scores, mask=None, *, graded=None, relevant=None, query_labels=None, gallery_labels=None,
-                   ks=(10, 20, 50), gain: str = "linear", knn_k: int | None = None) -> dict:
+                   ks=(10, 20, 50), gain: str = "linear", knn_k: int | None = None, empty_queries: str = "skip",
+                   per_query: bool = False) -> dict:
     """Every metric of this module from one sort per block of queries.
 
     ``graded`` → ``ndcg@K`` (gain ``gain``); ``relevant`` (bool) → ``map@K``, ``map`` and binary ``ndcg@K``
-    (keys suffixed ``[binary]``); labels with ``knn_k`` → ``knn@k``. Skipped-query counts come as ``*_skipped``.
+    (keys suffixed ``[binary]``); labels with ``knn_k`` → ``knn@k``. Counts of queries with nothing relevant come
+    as ``*_skipped``; ``empty_queries`` (module docstring) applies to both NDCGs. ``per_query=True`` returns the
+    ``(Q,)`` per-query values (×100; NaN where a query has no value) instead of the means, under the same keys.
     """
     ks = check_cutoffs(ks)
+    check_empty_queries(empty_queries)
     s = _matrix(scores, "scores").astype(np.float64)
     keep = ~np.isnan(s)
     if mask is not None:
@@ -132,21 +157,26 @@ def ranking_report(scores, mask=None, *, graded=None, relevant=None, query_label
         if knn_k is not None:
             parts.setdefault("knn", []).append(_knn_rows(order, kept, query_labels[rows], gallery_labels, int(knn_k)))
     out = {}
+    reduce = (lambda v: 100.0 * v) if per_query else _mean
     for name, blocks in parts.items():
         values = np.concatenate(blocks, axis=-1)
         if name == "knn":
-            out[f"knn@{knn_k}"] = _mean(values)
+            out[f"knn@{knn_k}"] = reduce(values)
             continue
         prefix, suffix = ("map", "") if name == "map" else ("ndcg", "" if name == "ndcg" else "[binary]")
+        empty = int(np.isnan(values[0]).sum())
+        if prefix == "ndcg" and empty_queries == "zero":
+            values = np.nan_to_num(values, nan=0.0)
         for i, k in enumerate(ks):
-            out[f"{prefix}@{k}{suffix}"] = _mean(values[i])
+            out[f"{prefix}@{k}{suffix}"] = reduce(values[i])
         if name == "map":
-            out["map"] = _mean(values[-1])
-        out[f"{prefix}_skipped{suffix}"] = int(np.isnan(values[0]).sum())
+            out["map"] = reduce(values[-1])
+        out[f"{prefix}_skipped{suffix}"] = empty
     return out
 
 
-def ndcg_at_k(scores, relevance, ks=(10, 20, 50), gain: str = "linear", mask=None) -> dict:
+def ndcg_at_k(scores, relevance, ks=(10, 20, 50), gain: str = "linear", mask=None,
+              empty_queries: str = "skip") -> dict:
     """Normalised discounted cumulative gain (Järvelin & Kekäläinen, TOIS 2002).
 
     ``DCG@K = Σ_{r=1..K} g(rel_r) / log2(r + 1)`` over the ranked, non-excluded gallery; ``IDCG@K`` is the same
@@ -158,16 +188,21 @@ def ndcg_at_k(scores, relevance, ks=(10, 20, 50), gain: str = "linear", mask=Non
         ks: cut-offs (a K beyond the gallery size sums over the whole gallery).
         gain: ``"linear"`` ``g(r) = r`` (the TIP24 / CoVLR code) or ``"exponential"`` ``g(r) = 2^r - 1`` (TERAN).
         mask: optional ``(Q, G)`` bool, False excludes an item from that query's gallery.
+        empty_queries: what to do with a query whose non-excluded gallery holds no positive relevance
+            (IDCG = 0, NDCG undefined): ``"skip"`` leaves it out of the mean (trec_eval's habit, the default);
+            ``"zero"`` scores it 0 and keeps it in the mean (the TIP24 / CoVLR code's ``uni_ndcg_i2i/t2t``).
 
     Returns:
-        ``{"ndcg@K": mean over queries × 100, ..., "ndcg_skipped": queries with IDCG = 0}``: a query whose
-        non-excluded gallery holds no positive relevance has no defined NDCG and is left out of the mean.
+        ``{"ndcg@K": mean over queries × 100, ..., "ndcg_skipped": queries with IDCG = 0}`` (counted under
+        both conventions).
 
     Example:
         >>> round(ndcg_at_k([[0.9, 0.1]], [[0.0, 1.0]], ks=(2,))["ndcg@2"], 2)  # 100 · (1 / log2 3) / 1
         63.09
+        >>> ndcg_at_k([[0.9, 0.1], [0.5, 0.4]], [[1.0, 0.0], [0.0, 0.0]], ks=(2,), empty_queries="zero")["ndcg@2"]
+        50.0
     """
-    return ranking_report(scores, mask, graded=relevance, ks=ks, gain=gain)
+    return ranking_report(scores, mask, graded=relevance, ks=ks, gain=gain, empty_queries=empty_queries)
 
 
 def average_precision_at_k(scores, relevant, ks=(10, 20, 50), mask=None) -> dict:

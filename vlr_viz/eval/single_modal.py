@@ -9,6 +9,12 @@ Scores are cosine similarities. Graded metrics: NDCG@K (`ndcg_at_k`, linear gain
 category (same known label): mAP@K, NDCG@K and kNN accuracy. ``exclude_family=True`` also removes items of the
 query's near-duplicate family (``pairs.family``) from its gallery. Keys read ``{task}_{metric}[{relevance}]``,
 relevance ``rougeL`` (``rougeL-exp`` with exponential gains) or ``category``.
+
+Queries with no relevant item besides themselves (IDCG = 0): ``empty_queries="skip"`` (default) leaves them out of
+the NDCG mean, ``"zero"`` scores them 0, as the TIP24 / CoVLR code (``uni_ndcg_i2i`` / ``uni_ndcg_t2t``) does; see
+`vlr_viz.eval.ranking`. On the Twemoji test split about a fifth of the i2i queries have no ROUGE-L-relevant image,
+so the two conventions differ by that share. ``per_query=True`` returns per-query values instead of means (for
+`vlr_viz.stats.paired_bootstrap`).
 """
 from __future__ import annotations
 
@@ -32,11 +38,13 @@ def check_inputs(pairs, rel, img_emb=None, txt_emb=None) -> np.ndarray:
     return rel
 
 
-def ranking_metrics(task, scores, mask, graded, relevant, query_labels, gallery_labels, *, ks, gain, knn_k) -> dict:
+def ranking_metrics(task, scores, mask, graded, relevant, query_labels, gallery_labels, *, ks, gain, knn_k,
+                    empty_queries="skip", per_query=False) -> dict:
     """NDCG@K on ``graded`` plus mAP@K, NDCG@K and kNN accuracy on the binary ``relevant``, named for ``task``."""
     tag = "rougeL" if gain == "linear" else "rougeL-exp"
     report = ranking_report(scores, mask, graded=graded, relevant=relevant, query_labels=query_labels,
-                            gallery_labels=gallery_labels, ks=ks, gain=gain, knn_k=knn_k)
+                            gallery_labels=gallery_labels, ks=ks, gain=gain, knn_k=knn_k,
+                            empty_queries=empty_queries, per_query=per_query)
     out = {}
     for key, value in report.items():
         if key.endswith("[binary]"):
@@ -55,7 +63,8 @@ def _gallery_mask(query_ids, gallery_ids, query_family, gallery_family, exclude_
     return mask
 
 
-def image_to_image(img_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude_family=False, knn_k=10) -> dict:
+def image_to_image(img_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude_family=False, knn_k=10,
+                   empty_queries="skip", per_query=False) -> dict:
     """i2i metrics: each image queries all other images; relevance ``rel[first caption of query, j]``."""
     rel = check_inputs(pairs, rel, img_emb=img_emb)
     n = pairs.n_images
@@ -65,10 +74,11 @@ def image_to_image(img_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclu
     relevant = category_relevance(pairs.labels, pairs.labels)
     scores = cosine_scores(img_emb, img_emb)
     return ranking_metrics("i2i", scores, mask, graded, relevant, pairs.labels, pairs.labels,
-                           ks=ks, gain=gain, knn_k=knn_k)
+                           ks=ks, gain=gain, knn_k=knn_k, empty_queries=empty_queries, per_query=per_query)
 
 
-def text_to_text(txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude_family=False, knn_k=10) -> dict:
+def text_to_text(txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude_family=False, knn_k=10,
+                 empty_queries="skip", per_query=False) -> dict:
     """t2t metrics: the first caption of each image queries all captions; relevance ``rel[query, image of c]``."""
     rel = check_inputs(pairs, rel, txt_emb=txt_emb)
     queries = pairs.first_caption_of_image()
@@ -81,14 +91,15 @@ def text_to_text(txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude
     txt = np.asarray(txt_emb.detach().cpu() if hasattr(txt_emb, "detach") else txt_emb)
     scores = cosine_scores(txt[queries], txt)
     return ranking_metrics("t2t", scores, mask, graded, relevant, labels[queries], labels,
-                           ks=ks, gain=gain, knn_k=knn_k)
+                           ks=ks, gain=gain, knn_k=knn_k, empty_queries=empty_queries, per_query=per_query)
 
 
 def single_modal_retrieval(img_emb, txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude_family=False,
-                           knn_k=10) -> dict:
+                           knn_k=10, empty_queries="skip", per_query=False) -> dict:
     """Both `image_to_image` and `text_to_text`; either embedding may be None to skip its task."""
     out = {}
-    opts = dict(ks=ks, gain=gain, exclude_family=exclude_family, knn_k=knn_k)
+    opts = dict(ks=ks, gain=gain, exclude_family=exclude_family, knn_k=knn_k, empty_queries=empty_queries,
+                per_query=per_query)
     if img_emb is not None:
         out.update(image_to_image(img_emb, pairs, rel, **opts))
     if txt_emb is not None:

@@ -2,7 +2,11 @@
 
 All functions take numpy arrays (rows are items) and return floats or small dicts (method.md D):
 
-- :func:`modality_gap`: distance between the modality centroids (Liang et al., NeurIPS 2022).
+- :func:`modality_gap_vector`, :func:`modality_gap`: the vector between the modality centroids and its length
+  (Liang et al., "Mind the Gap", NeurIPS 2022); :func:`gap_shift_curve`, their experiment of moving both
+  modalities along that vector and measuring cross-modal retrieval.
+- :func:`alignment`, :func:`uniformity`, :func:`alignment_uniformity`: the two properties of a contrastive space
+  of Wang & Isola (ICML 2020), per tower.
 - :func:`relation_matrix`, :func:`structure_distortion`: cosine relations, and mean ``|S - R|`` and Spearman
   correlation between a student's and a teacher's relations over the pairs ``i < j`` (the relations are symmetric,
   so this equals the average over all ``i ≠ j``).
@@ -37,15 +41,92 @@ def l2_normalize(x, center: bool = False) -> np.ndarray:
     return arrays.l2_normalize(numeric_matrix(x, "x"), center=center)
 
 
-def modality_gap(img_emb, txt_emb) -> float:
-    """``‖mean_i norm(v_i) - mean_j norm(t_j)‖₂``: the gap between modality centroids (Liang et al., 2022).
-
-    Both sets must live in the same space (same dimension); they need not have the same number of rows.
-    """
+def _common_space(img_emb, txt_emb) -> tuple[np.ndarray, np.ndarray]:
     v, t = numeric_matrix(img_emb, "img_emb"), numeric_matrix(txt_emb, "txt_emb")
     if v.shape[1] != t.shape[1]:
         raise ValueError(f"img_emb and txt_emb must share a dimension; got {v.shape[1]} and {t.shape[1]}")
-    return float(np.linalg.norm(l2_normalize(v).mean(axis=0) - l2_normalize(t).mean(axis=0)))
+    return l2_normalize(v), l2_normalize(t)
+
+
+def modality_gap_vector(img_emb, txt_emb) -> np.ndarray:
+    """``Δ = mean_i norm(v_i) - mean_j norm(t_j)``: the gap vector between the modality centroids of unit
+    embeddings (Liang et al., NeurIPS 2022, eq. 1). Both sets share the dimension; their sizes may differ."""
+    v, t = _common_space(img_emb, txt_emb)
+    return v.mean(axis=0) - t.mean(axis=0)
+
+
+def modality_gap(img_emb, txt_emb) -> float:
+    """``‖Δ‖₂`` of :func:`modality_gap_vector`: the distance between the modality centroids (Liang et al., 2022)."""
+    return float(np.linalg.norm(modality_gap_vector(img_emb, txt_emb)))
+
+
+def gap_shift_curve(img_emb, txt_emb, txt_to_img, shifts=np.linspace(-1.0, 1.0, 9), ks=(1, 5, 10)):
+    """Liang et al.'s (2022, sec. 4.2) shift experiment: move both modalities along the gap, re-rank, measure.
+
+    With ``Δ`` the gap vector of the unit embeddings, each shift ``α`` moves ``v' = norm(v - α Δ / 2)`` and
+    ``t' = norm(t + α Δ / 2)``: ``α = 0`` is the trained space, ``α = 1`` makes the centroids meet before
+    re-normalising, ``α < 0`` widens the gap. Cross-modal retrieval (`vlr_viz.eval.recall_at_k`) is measured at
+    each shift.
+
+    Returns a ``pandas.DataFrame`` with one row per shift: ``shift``, ``gap`` (:func:`modality_gap` after the
+    shift), ``i2t_R@k``, ``t2i_R@k`` for each ``k`` and ``rsum``.
+    """
+    import pandas as pd
+
+    from vlr_viz.eval import recall_at_k  # imported here: vlr_viz.eval loads torch
+
+    v, t = _common_space(img_emb, txt_emb)
+    shifts = np.asarray(shifts, dtype=np.float64).ravel()
+    if shifts.size == 0 or not np.isfinite(shifts).all():
+        raise ValueError(f"shifts must be a non-empty sequence of finite numbers; got {shifts!r}")
+    gap = v.mean(axis=0) - t.mean(axis=0)
+    rows = []
+    for a in shifts:
+        vs, ts = l2_normalize(v - a * gap / 2), l2_normalize(t + a * gap / 2)
+        r = recall_at_k(vs.astype(np.float32), ts.astype(np.float32), txt_to_img, ks, return_ranks=False)
+        keep = {k: val for k, val in r.items() if "R@" in k or k == "rsum"}
+        rows.append({"shift": float(a), "gap": modality_gap(vs, ts), **keep})
+    return pd.DataFrame(rows)
+
+
+def alignment(x, y, alpha: float = 2.0) -> float:
+    """``mean_i ‖norm(x_i) - norm(y_i)‖₂^α`` over paired rows (Wang & Isola, ICML 2020, ``L_align``; lower:
+    positive pairs closer)."""
+    a, b = l2_normalize(x), l2_normalize(y)
+    _same_rows(a, b, "x and y")
+    if not alpha > 0:
+        raise ValueError(f"alpha must be positive; got {alpha!r}")
+    return float(np.mean(np.linalg.norm(a - b, axis=1) ** alpha))
+
+
+def uniformity(x, t: float = 2.0, max_items: int = 4000, seed: int = 0) -> float:
+    """``log mean_{i<j} exp(-t ‖norm(x_i) - norm(x_j)‖²)`` (Wang & Isola, ICML 2020, ``L_uniform``; lower: more
+    uniform on the sphere; it lies in [-4t, 0] and is 0 when every row coincides).
+
+    O(N²): above ``max_items`` rows a seeded random subset of that size is used.
+    """
+    z = l2_normalize(x)
+    if z.shape[0] < 2:
+        raise ValueError("uniformity needs at least 2 rows")
+    if not t > 0:
+        raise ValueError(f"t must be positive; got {t!r}")
+    if z.shape[0] > max_items:
+        z = z[np.sort(np.random.default_rng(seed).choice(z.shape[0], max_items, replace=False))]
+    iu = np.triu_indices(z.shape[0], k=1)
+    sq = np.maximum(2.0 - 2.0 * arrays.cosine_matrix(z)[iu], 0.0)  # ‖a - b‖² of unit rows
+    return float(np.log(np.mean(np.exp(-t * sq))))
+
+
+def alignment_uniformity(img_emb, txt_emb, txt_to_img, alpha: float = 2.0, t: float = 2.0) -> dict[str, float]:
+    """``{"alignment", "uniformity_image", "uniformity_text"}`` of a dual encoder (Wang & Isola, 2020):
+    :func:`alignment` over the caption–image pairs (caption ``c`` with image ``txt_to_img[c]``) and
+    :func:`uniformity` of each tower."""
+    v, tt = _common_space(img_emb, txt_emb)
+    t2i = np.asarray(txt_to_img, dtype=np.int64)
+    if t2i.shape != (tt.shape[0],) or (t2i.size and (t2i.min() < 0 or t2i.max() >= v.shape[0])):
+        raise ValueError(f"txt_to_img must hold one image index in [0, {v.shape[0]}) per caption ({tt.shape[0]})")
+    return {"alignment": alignment(v[t2i], tt, alpha), "uniformity_image": uniformity(v, t),
+            "uniformity_text": uniformity(tt, t)}
 
 
 def relation_matrix(x, tau: float = 1.0, center: bool = False) -> np.ndarray:

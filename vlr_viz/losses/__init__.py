@@ -18,8 +18,8 @@ import torch
 
 from .matching import matching_loss
 from .representation import representation_loss
-from .structure import (DISTANCES, STUDENT_RELATIONS, off_diagonal, relation_distance, structure_loss,
-                        student_relations, teacher_relations)
+from .structure import (DISTANCES, STUDENT_RELATIONS, lambda_objective, off_diagonal, relation_distance,
+                        structure_loss, student_relations, teacher_relations)
 from .targets import positive_targets, soft_cross_entropy
 from .vse_hinge import vse_hinge_loss
 
@@ -61,6 +61,6 @@ def weighted_sum(terms: Mapping[str, torch.Tensor],
 
 
 __all__ = ["DEFAULT_WEIGHTS", "DISTANCES", "LOSSES", "STUDENT_RELATIONS", "get_loss", "matching_loss",
-           "off_diagonal", "positive_targets", "relation_distance", "representation_loss",
+           "lambda_objective", "off_diagonal", "positive_targets", "relation_distance", "representation_loss",
            "soft_cross_entropy", "structure_loss", "student_relations", "teacher_relations", "vse_hinge_loss",
            "weighted_sum"]

@@ -147,3 +147,23 @@ def structure_loss(v: torch.Tensor, t: torch.Tensor, a: torch.Tensor, b: torch.T
         lam_t = torch.as_tensor(lam, dtype=gap.dtype, device=gap.device)
         kd_v, kd_t = scale(lam_t) * gap, scale(1 - lam_t) * gap
     return {"kd_loss": sum(parts) / len(parts), "kd_v_loss": kd_v, "kd_t_loss": kd_t}
+
+
+@torch.no_grad()
+def lambda_objective(v: torch.Tensor, t: torch.Tensor, a: torch.Tensor, b: torch.Tensor, lambdas, *, tau2,
+                     weights: dict, student_relation: str = "all", distance: str = "mae",
+                     center_teachers: bool = False) -> torch.Tensor:
+    """The part of the weighted training loss that λ can change, ``w_kd·kd + w_kd_v·kd_v + w_kd_t·kd_t``, on one
+    batch for each λ of ``lambdas`` (no gradient): the landscape a learned λ descends.
+
+    It explains why a λ learned this way carries no information about the teachers: ``kd`` is smallest where the
+    fused relation E matches the *student's* relations, and ``kd_v + kd_t`` only measures how far E is from each
+    teacher (constant for MAE with λ in [0, 1], smallest between the two for KL), so nothing in it measures which
+    teacher is reliable. Arguments as in `structure_loss`; ``weights`` holds the three terms' weights.
+    """
+    out = []
+    for lam in lambdas:
+        terms = structure_loss(v, t, a, b, lam=float(lam), tau2=tau2, student_relation=student_relation,
+                               distance=distance, center_teachers=center_teachers)
+        out.append(sum(float(weights.get(k, 0.0)) * terms[k] for k in ("kd_loss", "kd_v_loss", "kd_t_loss")))
+    return torch.stack([torch.as_tensor(x, dtype=torch.float64) for x in out])

@@ -7,6 +7,10 @@
   (method.md F: pooled CNN features share a large common offset that flattens plain cosines), ``tau2 = 0.1``,
   kd weight 0.2 and no representation terms. Chosen on the Twemoji **validation** split, 10 + 10 epochs, seeds
   0-2: mean validation RSUM baseline 245.0, sad 239.2, sad-kl 250.9, sad-kl with the representation terms 245.1.
+* ``"sad-kl-reliability"``: ``"sad-kl"`` with λ fixed before training from each teacher's reliability on the
+  training split (``lambda_mode="reliability"``, ``reliability_reference="labels"``: the chance-corrected category
+  purity of each teacher's neighbourhoods, `vlr_viz.models.fusion.reliability_lambda`) instead of a λ learned
+  through the structure loss, which stays at its initial 0.5 (docs/statistics.md, "The fusion weight λ").
 * ``"covlr"``: CoVLR's meta step with ``covlr_gamma = 0.1`` (see `TrainConfig`).
 
 >>> config = recipe_config("sad-kl", seed=1, epochs_stage2=5)
@@ -20,6 +24,9 @@ RECIPES: dict[str, dict] = {
     "sad": {"method": "sad"},
     "sad-kl": {"method": "sad", "distance": "kl", "center_teachers": True, "tau2": 0.1,
                "weights": {"kd_loss": 0.2, "rep_img_loss": 0.0, "rep_txt_loss": 0.0}},
+    "sad-kl-reliability": {"method": "sad", "distance": "kl", "center_teachers": True, "tau2": 0.1,
+                           "weights": {"kd_loss": 0.2, "rep_img_loss": 0.0, "rep_txt_loss": 0.0},
+                           "lambda_mode": "reliability", "reliability_reference": "labels"},
     "covlr": {"method": "covlr"},
 }
 

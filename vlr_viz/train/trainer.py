@@ -80,11 +80,14 @@ def relation_snapshot(model: RetrievalModel, data: PairFeatures, probe: np.ndarr
 
 
 def validate(model: RetrievalModel, data: PairFeatures) -> dict[str, float]:
-    """Cross-modal retrieval metrics of the whole split (`vlr_viz.eval.recall_at_k`)."""
+    """Cross-modal retrieval metrics of the whole split (`vlr_viz.eval.recall_at_k`) and its ``modality_gap``
+    (`vlr_viz.imbalance.modality_gap`, Liang et al. 2022), so that the history follows the gap over training."""
     from ..eval import recall_at_k
+    from ..imbalance.diagnostics import modality_gap
 
     img, txt = encode(model, data.image, data.text)
-    return recall_at_k(img, txt, data.txt_to_img.cpu().numpy(), return_ranks=False)
+    metrics = recall_at_k(img, txt, data.txt_to_img.cpu().numpy(), return_ranks=False)
+    return {**metrics, "modality_gap": modality_gap(img, txt)}
 
 
 def _is_better(metric: str, new: float, best: float | None) -> bool:

@@ -6,9 +6,11 @@ module                 builders
 ``relations``          `relation_heatmaps`, `relation_drift_heatmap`, `category_order`
 ``drift``              `relation_drift_curves`, `loss_curves` (+ the training-history adapter)
 ``geometry``           `project_2d`, `procrustes_align`, `common_space_figure`, `who_moved_most`
-``imbalance``          `modality_strength_bars`, `imbalance_index_curve`, `modality_gap_bars`
+``imbalance``          `modality_strength_bars`, `imbalance_index_curve`, `modality_gap_bars`,
+                       `lambda_severity_figure`
+``gap``                `modality_gap_figure`, `alignment_uniformity_figure`
 ``tables``             `retrieval_table`, `retrieval_table_figure`, `mean_spread_table`,
-                       `method_comparison_figure`
+                       `method_comparison_figure`, `paired_difference_figure`
 ``thumbnails``         `png_data_uri`, `thumbnail_uris`
 =====================  ==================================================================================
 
@@ -44,6 +46,7 @@ SERIES_COLORS = {
     "covlr": "#762A83",
     "sad": "#5AAE61",
     "sad-kl": "#1B7837",
+    "sad-kl-reliability": "#01665E",
     "image": "#2A7AB9",
     "text": "#E08214",
     # loss terms (Paul Tol's "bright" scheme)
@@ -137,18 +140,20 @@ def save_png(fig, path, scale: float = 2, width: int | None = None, height: int 
 
 from .drift import (history_frame, history_snapshots, loss_curves, relation_drift_curves,  # noqa: E402
                     snapshot_heatmaps)
+from .gap import alignment_uniformity_figure, modality_gap_figure  # noqa: E402
 from .geometry import common_space_figure, procrustes_align, project_2d, who_moved_most  # noqa: E402
-from .imbalance import (imbalance_index_curve, modality_gap_bars, modality_strength_bars,  # noqa: E402
-                        strength_frame)
+from .imbalance import (imbalance_index_curve, lambda_severity_figure, modality_gap_bars,  # noqa: E402
+                        modality_strength_bars, strength_frame)
 from .relations import category_order, relation_drift_heatmap, relation_heatmaps  # noqa: E402
-from .tables import (mean_spread_table, method_comparison_figure, retrieval_table,  # noqa: E402
-                     retrieval_table_figure)
+from .tables import (mean_spread_table, method_comparison_figure, paired_difference_figure,  # noqa: E402
+                     retrieval_table, retrieval_table_figure)
 from .thumbnails import png_data_uri, thumbnail_uris  # noqa: E402
 
 __all__ = [
-    "CATEGORY_PALETTE", "SERIES_COLORS", "category_color", "category_order", "common_space_figure", "find_browser",
-    "history_frame", "history_snapshots", "imbalance_index_curve", "loss_curves", "mean_spread_table",
-    "method_comparison_figure", "modality_gap_bars", "modality_strength_bars", "png_data_uri", "procrustes_align", "project_2d",
+    "CATEGORY_PALETTE", "SERIES_COLORS", "alignment_uniformity_figure", "category_color", "category_order",
+    "common_space_figure", "find_browser", "history_frame", "history_snapshots", "imbalance_index_curve",
+    "lambda_severity_figure", "loss_curves", "mean_spread_table", "method_comparison_figure", "modality_gap_bars",
+    "modality_gap_figure", "modality_strength_bars", "paired_difference_figure", "png_data_uri", "procrustes_align", "project_2d",
     "relation_drift_curves", "relation_drift_heatmap", "relation_heatmaps", "retrieval_table",
     "retrieval_table_figure", "save_png", "series_color", "snapshot_heatmaps", "strength_frame", "thumbnail_uris",
     "who_moved_most",

@@ -1,5 +1,6 @@
-"""Figures of modal imbalance (method.md D): how strong each modality is in the teachers and in the student's
-towers, the imbalance index over degradation severities, and the modality gap.
+"""Figures of modal imbalance: how strong each modality is in the teachers and in the student's towers, the
+imbalance index over degradation severities, the modality gap, and which teacher the fusion weight λ trusts as
+one modality degrades.
 
 Inputs are tidy ``pandas.DataFrame``s (one row per measurement; repeated rows, e.g. seeds, are averaged and their
 sample standard deviation drawn as error bars). `strength_frame` turns a `vlr_viz.imbalance.diagnose` result
@@ -12,6 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from vlr_viz.viz import series_color
 
@@ -171,4 +173,59 @@ def modality_gap_bars(df, by: str | None = "condition", title: str | None = None
     fig.update_layout(barmode="group", template="plotly_white", title=title or "Modality gap in the common space",
                       xaxis_title=group or "model", yaxis_title="modality gap ‖μ_img − μ_txt‖₂",
                       legend_title="model")
+    return fig
+
+
+def _level_tick(level: str, kind: str, severity: float) -> str:
+    return level if level == "clean" else f"{level}<br>{kind}@{severity:.2f}"
+
+
+def lambda_severity_figure(sweep: pd.DataFrame, learned: pd.DataFrame | None = None,
+                           title: str | None = None) -> go.Figure:
+    """λ (weight of the text teacher) against degradation level, images degraded (left) and captions degraded
+    (right).
+
+    Args:
+        sweep: `vlr_viz.study.reliability_sweep` rows (``degraded``, ``level``, ``kind``, ``severity``,
+            ``reference``, ``lam``): one line per reliability ``reference``.
+        learned: optional λ of trained runs (rows ``degraded`` — ``"image"``, ``"text"`` or ``"none"`` for clean
+            data, drawn in both panels —, ``level``, ``method``, ``lam``; `vlr_viz.study.run_lambdas`), drawn as
+            points with mean ± std over seeds.
+
+    Above the dotted 0.5 line the fused teacher relation trusts the text teacher more, below it the vision teacher.
+    """
+    need = ["degraded", "level", "kind", "severity", "reference", "lam"]
+    df = _frame(sweep, need, "sweep")
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
+                        subplot_titles=("images degraded", "captions degraded"))
+    values = [0.45, 0.55]
+    for col, degraded in enumerate(("image", "text"), start=1):
+        part = df[df["degraded"] == degraded]
+        ticks = {lv: _level_tick(lv, k, sv) for lv, k, sv in zip(part["level"], part["kind"], part["severity"])}
+        for ref, s in part.groupby("reference", sort=False):
+            fig.add_trace(go.Scatter(
+                x=[ticks[lv] for lv in s["level"]], y=s["lam"], mode="lines+markers", name=f"reliability ({ref})",
+                legendgroup=f"reliability-{ref}", showlegend=col == 1,
+                line=dict(color=series_color(f"reliability {ref}"), dash="solid" if ref == "labels" else "dash"),
+                hovertemplate=f"reliability ({ref})<br>%{{x}}<br>λ %{{y:.3f}}<extra></extra>"), row=1, col=col)
+            values += list(s["lam"])
+        if learned is not None and len(learned):
+            own = _frame(learned, ["degraded", "level", "method", "lam"], "learned")
+            own = own[own["degraded"].isin([degraded, "none"]) & own["level"].isin(list(ticks))]
+            stats = own.groupby(["method", "level"], sort=False)["lam"].agg(["mean", "std"]).reset_index()
+            for method, s in stats.groupby("method", sort=False):
+                fig.add_trace(go.Scatter(
+                    x=[ticks[lv] for lv in s["level"]], y=s["mean"], mode="markers", name=f"{method} (trained)",
+                    legendgroup=f"trained-{method}", showlegend=col == 1,
+                    marker=dict(size=11, symbol="x", color=series_color(method)),
+                    error_y=dict(type="data", array=s["std"].fillna(0.0), thickness=1),
+                    hovertemplate=f"{method}<br>%{{x}}<br>λ %{{y:.4f}}<extra></extra>"), row=1, col=col)
+                values += list(s["mean"])
+        fig.add_hline(y=0.5, line=dict(color="#999", dash="dot"), row=1, col=col)
+    fig.update_yaxes(range=[min(values) - 0.02, max(values) + 0.02], title_text="λ (weight of the text teacher)",
+                     row=1, col=1)
+    fig.update_layout(template="plotly_white", height=480, legend_title="λ",
+                      legend=dict(orientation="h", yanchor="top", y=-0.3, x=0),
+                      title=title or "Fusion weight λ against degradation (training split): above 0.5 trusts the "
+                                     "text teacher")
     return fig

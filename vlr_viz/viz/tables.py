@@ -1,5 +1,6 @@
-"""Result tables: baseline vs rebalanced retrieval with deltas (DataFrame, Styler, plotly Table), and mean ± std
-over seeds.
+"""Result tables: baseline vs rebalanced retrieval with deltas (DataFrame, Styler, plotly Table), mean ± std
+over seeds, and paired differences with their intervals (`paired_difference_figure`, from
+`vlr_viz.stats.paired_table`).
 
 Inputs are tidy rows as `vlr_viz.eval.evaluate` returns them: ``model, task, metric, relevance, value`` (plus
 any other columns such as ``seed``, which are averaged over).
@@ -173,4 +174,54 @@ def method_comparison_figure(df: pd.DataFrame, x: str = "condition", color: str 
         fig.update_yaxes(range=[low - pad, high + pad], row=k // cols + 1, col=k % cols + 1)
     fig.update_layout(title=title, scattermode="group", height=340 * rows + 100, template="plotly_white",
                       legend=dict(title=color))
+    return fig
+
+
+def paired_difference_figure(table: pd.DataFrame, group: str = "condition", method: str = "method",
+                             facet: str = "column", cols: int = 3, title: str | None = None) -> go.Figure:
+    """Δ = method − baseline with its confidence interval for every cell of a `vlr_viz.stats.paired_table`, one panel
+    per ``facet`` (its own x range), one row per (``group``, ``method``). A filled marker is significant after Holm,
+    an open one is not; cells without a test are listed under the figure with their reason."""
+    from plotly.subplots import make_subplots
+
+    need = [group, method, facet, "mean_diff", "ci_low", "ci_high", "significant", "note"]
+    if not isinstance(table, pd.DataFrame) or table.empty or any(c not in table.columns for c in need):
+        raise ValueError(f"table must be a non-empty vlr_viz.stats.paired_table with columns {need}")
+    panels = list(dict.fromkeys(table[facet]))
+    rows_of = list(dict.fromkeys(zip(table[group], table[method])))
+    labels = [f"{g} · {m}" for g, m in rows_of]
+    n_rows = -(-len(panels) // cols)
+    fig = make_subplots(rows=n_rows, cols=min(cols, len(panels)), shared_yaxes=True, horizontal_spacing=0.04,
+                        vertical_spacing=0.12, subplot_titles=[str(p).replace(" (", "<br>(") for p in panels])
+    shown = set()
+    for k, panel in enumerate(panels):
+        r, c = k // cols + 1, k % cols + 1
+        part = table[(table[facet] == panel) & ~table["note"].astype(str).str.startswith("n/a")]
+        for name in dict.fromkeys(part[method]):
+            sel = part[part[method] == name]
+            y = [f"{g} · {m}" for g, m in zip(sel[group], sel[method])]
+            sig = sel["significant"].to_numpy(bool)
+            fig.add_trace(go.Scatter(
+                x=sel["mean_diff"], y=y, mode="markers", name=str(name), legendgroup=str(name),
+                showlegend=name not in shown,
+                marker=dict(size=10, color=series_color(name), symbol=np.where(sig, "circle", "circle-open"),
+                            line=dict(width=2, color=series_color(name))),
+                error_x=dict(type="data", symmetric=False, array=sel["ci_high"] - sel["mean_diff"],
+                             arrayminus=sel["mean_diff"] - sel["ci_low"], thickness=1.5),
+                customdata=np.stack([sel["ci_low"], sel["ci_high"], sel["p_holm"]], axis=-1),
+                hovertemplate=f"{name}<br>%{{y}}<br>Δ %{{x:+.2f}} [%{{customdata[0]:+.2f}}, %{{customdata[1]:+.2f}}]"
+                              "<br>p (Holm) %{customdata[2]:.3g}<extra></extra>"), row=r, col=c)
+            shown.add(name)
+        fig.add_vline(x=0, line=dict(color="#444", width=1), row=r, col=c)
+    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1])
+    missing = table[table["note"].astype(str).str.startswith("n/a")]
+    notes = "<br>".join(f"n/a: {g} · {m} · {f}: {n[len('n/a: '):]}" for g, m, f, n in
+                        zip(missing[group], missing[method], missing[facet], missing["note"]))
+    if notes:
+        fig.add_annotation(xref="paper", yref="paper", x=0, y=-0.08, text=notes, showarrow=False, align="left",
+                           xanchor="left", yanchor="top", font=dict(size=10))
+    conf = 100 * table.attrs.get("confidence", 0.95)
+    fig.update_layout(template="plotly_white", height=max(360, (22 * len(labels) + 120) * n_rows),
+                      legend_title=method, title=title or f"Δ vs {table.attrs.get('baseline', 'baseline')} with "
+                      f"{conf:g} % t-intervals over seeds (filled: significant after Holm)")
     return fig
