@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable
 
-from .checks import Check, Choice, Flag, ListOf, MappingOf, Number, Rule, Text
+from .checks import Check, Choice, Flag, Integer, ListOf, MappingOf, Number, Rule, Text
 from .errors import ConfigError
 
 
@@ -53,7 +53,8 @@ def _code_length(bits) -> None:
 def parameter_checks() -> dict[str, Check]:
     """``{parameter name: check}`` for every parameter of the notebooks in ``notebooks/``."""
     from .imbalance import IMAGE_KINDS, TEXT_KINDS
-    from .imbalance.presets import FEATURE_KIND
+    from .eval.ranking import EMPTY_QUERIES
+    from .imbalance.presets import FEATURE_KIND, LEVELS
     from .train.config import FIELD_CHECKS
     from .train.dcmq import DCMQ_FIELD_CHECKS
     from .train.recipes import RECIPES
@@ -98,6 +99,11 @@ def parameter_checks() -> dict[str, Check]:
         "bits_list": ListOf(Rule(_code_length, "a code length in bits that DCMQConfig accepts"), min_len=1,
                             unique=True),
         "dcmq_epochs": DCMQ_FIELD_CHECKS["epochs"],
+        "torch_threads": Integer(min=1),
+        "gap_shifts": ListOf(Number(-10, 10), min_len=1, unique=True),
+        "empty_queries": Choice(EMPTY_QUERIES),
+        "lambda_levels": ListOf(Choice(LEVELS, label="preset level"), min_len=1, unique=True),
+        "bootstrap_resamples": Integer(min=100),
     }
 
 
