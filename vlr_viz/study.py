@@ -24,13 +24,14 @@ from .train.threads import torch_threads
 
 @dataclass
 class Splits:
-    """Pairs and features of train/val/test under one degradation, plus the clean test relevance (``None`` when
-    the dataset has no caption texts)."""
+    """Pairs and features of train/val/test under one degradation, the clean test pairs (their images show what an
+    item really is), and the clean test relevance (``None`` when the dataset has no caption texts)."""
 
     pairs: dict[str, PairSet]
     features: dict[str, PairFeatures]
     relevance: np.ndarray | None
     condition: str
+    clean_test: PairSet | None = None
 
 
 def condition_name(image=None, text=None) -> str:
@@ -59,7 +60,7 @@ def prepare_splits(dataset: str = "twemoji", image=None, text=None, seed: int = 
         feats[s] = PairFeatures.from_features(f, p, name=s)
     test = clean["test"]
     rel = None if test.captions is None else caption_image_relevance(test, cache_dir=cache_dir)
-    return Splits(pairs, feats, rel, condition_name(image, text))
+    return Splits(pairs, feats, rel, condition_name(image, text), clean_test=test)
 
 
 @dataclass

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import load_twemoji
+from .data import load_dataset
 from .eval import recall_at_k, single_modal_retrieval
 from .features import load_features
 from .imbalance import LEVELS, PRESETS, alignment_uniformity, degrade_pairs, modality_gap
+from .imbalance.presets import FEATURE_KIND, FEATURE_PRESETS
 from .losses import lambda_objective
 from .models.fusion import reliability_lambda
 from .stats import paired_bootstrap, retrieval_units
@@ -67,7 +68,8 @@ def query_bootstrap(run: Run, reference: Run, splits: Splits, *, ks=(1, 5, 10), 
 
 
 def bootstrap_against_baseline(runs: dict, conditions: dict, seed: int, baseline: str = "baseline", *,
-                               empty_queries: str = "skip", n_resamples: int = 2000, cache_dir=None) -> pd.DataFrame:
+                               empty_queries: str = "skip", n_resamples: int = 2000, cache_dir=None,
+                               dataset: str = "twemoji") -> pd.DataFrame:
     """`query_bootstrap` of every method against ``baseline`` on seed ``seed``, in every condition of a
     `compare_methods` call (``runs`` keyed ``(condition, method, seed)``, ``conditions`` as passed to it).
     Rows gain a ``condition`` column."""
@@ -75,7 +77,7 @@ def bootstrap_against_baseline(runs: dict, conditions: dict, seed: int, baseline
     for cname, (image, text) in conditions.items():
         if (cname, baseline, seed) not in runs:
             raise ValueError(f"no run of the baseline {baseline!r} with seed {seed} in condition {cname!r}")
-        splits = prepare_splits(image=image, text=text, cache_dir=cache_dir)
+        splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir)
         for (c, method, s), run in runs.items():
             if c == cname and s == seed and method != baseline:
                 frames.append(query_bootstrap(run, runs[(cname, baseline, seed)], splits, seed=seed,
@@ -173,19 +175,19 @@ def reliability_sweep(levels=LEVELS, references=("pairs", "labels"), dataset: st
     teacher), ``rel_v``, ``rel_t``. λ should rise above 0.5 when images are degraded (trust the text teacher) and
     fall below it when captions are.
     """
-    if dataset != "twemoji":
-        raise ValueError(f"unknown dataset {dataset!r}; the sweep supports 'twemoji'")
     unknown = [lv for lv in levels if lv not in LEVELS]
     if unknown:
         raise ValueError(f"unknown level(s) {unknown}; known: {list(LEVELS)}")
-    train = load_twemoji("train")
+    train = load_dataset(dataset, "train")
+    presets = FEATURE_PRESETS if train.images is None else None
     rows = []
     for degraded in ("image", "text"):
         for level in ("clean", *levels):
             spec = {"image": None, "text": None, degraded: None if level == "clean" else level}
             pairs = degrade_pairs(train, **spec) if spec[degraded] else train
             feats = load_features(pairs, cache_dir=cache_dir, progress=progress)
-            kind, severity = ("none", 0.0) if level == "clean" else PRESETS[degraded][level]
+            kind, severity = (("none", 0.0) if level == "clean" else (FEATURE_KIND, presets[level]) if presets
+                              else PRESETS[degraded][level])
             for ref in references:
                 lam, info = reliability_lambda(feats.image, feats.text, pairs.txt_to_img, reference=ref,
                                                labels=pairs.labels)
@@ -195,7 +197,7 @@ def reliability_sweep(levels=LEVELS, references=("pairs", "labels"), dataset: st
 
 
 def lambda_minima(runs: dict, conditions: dict, method: str = "sad-kl", seed: int = 0, cache_dir=None,
-                  threads: int | None = 1, **landscape) -> pd.DataFrame:
+                  threads: int | None = 1, dataset: str = "twemoji", **landscape) -> pd.DataFrame:
     """Where the `lambda_landscape` of the ``method`` run with ``seed`` is lowest in each condition of a
     `compare_methods` call, next to the λ that run learned: rows ``condition, learned, argmin_total,
     argmin_student_term, argmin_teacher_terms``. ``landscape``: options of `lambda_landscape`; ``threads``: torch
@@ -205,7 +207,7 @@ def lambda_minima(runs: dict, conditions: dict, method: str = "sad-kl", seed: in
         if (cname, method, seed) not in runs:
             raise ValueError(f"no run of {method!r} with seed {seed} in condition {cname!r}")
         run = runs[(cname, method, seed)]
-        splits = prepare_splits(image=image, text=text, cache_dir=cache_dir)
+        splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir)
         with torch_threads(threads):
             land = lambda_landscape(run, splits, **landscape)
         at = lambda col: float(land["lam"].iloc[int(land[col].to_numpy().argmin())])  # noqa: E731
@@ -216,7 +218,7 @@ def lambda_minima(runs: dict, conditions: dict, method: str = "sad-kl", seed: in
 
 
 def ndcg_conventions(runs: dict, conditions: dict, method: str = "baseline", seed: int = 0, k: int = 10,
-                     cache_dir=None) -> pd.DataFrame:
+                     cache_dir=None, dataset: str = "twemoji") -> pd.DataFrame:
     """Single-modal NDCG@``k`` (ROUGE-L) of the ``method`` run with ``seed`` in each condition under both empty-query
     conventions of `vlr_viz.eval.ranking`: ``skip`` (vlr_viz's default) and ``zero`` (the TIP24 code's), with the
     number of queries that have no relevant item. Rows ``condition, task, skip, zero, empty_queries, queries``."""
@@ -224,7 +226,8 @@ def ndcg_conventions(runs: dict, conditions: dict, method: str = "baseline", see
     for cname, (image, text) in conditions.items():
         if (cname, method, seed) not in runs:
             raise ValueError(f"no run of {method!r} with seed {seed} in condition {cname!r}")
-        run, splits = runs[(cname, method, seed)], prepare_splits(image=image, text=text, cache_dir=cache_dir)
+        run = runs[(cname, method, seed)]
+        splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir)
         pairs = splits.pairs["test"]
         both = {conv: single_modal_retrieval(run.img_emb, run.txt_emb, pairs, splits.relevance, ks=(k,),
                                              empty_queries=conv) for conv in ("skip", "zero")}

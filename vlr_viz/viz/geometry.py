@@ -149,7 +149,7 @@ def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np
         labels: category id per image ``(N,)``; a caption takes its image's category.
         label_names: category names (legend, hover).
         captions: ``M`` caption strings (hover; an image's hover shows its first caption).
-        thumbnails: uint8 images ``(N, H, W, 3)``: a subset (``thumbnail_indices``, default ``n_thumbnails``
+        thumbnails: uint8 images ``(N, H, W, 3)`` or an `~vlr_viz.data.ImageSource`: a subset (``thumbnail_indices``, default ``n_thumbnails``
             evenly spread) is drawn as layout images at the image points.
         method: ``"umap"`` or ``"pca"`` (fast).
         show_links: draw a line from each image to each of its captions.
@@ -246,16 +246,22 @@ def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np
 
 
 def _add_thumbnails(fig, thumbnails, xy_img, n, panel, count, indices, scale) -> None:
-    from vlr_viz.viz.thumbnails import png_data_uri
+    from vlr_viz.data.sources import ImageSource
+    from vlr_viz.viz.thumbnails import thumbnail_uris
 
-    imgs = np.asarray(thumbnails)
-    if imgs.ndim != 4 or imgs.shape[0] != n or imgs.dtype != np.uint8:
-        raise ValueError(f"thumbnails must be uint8 images (N={n}, H, W, C); got {imgs.dtype} {imgs.shape}")
+    if isinstance(thumbnails, ImageSource):
+        if len(thumbnails) != n:
+            raise ValueError(f"thumbnails must hold N={n} images; got {len(thumbnails)}")
+    else:
+        thumbnails = np.asarray(thumbnails)
+        if thumbnails.ndim != 4 or thumbnails.shape[0] != n or thumbnails.dtype != np.uint8:
+            raise ValueError(f"thumbnails must be uint8 images (N={n}, H, W, C) or an ImageSource; got "
+                             f"{thumbnails.dtype} {thumbnails.shape}")
     picks = _thumbnail_picks(n, count, indices)
     span = float(np.ptp(xy_img, axis=0).max()) or 1.0
     suffix = "" if panel == 0 else str(panel + 1)
-    for i in picks:
-        fig.add_layout_image(dict(source=png_data_uri(imgs[i], size=32), xref=f"x{suffix}", yref=f"y{suffix}",
+    for i, uri in zip(picks, thumbnail_uris(thumbnails, picks, size=32)):
+        fig.add_layout_image(dict(source=uri, xref=f"x{suffix}", yref=f"y{suffix}",
                                   x=float(xy_img[i, 0]), y=float(xy_img[i, 1]), sizex=scale * span,
                                   sizey=scale * span, xanchor="center", yanchor="middle", layer="above",
                                   sizing="contain", opacity=0.95))
