@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlr_viz.eval.ranking import cosine_scores
-from vlr_viz.eval.relevance import category_relevance
-from vlr_viz.eval.single_modal import check_inputs, ranking_metrics
+from vlr_viz.eval.ranking import cosine_blocks
+from vlr_viz.eval.single_modal import category_blocks, check_inputs, gallery_mask, ranking_metrics, relevance_blocks
 
 
 def _numpy(x) -> np.ndarray:
@@ -37,8 +36,6 @@ def mixed_retrieval(img_emb, txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="line
     first = pairs.first_caption_of_image()
     gallery = np.concatenate([img, txt])
     gallery_image = np.concatenate([np.arange(n), pairs.txt_to_img])  # the image behind each gallery item
-    graded = rel[first][:, gallery_image]  # (N, N + M), same for the image and the caption query of an image
-    relevant = category_relevance(pairs.labels, pairs.labels[gallery_image])
     gallery_labels = pairs.labels[gallery_image]
     image_queries = (img, np.arange(n))  # (embeddings, index of the query itself in the gallery)
     caption_queries = (txt[first], n + first)
@@ -49,10 +46,10 @@ def mixed_retrieval(img_emb, txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="line
         ("mixed-txt", caption_queries, np.arange(n)),
         ("mixed", both, np.tile(np.arange(n), 2)),
     ):
-        mask = np.arange(n + m)[None, :] != self_index[:, None]
-        if exclude_family:
-            mask &= pairs.family[rows][:, None] != pairs.family[gallery_image][None, :]
-        scores = cosine_scores(queries, gallery)
-        out.update(ranking_metrics(task, scores, mask, graded[rows], relevant[rows], pairs.labels[rows],
+        mask = gallery_mask(self_index, np.arange(n + m), pairs.family[rows], pairs.family[gallery_image],
+                            exclude_family)
+        graded = relevance_blocks(rel, first[rows], gallery_image)  # the same for an image and its caption query
+        relevant = category_blocks(pairs.labels[rows], gallery_labels)
+        out.update(ranking_metrics(task, cosine_blocks(queries, gallery), mask, graded, relevant, pairs.labels[rows],
                                    gallery_labels, ks=ks, gain=gain, knn_k=knn_k, empty_queries=empty_queries))
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arrays import unit_rows
 from .cutoffs import check_cutoffs
 
 _ROW_CHUNK = 512
@@ -112,6 +113,29 @@ def check_empty_queries(empty_queries: str) -> str:
     return empty_queries
 
 
+class RowBlocks:
+    """A ``(Q, G)`` matrix computed one block of query rows at a time: ``fn(rows)`` returns ``matrix[rows]`` for a
+    slice of rows. `ranking_report` takes one wherever it takes a matrix, so a metric over 25k × 25k items never
+    holds more than a block."""
+
+    def __init__(self, shape: tuple[int, int], fn):
+        self.shape, self.fn, self.ndim = (int(shape[0]), int(shape[1])), fn, 2
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return np.asarray(self.fn(rows))
+
+
+def _source(x, name: str, shape=None):
+    """``x`` as a row source (a `RowBlocks` or an array), after checking its shape."""
+    if not isinstance(x, RowBlocks):
+        return _matrix(x, name, shape)
+    if shape is not None and x.shape != shape:
+        raise ValueError(f"{name} has shape {x.shape} but scores has shape {shape}")
+    if 0 in x.shape:
+        raise ValueError(f"{name} is empty (shape {x.shape})")
+    return x
+
+
 def ranking_report(scores, mask=None, *, graded=None, relevant=None, query_labels=None, gallery_labels=None,
                    ks=(10, 20, 50), gain: str = "linear", knn_k: int | None = None, empty_queries: str = "skip",
                    per_query: bool = False) -> dict:
@@ -121,39 +145,42 @@ def ranking_report(scores, mask=None, *, graded=None, relevant=None, query_label
     (keys suffixed ``[binary]``); labels with ``knn_k`` → ``knn@k``. Counts of queries with nothing relevant come
     as ``*_skipped``; ``empty_queries`` (module docstring) applies to both NDCGs. ``per_query=True`` returns the
     ``(Q,)`` per-query values (×100; NaN where a query has no value) instead of the means, under the same keys.
+    ``scores``, ``mask``, ``graded`` and ``relevant`` may be arrays or `RowBlocks` (read a block at a time).
     """
     ks = check_cutoffs(ks)
     check_empty_queries(empty_queries)
-    s = _matrix(scores, "scores").astype(np.float64)
-    keep = ~np.isnan(s)
-    if mask is not None:
-        keep &= _matrix(mask, "mask", s.shape).astype(bool)
-    if np.isinf(s[keep]).any():
-        raise ValueError("scores contains inf for an included item; use NaN or mask to exclude items")
-    parts: dict[str, list] = {}
-    if graded is not None:
-        graded = _matrix(graded, "relevance", s.shape).astype(np.float64)
-        if not np.isfinite(graded).all() or (graded < 0).any():
-            raise ValueError("relevance must be finite and non-negative")
-        graded = _gain(graded, gain)
-    if relevant is not None:
-        relevant = _matrix(relevant, "relevant", s.shape)
-        if relevant.dtype != bool:
-            raise TypeError(f"relevant must be a bool array; got dtype {relevant.dtype}")
+    scores = _source(scores, "scores")
+    shape = scores.shape
+    mask = None if mask is None else _source(mask, "mask", shape)
+    graded = None if graded is None else _source(graded, "relevance", shape)
+    relevant = None if relevant is None else _source(relevant, "relevant", shape)
     if knn_k is not None:
         if int(knn_k) < 1:
             raise ValueError(f"k must be >= 1; got {knn_k}")
         query_labels, gallery_labels = np.asarray(query_labels, np.int64), np.asarray(gallery_labels, np.int64)
-        if query_labels.shape != (s.shape[0],) or gallery_labels.shape != (s.shape[1],):
-            raise ValueError(f"query_labels/gallery_labels must have shapes ({s.shape[0]},) and ({s.shape[1]},)")
-    for c in range(0, s.shape[0], _ROW_CHUNK):
+        if query_labels.shape != (shape[0],) or gallery_labels.shape != (shape[1],):
+            raise ValueError(f"query_labels/gallery_labels must have shapes ({shape[0]},) and ({shape[1]},)")
+    parts: dict[str, list] = {}
+    for c in range(0, shape[0], _ROW_CHUNK):
         rows = slice(c, c + _ROW_CHUNK)
-        order, kept = ranked(s[rows], keep[rows])
+        s = np.asarray(scores[rows], dtype=np.float64)
+        keep = ~np.isnan(s)
+        if mask is not None:
+            keep &= np.asarray(mask[rows]).astype(bool)
+        if np.isinf(s[keep]).any():
+            raise ValueError("scores contains inf for an included item; use NaN or mask to exclude items")
+        order, kept = ranked(s, keep)
         if graded is not None:
-            parts.setdefault("ndcg", []).append(_ndcg_rows(order, kept, keep[rows], graded[rows], ks))
+            g = np.asarray(graded[rows], dtype=np.float64)
+            if not np.isfinite(g).all() or (g < 0).any():
+                raise ValueError("relevance must be finite and non-negative")
+            parts.setdefault("ndcg", []).append(_ndcg_rows(order, kept, keep, _gain(g, gain), ks))
         if relevant is not None:
-            parts.setdefault("map", []).append(_ap_rows(order, kept, relevant[rows], ks))
-            parts.setdefault("bin", []).append(_ndcg_rows(order, kept, keep[rows], relevant[rows].astype(float), ks))
+            r = np.asarray(relevant[rows])
+            if r.dtype != bool:
+                raise TypeError(f"relevant must be a bool array; got dtype {r.dtype}")
+            parts.setdefault("map", []).append(_ap_rows(order, kept, r, ks))
+            parts.setdefault("bin", []).append(_ndcg_rows(order, kept, keep, r.astype(float), ks))
         if knn_k is not None:
             parts.setdefault("knn", []).append(_knn_rows(order, kept, query_labels[rows], gallery_labels, int(knn_k)))
     out = {}
@@ -226,19 +253,32 @@ def average_precision_at_k(scores, relevant, ks=(10, 20, 50), mask=None) -> dict
 
 def cosine_scores(query, gallery) -> np.ndarray:
     """``(Q, G)`` cosine similarity (float32) of L2-normalised rows."""
-    q, g = _numpy(query).astype(np.float32), _numpy(gallery).astype(np.float32)
-    for x, name in ((q, "query"), (g, "gallery")):
-        if x.ndim != 2 or x.shape[0] == 0:
-            raise ValueError(f"{name} must be a non-empty 2-D array; got shape {x.shape}")
-        if not np.isfinite(x).all():
-            raise ValueError(f"{name} contains NaN or inf")
-        if (np.linalg.norm(x, axis=1) == 0).any():
-            raise ValueError(f"{name} has a row with zero norm")
+    q, g = unit_rows_checked(query, "query"), unit_rows_checked(gallery, "gallery")
     if q.shape[1] != g.shape[1]:
         raise ValueError(f"query has dim {q.shape[1]} but gallery has dim {g.shape[1]}")
-    q = q / np.linalg.norm(q, axis=1, keepdims=True)
-    g = g / np.linalg.norm(g, axis=1, keepdims=True)
     return q @ g.T
+
+
+def cosine_blocks(query, gallery) -> RowBlocks:
+    """`cosine_scores` as `RowBlocks`: the ``(Q, G)`` similarities one block of query rows at a time."""
+    q, g = unit_rows_checked(query, "query"), unit_rows_checked(gallery, "gallery")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(f"query has dim {q.shape[1]} but gallery has dim {g.shape[1]}")
+    return RowBlocks((q.shape[0], g.shape[0]), lambda rows: q[rows] @ g.T)
+
+
+def unit_rows_checked(x, name: str) -> np.ndarray:
+    """float32 rows scaled to unit norm (`vlr_viz.arrays.unit_rows`), after checking ``x`` is a non-empty finite 2-D
+    array without an all-zero row."""
+    x = _numpy(x)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array; got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    zero = np.flatnonzero(~np.any(x != 0, axis=1))
+    if zero.size:
+        raise ValueError(f"{name} has a row with zero norm (row {zero[0]})")
+    return unit_rows(x, dtype=np.float32)
 
 
 def knn_accuracy(query, gallery, query_labels, gallery_labels, k: int = 10, mask=None) -> float:

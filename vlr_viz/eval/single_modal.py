@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlr_viz.eval.ranking import cosine_scores, ranking_report
+from vlr_viz.eval.ranking import RowBlocks, cosine_blocks, ranking_report
 from vlr_viz.eval.relevance import category_relevance
 
 
@@ -56,23 +56,40 @@ def ranking_metrics(task, scores, mask, graded, relevant, query_labels, gallery_
     return out
 
 
-def _gallery_mask(query_ids, gallery_ids, query_family, gallery_family, exclude_family) -> np.ndarray:
-    mask = query_ids[:, None] != gallery_ids[None, :]
-    if exclude_family:
-        mask &= query_family[:, None] != gallery_family[None, :]
-    return mask
+def gallery_mask(query_ids, gallery_ids, query_family, gallery_family, exclude_family) -> RowBlocks:
+    """Per query, the gallery without the query itself (and, with ``exclude_family``, without its family)."""
+    def rows(r):
+        mask = query_ids[r, None] != gallery_ids[None, :]
+        if exclude_family:
+            mask &= query_family[r, None] != gallery_family[None, :]
+        return mask
+
+    return RowBlocks((len(query_ids), len(gallery_ids)), rows)
+
+
+def category_blocks(query_labels, gallery_labels) -> RowBlocks:
+    """`category_relevance` as `RowBlocks`."""
+    return RowBlocks((len(query_labels), len(gallery_labels)),
+                     lambda r: category_relevance(query_labels[r], gallery_labels))
+
+
+def relevance_blocks(rel, query_rows, gallery_columns=None) -> RowBlocks:
+    """``rel[query_rows][:, gallery_columns]`` (all columns when ``None``) as `RowBlocks`."""
+    n_cols = rel.shape[1] if gallery_columns is None else len(gallery_columns)
+    if gallery_columns is None:
+        return RowBlocks((len(query_rows), n_cols), lambda r: rel[query_rows[r]])
+    return RowBlocks((len(query_rows), n_cols), lambda r: rel[query_rows[r]][:, gallery_columns])
 
 
 def image_to_image(img_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude_family=False, knn_k=10,
                    empty_queries="skip", per_query=False) -> dict:
     """i2i metrics: each image queries all other images; relevance ``rel[first caption of query, j]``."""
     rel = check_inputs(pairs, rel, img_emb=img_emb)
-    n = pairs.n_images
-    ids = np.arange(n)
-    mask = _gallery_mask(ids, ids, pairs.family, pairs.family, exclude_family)
-    graded = rel[pairs.first_caption_of_image()]
-    relevant = category_relevance(pairs.labels, pairs.labels)
-    scores = cosine_scores(img_emb, img_emb)
+    ids = np.arange(pairs.n_images)
+    mask = gallery_mask(ids, ids, pairs.family, pairs.family, exclude_family)
+    graded = relevance_blocks(rel, pairs.first_caption_of_image())
+    relevant = category_blocks(pairs.labels, pairs.labels)
+    scores = cosine_blocks(img_emb, img_emb)
     return ranking_metrics("i2i", scores, mask, graded, relevant, pairs.labels, pairs.labels,
                            ks=ks, gain=gain, knn_k=knn_k, empty_queries=empty_queries, per_query=per_query)
 
@@ -84,12 +101,12 @@ def text_to_text(txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude
     queries = pairs.first_caption_of_image()
     t2i = pairs.txt_to_img
     fam = pairs.family[t2i]
-    mask = _gallery_mask(queries, np.arange(pairs.n_captions), fam[queries], fam, exclude_family)
-    graded = rel[queries][:, t2i]
+    mask = gallery_mask(queries, np.arange(pairs.n_captions), fam[queries], fam, exclude_family)
+    graded = relevance_blocks(rel, queries, t2i)
     labels = pairs.caption_labels
-    relevant = category_relevance(labels[queries], labels)
+    relevant = category_blocks(labels[queries], labels)
     txt = np.asarray(txt_emb.detach().cpu() if hasattr(txt_emb, "detach") else txt_emb)
-    scores = cosine_scores(txt[queries], txt)
+    scores = cosine_blocks(txt[queries], txt)
     return ranking_metrics("t2t", scores, mask, graded, relevant, labels[queries], labels,
                            ks=ks, gain=gain, knn_k=knn_k, empty_queries=empty_queries, per_query=per_query)
 
