@@ -370,3 +370,17 @@ def test_feature_noise_on_an_image_dataset_applies_after_encoding(tmp_path):
     noisy = load_features(degraded, cache_dir=tmp_path, progress=False)
     np.testing.assert_array_equal(noisy.image, clean.image)
     np.testing.assert_array_equal(noisy.text, feature_noise(clean.text, 0.8, seed=1, item_keys=pairs.caption_ids))
+
+
+def test_a_dataset_without_caption_texts_is_evaluated_on_categories(tmp_path, rng):
+    from vlr_viz.eval import evaluate
+    from vlr_viz.features import load_features
+
+    test = load_splits(f"features:{_features_dir(tmp_path, rng, captions=False)}")["test"]
+    f = load_features(test)
+    emb_img, emb_txt = f.image[:, :5], f.text
+    table = evaluate(emb_img, emb_txt, test, ks=(1, 2), ndcg_ks=(2,), knn_k=2)
+    assert set(table.relevance) == {"pair", "category"}  # no ROUGE-L without the caption texts
+    assert {"i2t", "t2i", "cross", "i2i", "t2t", "mixed"} <= set(table.task)
+    map_row = table[(table.task == "i2i") & (table.metric == "map")].value.item()
+    assert 0 < map_row <= 100

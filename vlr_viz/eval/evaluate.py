@@ -66,7 +66,8 @@ def evaluate(
         pairs: the `vlr_viz.data.pairs.PairSet` they were computed on.
         teachers: optional ``{"image": (N, Da), "text": (M, Db)}`` raw teacher features (either key may be absent).
         relevance: optional precomputed ``(M, N)`` caption→image ROUGE-L matrix (else computed, cached in
-            ``cache_dir``, by `caption_image_relevance`).
+            ``cache_dir``, by `caption_image_relevance`; for a dataset without caption texts there is none, and
+            only the category-relevance rows of the single-modal and mixed tasks appear).
         ks: Recall@K cut-offs; ``protocol`` / ``fold_size``: see `recall_at_k`.
         ndcg_ks: cut-offs of NDCG@K and mAP@K; ``gain``, ``exclude_family``, ``knn_k``: see `single_modal`.
         empty_queries: ``"skip"`` (default) leaves queries with no relevant item out of the NDCG means;
@@ -80,7 +81,9 @@ def evaluate(
     check_empty_queries(empty_queries)
     if teachers is not None and not set(teachers) <= {"image", "text"}:
         raise ValueError(f"teachers keys must be 'image' and/or 'text'; got {sorted(teachers)}")
-    rel = caption_image_relevance(pairs, cache_dir=cache_dir) if relevance is None else relevance
+    rel = relevance
+    if rel is None and pairs.captions is not None:
+        rel = caption_image_relevance(pairs, cache_dir=cache_dir)
     opts = dict(ks=ndcg_ks, gain=gain, exclude_family=exclude_family, knn_k=knn_k, empty_queries=empty_queries)
     rows = _rows(model, recall_at_k(img_emb, txt_emb, pairs.txt_to_img, ks, protocol=protocol,
                                     fold_size=fold_size, return_ranks=False))

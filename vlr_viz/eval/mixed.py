@@ -48,7 +48,7 @@ def mixed_retrieval(img_emb, txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="line
     ):
         mask = gallery_mask(self_index, np.arange(n + m), pairs.family[rows], pairs.family[gallery_image],
                             exclude_family)
-        graded = relevance_blocks(rel, first[rows], gallery_image)  # the same for an image and its caption query
+        graded = None if rel is None else relevance_blocks(rel, first[rows], gallery_image)  # same for both queries
         relevant = category_blocks(pairs.labels[rows], gallery_labels)
         out.update(ranking_metrics(task, cosine_blocks(queries, gallery), mask, graded, relevant, pairs.labels[rows],
                                    gallery_labels, ks=ks, gain=gain, knn_k=knn_k, empty_queries=empty_queries))

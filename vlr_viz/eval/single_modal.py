@@ -24,11 +24,12 @@ from vlr_viz.eval.ranking import RowBlocks, cosine_blocks, ranking_report
 from vlr_viz.eval.relevance import category_relevance
 
 
-def check_inputs(pairs, rel, img_emb=None, txt_emb=None) -> np.ndarray:
-    """Validate shapes against ``pairs``; return ``rel`` as a float array."""
+def check_inputs(pairs, rel, img_emb=None, txt_emb=None) -> np.ndarray | None:
+    """Validate shapes against ``pairs``; return ``rel`` as an array (``None`` stays ``None``: no graded relevance,
+    e.g. a dataset whose captions are known only by their features; the category metrics remain)."""
     n, m = pairs.n_images, pairs.n_captions
-    rel = np.asarray(rel)
-    if rel.shape != (m, n):
+    rel = None if rel is None else np.asarray(rel)
+    if rel is not None and rel.shape != (m, n):
         raise ValueError(f"relevance must have shape (n_captions, n_images) = ({m}, {n}); got {rel.shape}")
     for emb, name, rows, item in ((img_emb, "img_emb", n, "image"), (txt_emb, "txt_emb", m, "caption")):
         if emb is not None and (np.ndim(emb) != 2 or emb.shape[0] != rows):
@@ -87,7 +88,7 @@ def image_to_image(img_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclu
     rel = check_inputs(pairs, rel, img_emb=img_emb)
     ids = np.arange(pairs.n_images)
     mask = gallery_mask(ids, ids, pairs.family, pairs.family, exclude_family)
-    graded = relevance_blocks(rel, pairs.first_caption_of_image())
+    graded = None if rel is None else relevance_blocks(rel, pairs.first_caption_of_image())
     relevant = category_blocks(pairs.labels, pairs.labels)
     scores = cosine_blocks(img_emb, img_emb)
     return ranking_metrics("i2i", scores, mask, graded, relevant, pairs.labels, pairs.labels,
@@ -102,7 +103,7 @@ def text_to_text(txt_emb, pairs, rel, *, ks=(10, 20, 50), gain="linear", exclude
     t2i = pairs.txt_to_img
     fam = pairs.family[t2i]
     mask = gallery_mask(queries, np.arange(pairs.n_captions), fam[queries], fam, exclude_family)
-    graded = relevance_blocks(rel, queries, t2i)
+    graded = None if rel is None else relevance_blocks(rel, queries, t2i)
     labels = pairs.caption_labels
     relevant = category_blocks(labels[queries], labels)
     txt = np.asarray(txt_emb.detach().cpu() if hasattr(txt_emb, "detach") else txt_emb)
