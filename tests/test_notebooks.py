@@ -122,3 +122,20 @@ def test_report_html_renders_its_figures_in_chromium(report, chromium, tmp_path)
     assert len(RENDERED_SVG.findall(dom)) >= len(run.figures)
     assert re.search(r'class="scatterlayer[^"]*"', dom) and "class=\"point\"" in dom  # the points were drawn
     assert not math.isnan(sum(v for v in run.metrics["table"].values()))
+
+
+def test_a_warm_report_trains_nothing_and_gives_the_same_numbers(report, tmp_path):
+    """Run the training notebooks again after the report: every run comes from the run store (no new entry) and
+    every recorded number is the same."""
+    from vlr_viz.train.store import RunStore
+
+    store = RunStore()
+    before = {e["key"] for e in store.entries()}
+    assert before, "the report stored its runs"
+    again = run_report("fast", out_dir=tmp_path / "out", figures_dir=tmp_path / "figs", notebooks_dir=NOTEBOOKS,
+                       only=["02_relation_drift", "04_rebalancing_report"], png=False)
+    assert {e["key"] for e in store.entries()} == before
+    first = {r.name: r.metrics for r in report.notebooks}
+    for run in again.notebooks:
+        assert run.status == "ok", run.error
+        assert run.metrics == first[run.name], run.name
