@@ -1,4 +1,4 @@
-"""vlr_viz.eval: retrieval metrics (cross-modal, single-modal, mixed) and the evaluation table (method.md, E)."""
+"""vlr_viz.eval: retrieval metrics (cross-modal, single-modal, mixed) and the evaluation table (docs/method.md, E)."""
 from vlr_viz.eval.evaluate import evaluate, metrics_dict
 from vlr_viz.eval.mixed import mixed_retrieval
 from vlr_viz.eval.ranking import EMPTY_QUERIES, average_precision_at_k, describe_empty_queries, knn_accuracy, ndcg_at_k

@@ -1,6 +1,6 @@
 """Image degradations with a severity knob ``s`` in [0, 1] (``s = 0`` returns an exact copy).
 
-Kinds (method.md D, "the image modality becomes weaker"):
+Kinds (docs/method.md, D1):
 
 - ``"blur"``: Gaussian blur, ``sigma = s · max_sigma_frac · min(H, W)`` (default up to 1/8 of the side).
 - ``"noise"``: additive Gaussian noise, ``std = s · max_std`` grey levels (default 128), clipped to [0, 255].

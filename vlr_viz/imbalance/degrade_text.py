@@ -1,6 +1,6 @@
 """Caption degradations with a severity knob ``s`` in [0, 1] (``s = 0`` returns the captions unchanged).
 
-Kinds (method.md D, "the text modality becomes weaker"); words are whitespace tokens, re-joined by one space:
+Kinds (docs/method.md, D1); words are whitespace tokens, re-joined by one space:
 
 - ``"word_dropout"``: each word is dropped with probability ``s``.
 - ``"truncation"``: keep the first ``ceil((1 - s) · n)`` of a caption's ``n`` words.

@@ -1,6 +1,6 @@
 """Modal-imbalance diagnostics: how strong each modality is and how far the common space bends the teachers'.
 
-All functions take numpy arrays (rows are items) and return floats or small dicts (method.md D):
+All functions take numpy arrays (rows are items) and return floats or small dicts (docs/method.md, D3):
 
 - :func:`modality_gap_vector`, :func:`modality_gap`: the vector between the modality centroids and its length
   (Liang et al., "Mind the Gap", NeurIPS 2022); :func:`gap_shift_curve`, their experiment of moving both
@@ -142,7 +142,7 @@ def structure_distortion(student, teacher, tau: float = 1.0, center: bool = Fals
 
     ``mae = mean_{i<j} |S_ij - R_ij|`` with ``S = relation_matrix(student)``, ``R = relation_matrix(teacher)``
     (scale ``1/tau``; ``center`` applies to both spaces, which removes the offset of non-negative CNN features,
-    method.md F) and ``spearman`` = Spearman rank correlation of the off-diagonal entries (scale-free).
+    docs/method.md, F1) and ``spearman`` = Spearman rank correlation of the off-diagonal entries (scale-free).
     """
     s, r = numeric_matrix(student, "student"), numeric_matrix(teacher, "teacher")
     _same_rows(s, r, "student and teacher")
@@ -260,7 +260,7 @@ def modality_strength(features, labels, ks=(10,), knn_k: int = 10, queries=None,
 
     Each query (default: every item; those with label ``-1`` are left out) ranks all other items by cosine
     similarity; an item is relevant when it shares the query's category (label ``-1`` never is). ``family`` (one
-    id per item): also hide a query's same-family items (near-duplicates, method.md F) from its gallery.
+    id per item): also hide a query's same-family items (near-duplicates, docs/method.md, F3) from its gallery.
 
     Returns ``{"ndcg@k": ..}`` (×100, :func:`vlr_viz.eval.ndcg_at_k` with ``gain``), ``"ndcg_skipped"``,
     ``"chance_ndcg@k"`` (:func:`chance_ndcg`, the random-ranking floor) and ``"knn_accuracy"`` (×100,
@@ -343,7 +343,7 @@ def diagnose(img_emb, txt_emb, pairs: PairSet, teacher_image, teacher_text, ks=(
     "spearman"}, "text": ...} (image tower vs vision teacher, text tower vs text teacher), "knn_overlap":
     {"image", "text"}, "cka": {"image", "text"}, "imbalance": {"teacher": summary, "student": summary},
     "imbalance_above_chance": the same on ``ndcg - chance_ndcg``}``: with a dominant category the random-ranking
-    floor is high and compresses the plain index (Twemoji test: teachers 74.7 / 81.8 over a floor of 37.3).
+    floor is high and compresses the plain index.
     """
     teacher = pair_strengths(pairs, teacher_image, teacher_text, ks, knn_k, exclude_family)
     student = pair_strengths(pairs, img_emb, txt_emb, ks, knn_k, exclude_family)

@@ -1,6 +1,6 @@
 """Degrading a whole :class:`PairSet`, named severity presets, and their calibration on the teachers.
 
-A severity number means little by itself (method.md F: down-scaling Twemoji to 12 px barely hurts the vision
+A severity number means little by itself (docs/method.md, D2: down-scaling Twemoji to 12 px barely hurts the vision
 teacher while 50 % word dropout halves recall), so the presets are chosen by the drop they cause in the
 modality's own teacher-ceiling score: category-relevance NDCG@10 of the frozen teacher features, image→image for
 images and caption→caption for captions, measured above the random-ranking floor (:func:`calibrate_presets`).

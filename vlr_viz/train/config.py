@@ -68,12 +68,13 @@ class TrainConfig:
 
     * ``"baseline"``: the matching loss only.
     * ``"sad"``: structure-aware distillation (Yang et al., TIP 2024): ``Σ_k weights[k]·L_k`` over match,
-      rep_img, rep_txt, kd, kd_v, kd_t. The structure terms scale as ``1/τ2``: a kd weight of 2 at
-      ``tau2=0.07`` equals a weight of 1 at ``tau2=0.035``; state and sweep them together.
+      rep_img, rep_txt, kd, kd_v, kd_t. With the MAE distance the structure terms scale as ``1/τ2`` (a kd weight
+      of 2 at ``tau2=0.07`` equals a weight of 1 at ``tau2=0.035``), with MSE as ``1/τ2²``; with KL, τ2 is a
+      softmax temperature with no such scale (docs/method.md, A5). State and sweep weight and τ2 together.
     * ``"covlr"``: CoVLR as an MLDG-style meta step (our reading; see `vlr_viz.losses.covlr`):
       ``weights["match_loss"]·L_match(θ) + covlr_gamma·L_rel(θ')`` with inner step size ``covlr_alpha``; like
-      the structure weight, ``covlr_gamma`` acts at the scale ``1/tau2``. The sources give no γ; the default
-      0.1 (at ``tau2=0.07``) was chosen on the Twemoji validation split (γ = 1 never beat the end of stage 1).
+      the structure weight, ``covlr_gamma`` acts at the scale of the distance (``1/tau2`` for MAE). The sources
+      give no γ; the default 0.1 (at ``tau2=0.07``) was chosen on the Twemoji validation split (docs/method.md, B3).
 
     Optimiser: AdamW (``weight_decay`` on weight matrices only). Learning rate per stage, as if each stage were
     its own run: linear warm-up over the first ``warmup_frac`` of the stage's steps, then cosine decay to 0

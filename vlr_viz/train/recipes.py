@@ -4,9 +4,9 @@
 * ``"sad"``: structure-aware distillation exactly as published (Yang et al., TIP 2024): MAE between relations,
   the authors' weights (match 1, rep_img 1, rep_txt 2, kd 2, kd_v 1, kd_t 1) at ``tau2 = 0.07``.
 * ``"sad-kl"``: structure-aware distillation with the row-softmax KL distance, teachers centred over the batch
-  (method.md F: pooled CNN features share a large common offset that flattens plain cosines), ``tau2 = 0.1``,
-  kd weight 0.2 and no representation terms. Chosen on the Twemoji **validation** split, 10 + 10 epochs, seeds
-  0-2: mean validation RSUM baseline 245.0, sad 239.2, sad-kl 250.9, sad-kl with the representation terms 245.1.
+  (docs/method.md, F1: pooled CNN features share a large common offset that flattens plain cosines), ``tau2 = 0.1``,
+  kd weight 0.2 and no representation terms. Chosen on the Twemoji **validation** split (the comparison is in the
+  README's recipe table and docs/method.md, A7).
 * ``"sad-kl-reliability"``: ``"sad-kl"`` with λ fixed before training from each teacher's reliability on the
   training split (``lambda_mode="reliability"``, ``reliability_reference="labels"``: the chance-corrected category
   purity of each teacher's neighbourhoods, `vlr_viz.models.fusion.reliability_lambda`) instead of a λ learned

@@ -1,5 +1,5 @@
 """Training dynamics: how far the student's relations drift from the teachers' per epoch, with the learned λ, τ
-and τ2 (TIP 2024 structure-aware distillation, method.md A3), and the loss terms per epoch.
+and τ2 (TIP 2024 structure-aware distillation, docs/method.md, A3), and the loss terms per epoch.
 
 The builders read a training history only through the adapter functions at the top (`history_frame`,
 `history_snapshots`, `stage_boundary`), which follow the format of `vlr_viz.train.history`.
@@ -130,7 +130,7 @@ def relation_distortion(student, teacher, scale: float = 1.0) -> dict[str, float
     """``mae = mean_{i≠j} |S_ij − R_ij| · scale`` and Spearman ρ of the off-diagonal entries (scale-free).
 
     ``scale``: multiply the absolute gap, e.g. by the snapshot's τ2 to read relations ``x xᵀ/τ2`` on the cosine
-    scale (method.md F: the loss scale goes with 1/τ2).
+    scale (docs/method.md, A5: the loss scale goes with 1/τ2).
     """
     s, r = np.asarray(student, dtype=np.float64), np.asarray(teacher, dtype=np.float64)
     if s.ndim != 2 or s.shape != r.shape or s.shape[0] != s.shape[1] or s.shape[0] < 3:

@@ -78,7 +78,7 @@ def modality_strength_bars(df: pd.DataFrame, metric: str | None = None, relevanc
             ``metric`` and ``relevance`` (e.g. ``strength_frame`` output or ``vlr_viz.eval.evaluate`` rows).
         metric: which metric to plot when ``df`` holds several; named in the y-axis title.
         relevance: which relevance (``"category"``, ``"rouge-l"``) the scores use; required when ``df`` has no
-            single ``relevance``; named in the y-axis title (method.md F: ROUGE-L favours the text side).
+            single ``relevance``; named in the y-axis title (docs/method.md, F2: ROUGE-L favours the text side).
 
     Bars show the mean over repeated rows, error bars the sample standard deviation (n > 1).
     """

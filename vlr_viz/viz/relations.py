@@ -1,5 +1,5 @@
 """Relation matrices as heatmaps: teacher relations ``R_v``, ``R_t``, fused ``E`` and student ``S_v``, ``S_t``,
-``S_vt`` (TIP 2024 structure-aware distillation, method.md A3), and how a student's relations moved.
+``S_vt`` (TIP 2024 structure-aware distillation, docs/method.md, A3), and how a student's relations moved.
 
 Items are ordered by category (stable: within a category the given order is kept, unknown labels last), with
 lines at the category boundaries, so block structure (items of a category relate more to each other) is visible.

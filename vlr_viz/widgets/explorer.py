@@ -1,5 +1,5 @@
 """The imbalance explorer: degrade one modality, retrain the student on cached features, and watch retrieval,
-λ, the relation matrices and the common space respond (method.md D).
+λ, the relation matrices and the common space respond (docs/method.md, D).
 
 Degradations are precomputed on a grid (`FeatureGrid`: ``(kind, severity) -> teacher features``, built once by
 `build_feature_grid`, the encoders' disk cache making later builds instant), so no control re-runs an encoder;
@@ -568,7 +568,7 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
 
     The state's ``structure_weight`` is the weight of the structure term ``kd_loss`` (method ``"sad"``, the
     other weights as in `vlr_viz.losses.DEFAULT_WEIGHTS`; 0 leaves matching and representation distillation) and
-    ``student_relation`` the student relation of method.md A3. ``config`` passes further `TrainConfig` fields
+    ``student_relation`` the student relation of docs/method.md, A3. ``config`` passes further `TrainConfig` fields
     (e.g. ``tau2``, ``lambda_mode``). The explorer is a quick look, so no epoch is selected on held-out data: the
     last epoch is kept (``select_best=False``) and the training split doubles as the logging split.
 
