@@ -162,7 +162,8 @@ def test_history_files_and_snapshots(data, tmp_path):
 
 
 def test_centred_snapshots_keep_the_raw_teacher_relations_for_drift(data):
-    from vlr_viz.viz.drift import distortion_frame, relation_distortion
+    from vlr_viz.imbalance.diagnostics import relation_distortion
+    from vlr_viz.viz.drift import distortion_frame
 
     train, val = data
     res = fit(tiny(center_teachers=True, snapshot_every=3), train, val, progress=False)

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import pytest
 
 from vlr_viz import viz
+from vlr_viz.imbalance import diagnostics
 from vlr_viz.viz import geometry, relations, tables, thumbnails
 from vlr_viz.viz.imbalance import imbalance_index_curve, modality_gap_bars, modality_strength_bars, strength_frame
 
@@ -235,7 +236,7 @@ def test_who_moved_most_ranks_planted_item_first(rng):
         return set(np.argsort(-s, kind="stable")[:k].tolist())
 
     oracle = np.array([len(knn(before, i) & knn(after, i)) / k for i in range(60)])
-    np.testing.assert_allclose(geometry.knn_overlap_per_item(before, after, k), oracle)
+    np.testing.assert_allclose(diagnostics.knn_overlap_per_item(before, after, k), oracle)
     with pytest.raises(ValueError, match="same items"):
         geometry.who_moved_most(before, after[:10])
 

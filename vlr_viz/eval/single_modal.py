@@ -123,3 +123,36 @@ def single_modal_retrieval(img_emb, txt_emb, pairs, rel, *, ks=(10, 20, 50), gai
     if txt_emb is not None:
         out.update(text_to_text(txt_emb, pairs, rel, **opts))
     return out
+
+
+def category_strength(features, labels, *, queries=None, family=None, ks=(10,), knn_k: int = 10,
+                      gain: str = "linear", empty_queries: str = "skip") -> dict:
+    """Single-modal retrieval of one modality's features judged by category, computed a block of queries at a time.
+
+    Each query (default: every item; those with label ``-1`` are left out) ranks all other items by cosine
+    similarity; an item is relevant when it shares the query's category (label ``-1`` never is). ``family`` (one
+    id per item): also hide a query's same-family items from its gallery. Returns ``{"ndcg@k": ...,
+    "ndcg_skipped": ..., "knn@knn_k": ...}`` (×100; `ranking_report`), plus ``"queries"``, ``"mask"`` and
+    ``"relevant"`` (the query indices and `RowBlocks` of the gallery mask and relevance, for a chance level).
+    """
+    labels = np.asarray(labels)
+    n = labels.shape[0]
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or np.shape(features)[0] != n:
+        raise ValueError(f"labels must be one integer per feature row ({np.shape(features)[0]}); got shape "
+                         f"{labels.shape}")
+    q = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
+    if q.ndim != 1 or (q.size and (q.min() < 0 or q.max() >= n)):
+        raise ValueError(f"queries must be indices into the {n} items")
+    q = q[labels[q] >= 0]
+    if q.size == 0:
+        raise ValueError("single-modal strength needs at least one query with a known label")
+    if family is not None and np.shape(family) != (n,):
+        raise ValueError(f"family must have one entry per item ({n}); got shape {np.shape(family)}")
+    fam = np.zeros(n, np.int64) if family is None else np.asarray(family)
+    mask = gallery_mask(q, np.arange(n), fam[q], fam, family is not None)
+    relevant = category_blocks(labels[q], labels)
+    graded = RowBlocks(relevant.shape, lambda r: relevant[r].astype(np.float32))
+    report = ranking_report(cosine_blocks(np.asarray(features)[q], features), mask, graded=graded,
+                            query_labels=labels[q], gallery_labels=labels, ks=ks, gain=gain, knn_k=knn_k,
+                            empty_queries=empty_queries)
+    return {**report, "queries": q, "mask": mask, "relevant": relevant}

@@ -148,10 +148,26 @@ def structure_distortion(student, teacher, tau: float = 1.0, center: bool = Fals
     _same_rows(s, r, "student and teacher")
     if s.shape[0] < 3:
         raise ValueError("structure_distortion needs at least 3 items")
-    iu = np.triu_indices(s.shape[0], k=1)
-    s_rel, r_rel = relation_matrix(s, tau, center)[iu], relation_matrix(r, tau, center)[iu]
-    rho = spearmanr(s_rel, r_rel).statistic if np.ptp(s_rel) > 0 and np.ptp(r_rel) > 0 else np.nan
-    return {"mae": float(np.mean(np.abs(s_rel - r_rel))), "spearman": float(rho)}
+    return relation_distortion(relation_matrix(s, tau, center), relation_matrix(r, tau, center), entries="upper")
+
+
+def relation_distortion(student, teacher, scale: float = 1.0, entries: str = "off_diagonal") -> dict[str, float]:
+    """``mae = mean |S_ij − R_ij| · scale`` and Spearman ρ (scale-free) between two relation matrices, over the
+    off-diagonal entries ``i ≠ j`` (``entries="upper"``: ``i < j``, the same mean for symmetric matrices).
+
+    ``scale``: multiply the absolute gap, e.g. by a snapshot's τ2 to read relations ``x xᵀ/τ2`` on the cosine
+    scale (docs/method.md, A5).
+    """
+    s, t = np.asarray(student, dtype=np.float64), np.asarray(teacher, dtype=np.float64)
+    if s.ndim != 2 or s.shape != t.shape or s.shape[0] != s.shape[1] or s.shape[0] < 3:
+        raise ValueError(f"student and teacher relations must be square matrices of equal shape (n >= 3); "
+                         f"got {s.shape} and {t.shape}")
+    if entries not in ("off_diagonal", "upper"):
+        raise ValueError(f"entries must be 'off_diagonal' or 'upper'; got {entries!r}")
+    pick = np.triu_indices(s.shape[0], k=1) if entries == "upper" else ~np.eye(s.shape[0], dtype=bool)
+    a, b = s[pick], t[pick]
+    rho = spearmanr(a, b).statistic if np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan
+    return {"mae": float(np.mean(np.abs(a - b)) * scale), "spearman": float(rho)}
 
 
 def nearest_neighbours(x, k: int) -> np.ndarray:
@@ -169,15 +185,17 @@ def nearest_neighbours(x, k: int) -> np.ndarray:
     return out
 
 
-def knn_overlap(space_a, space_b, k: int = 10) -> float:
-    """``mean_i |kNN_a(i) ∩ kNN_b(i)| / k`` with cosine neighbours, the item itself excluded; in [0, 1]."""
+def knn_overlap_per_item(space_a, space_b, k: int = 10) -> np.ndarray:
+    """``|kNN_a(i) ∩ kNN_b(i)| / k`` for every item (cosine neighbours, the item itself excluded), in [0, 1]."""
     a, b = numeric_matrix(space_a, "space_a"), numeric_matrix(space_b, "space_b")
     _same_rows(a, b, "space_a and space_b")
-    na, nb = nearest_neighbours(a, k), nearest_neighbours(b, k)
-    n = a.shape[0]
-    member = np.zeros((n, n), dtype=bool)
-    member[np.arange(n)[:, None], na] = True
-    return float(member[np.arange(n)[:, None], nb].sum(axis=1).mean() / k)
+    both = np.sort(np.concatenate([nearest_neighbours(a, k), nearest_neighbours(b, k)], axis=1), axis=1)
+    return np.sum(both[:, 1:] == both[:, :-1], axis=1) / k  # each list holds an item at most once
+
+
+def knn_overlap(space_a, space_b, k: int = 10) -> float:
+    """``mean_i |kNN_a(i) ∩ kNN_b(i)| / k`` (`knn_overlap_per_item`); in [0, 1]."""
+    return float(knn_overlap_per_item(space_a, space_b, k).mean())
 
 
 def linear_cka(x, y) -> float:
@@ -206,74 +224,62 @@ def chance_ndcg(relevance, ks=(10,), gain: str = "linear", mask=None) -> dict[st
     Every rank holds, on average, the mean gain ``ḡ_q`` of the query's gallery, so
     ``E[NDCG@k] = ḡ_q · Σ_{r ≤ min(k, G_q)} 1/log2(r + 1) / IDCG@k``; queries with ``IDCG = 0`` are skipped, as in
     :func:`vlr_viz.eval.ndcg_at_k`. The floor that a category-relevance score sits on: with one dominant
-    category it is far above zero.
+    category it is far above zero. ``relevance`` and ``mask`` may be arrays or `vlr_viz.eval.ranking.RowBlocks`.
     """
+    from vlr_viz.eval.ranking import RowBlocks  # imported here: vlr_viz.eval loads torch
+
     ks = check_cutoffs(ks)
-    rel = np.asarray(relevance, dtype=np.float64)
-    keep = np.ones(rel.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    if rel.ndim != 2 or keep.shape != rel.shape:
-        raise ValueError(f"relevance must be (Q, G) and mask the same shape; got {rel.shape} and {keep.shape}")
     if gain not in ("linear", "exponential"):
         raise ValueError(f"gain must be 'linear' or 'exponential'; got {gain!r}")
-    g = np.where(keep, rel if gain == "linear" else np.exp2(rel) - 1.0, 0.0)
-    size = keep.sum(axis=1)
-    mean_gain = g.sum(axis=1) / np.maximum(size, 1)
-    kmax = min(max(ks), rel.shape[1])
+    shape = relevance.shape if isinstance(relevance, RowBlocks) else np.shape(relevance)
+    if len(shape) != 2 or (mask is not None and tuple(np.shape(mask) if not isinstance(mask, RowBlocks)
+                                                      else mask.shape) != tuple(shape)):
+        raise ValueError(f"relevance must be (Q, G) and mask the same shape; got {shape} and "
+                         f"{None if mask is None else getattr(mask, 'shape', np.shape(mask))}")
+    kmax = min(max(ks), shape[1])
     discount = 1.0 / np.log2(np.arange(2, kmax + 2))
-    ideal = -np.sort(-g, axis=1)[:, :kmax]
+    sums = {k: [] for k in ks}
+    for lo in range(0, shape[0], _CHUNK):
+        rows = slice(lo, lo + _CHUNK)
+        rel = np.asarray(relevance[rows], dtype=np.float64)
+        keep = np.ones(rel.shape, dtype=bool) if mask is None else np.asarray(mask[rows], dtype=bool)
+        g = np.where(keep, rel if gain == "linear" else np.exp2(rel) - 1.0, 0.0)
+        size = keep.sum(axis=1)
+        mean_gain = g.sum(axis=1) / np.maximum(size, 1)
+        ideal = -np.sort(-g, axis=1)[:, :kmax]
+        for k in ks:
+            kk = min(k, kmax)
+            idcg = (ideal[:, :kk] * discount[:kk]).sum(axis=1)
+            span = np.cumsum(discount)[np.minimum(size, kk) - 1] * (size > 0)
+            valid = idcg > 0
+            sums[k].append(mean_gain[valid] * span[valid] / idcg[valid])
     out = {}
     for k in ks:
-        kk = min(k, kmax)
-        idcg = (ideal[:, :kk] * discount[:kk]).sum(axis=1)
-        span = np.cumsum(discount)[np.minimum(size, kk) - 1] * (size > 0)
-        valid = idcg > 0
-        out[f"ndcg@{k}"] = float(100.0 * np.mean(mean_gain[valid] * span[valid] / idcg[valid])) \
-            if valid.any() else float("nan")
+        values = np.concatenate(sums[k])
+        out[f"ndcg@{k}"] = float(100.0 * values.mean()) if values.size else float("nan")
     return out
-
-
-def _category_task(labels, n: int, queries=None, family=None):
-    """Queries with a known label, category relevance ``(Q, n)`` and the gallery mask (self, same family)."""
-    labels = np.asarray(labels)
-    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be {n} integers, one per feature row; got shape {labels.shape}")
-    q = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
-    if q.ndim != 1 or (q.size and (q.min() < 0 or q.max() >= n)):
-        raise ValueError(f"queries must be indices into the {n} items")
-    q = q[labels[q] >= 0]
-    if q.size == 0:
-        raise ValueError("single-modal strength needs at least one query with a known label")
-    keep = np.ones((q.size, n), dtype=bool)
-    keep[np.arange(q.size), q] = False
-    if family is not None:
-        family = np.asarray(family)
-        if family.shape != (n,):
-            raise ValueError(f"family must have one entry per item ({n}); got shape {family.shape}")
-        keep &= family[q][:, None] != family[None, :]
-    relevance = ((labels[q][:, None] == labels[None, :]) & (labels[None, :] >= 0)).astype(np.float32)
-    return q, labels, relevance, keep
 
 
 def modality_strength(features, labels, ks=(10,), knn_k: int = 10, queries=None, family=None,
                       gain: str = "linear") -> dict[str, float]:
-    """Single-modal retrieval quality of one modality's features, with category relevance.
+    """Single-modal retrieval quality of one modality's features, with category relevance
+    (`vlr_viz.eval.single_modal.category_strength`, the same numbers as the evaluation's category rows).
 
     Each query (default: every item; those with label ``-1`` are left out) ranks all other items by cosine
     similarity; an item is relevant when it shares the query's category (label ``-1`` never is). ``family`` (one
     id per item): also hide a query's same-family items (near-duplicates, docs/method.md, F3) from its gallery.
 
-    Returns ``{"ndcg@k": ..}`` (×100, :func:`vlr_viz.eval.ndcg_at_k` with ``gain``), ``"ndcg_skipped"``,
-    ``"chance_ndcg@k"`` (:func:`chance_ndcg`, the random-ranking floor) and ``"knn_accuracy"`` (×100,
-    :func:`vlr_viz.eval.knn_accuracy` with ``knn_k`` neighbours over the same gallery).
+    Returns ``{"ndcg@k": ..}`` (×100 with ``gain``), ``"ndcg_skipped"``, ``"chance_ndcg@k"`` (:func:`chance_ndcg`,
+    the random-ranking floor) and ``"knn_accuracy"`` (×100, ``knn_k`` neighbours over the same gallery).
     """
-    from vlr_viz.eval import knn_accuracy, ndcg_at_k  # imported here: vlr_viz.eval loads torch
+    from vlr_viz.eval.single_modal import category_strength  # imported here: vlr_viz.eval loads torch
 
-    z = l2_normalize(features)
-    q, labels, relevance, keep = _category_task(labels, z.shape[0], queries, family)
-    scores = (z[q] @ z.T).astype(np.float32)
-    out = dict(ndcg_at_k(scores, relevance, ks=tuple(ks), gain=gain, mask=keep))
-    out.update({f"chance_{key}": v for key, v in chance_ndcg(relevance, tuple(ks), gain, keep).items()})
-    out["knn_accuracy"] = knn_accuracy(z[q], z, labels[q], labels, k=knn_k, mask=keep)
+    report = category_strength(numeric_matrix(features, "features", dtype=np.float32), labels, queries=queries,
+                               family=family, ks=tuple(ks), knn_k=knn_k, gain=gain)
+    out = {key: report[key] for key in report if key.startswith("ndcg")}
+    graded = report["relevant"]
+    out.update({f"chance_{key}": v for key, v in chance_ndcg(graded, tuple(ks), gain, report["mask"]).items()})
+    out["knn_accuracy"] = report[f"knn@{knn_k}"]
     return {key: (int(v) if key == "ndcg_skipped" else float(v)) for key, v in out.items()}
 
 

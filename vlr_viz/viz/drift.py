@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from scipy.stats import spearmanr
+from vlr_viz.imbalance.diagnostics import relation_distortion
 
 from vlr_viz.viz import series_color
 
@@ -124,22 +124,6 @@ MODALITY_PAIRS = {"image": ("S_v", "R_v"), "text": ("S_t", "R_t")}
 #: Reference preferred over ``R_v`` / ``R_t`` when a snapshot has it: the teachers' own (uncentred) cosine relations,
 #: so that runs with and without teacher centring are measured against the same matrices.
 RAW_REFERENCE = {"R_v": "R_v_raw", "R_t": "R_t_raw"}
-
-
-def relation_distortion(student, teacher, scale: float = 1.0) -> dict[str, float]:
-    """``mae = mean_{i≠j} |S_ij − R_ij| · scale`` and Spearman ρ of the off-diagonal entries (scale-free).
-
-    ``scale``: multiply the absolute gap, e.g. by the snapshot's τ2 to read relations ``x xᵀ/τ2`` on the cosine
-    scale (docs/method.md, A5: the loss scale goes with 1/τ2).
-    """
-    s, r = np.asarray(student, dtype=np.float64), np.asarray(teacher, dtype=np.float64)
-    if s.ndim != 2 or s.shape != r.shape or s.shape[0] != s.shape[1] or s.shape[0] < 3:
-        raise ValueError(f"student and teacher relations must be square matrices of equal shape (n >= 3); "
-                         f"got {s.shape} and {r.shape}")
-    off = ~np.eye(s.shape[0], dtype=bool)
-    a, b = s[off], r[off]
-    rho = spearmanr(a, b).statistic if np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan
-    return {"mae": float(np.mean(np.abs(a - b)) * scale), "spearman": float(rho)}
 
 
 def distortion_frame(history, cosine_scale: bool = True) -> pd.DataFrame:

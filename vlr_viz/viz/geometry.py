@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from vlr_viz.arrays import first_caption_of_image, l2_normalize, numeric_matrix
 from vlr_viz.cache import cached_array, content_hash
-from vlr_viz.imbalance.diagnostics import nearest_neighbours
+from vlr_viz.imbalance.diagnostics import knn_overlap_per_item
 from vlr_viz.viz import category_color, series_color
 
 PROJECTION_METHODS = ("umap", "pca")
@@ -265,16 +265,6 @@ def _add_thumbnails(fig, thumbnails, xy_img, n, panel, count, indices, scale) ->
                                   x=float(xy_img[i, 0]), y=float(xy_img[i, 1]), sizex=scale * span,
                                   sizey=scale * span, xanchor="center", yanchor="middle", layer="above",
                                   sizing="contain", opacity=0.95))
-
-
-def knn_overlap_per_item(space_a, space_b, k: int = 10) -> np.ndarray:
-    """``|kNN_a(i) ∩ kNN_b(i)| / k`` for every item (cosine neighbours, the item itself excluded)."""
-    a, b = _embeddings(space_a, "before_emb"), _embeddings(space_b, "after_emb")
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(f"before_emb and after_emb must hold the same items; got {a.shape[0]} and {b.shape[0]} rows")
-    both = np.sort(np.concatenate([nearest_neighbours(a, k), nearest_neighbours(b, k)], axis=1), axis=1)
-    shared = np.sum((both[:, 1:] == both[:, :-1]) & (both[:, 1:] >= 0), axis=1)  # each list holds an item once
-    return shared / k
 
 
 def who_moved_most(before_emb, after_emb, k: int = 10, top: int = 15, names: Sequence[str] | None = None,
