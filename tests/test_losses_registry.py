@@ -1,15 +1,23 @@
-"""Loss registry and the weighted sum of named terms."""
+"""The weighted sum of named terms, and the registry of training methods."""
 import pytest
 import torch
 
-from vlr_viz.losses import DEFAULT_WEIGHTS, LOSSES, get_loss, structure_loss, weighted_sum
+from vlr_viz.losses import DEFAULT_WEIGHTS, weighted_sum
 
 
-def test_registry_names():
-    assert get_loss("structure") is structure_loss
-    assert set(LOSSES) == {"matching", "vse_hinge", "representation", "structure"}
-    with pytest.raises(ValueError, match="unknown loss 'itm'"):
-        get_loss("itm")
+def test_method_registry_gives_each_method_its_stage_weights():
+    from vlr_viz.train import TrainConfig
+    from vlr_viz.train.methods import METHODS, get_method
+
+    assert set(METHODS) == {"baseline", "sad", "covlr"}
+    cfg = TrainConfig(method="sad", covlr_gamma=0.3)
+    assert get_method("baseline").stage_weights(cfg, 2) == {"match_loss": 1.0}
+    assert get_method("sad").stage_weights(cfg, 1) == {"match_loss": 1.0}
+    assert get_method("sad").stage_weights(cfg, 2) == cfg.weights
+    assert get_method("covlr").stage_weights(cfg, 2) == {"match_loss": 1.0, "rel_loss": 0.3}
+    assert not get_method("covlr").trains_together and get_method("sad").trains_together
+    with pytest.raises(ValueError, match="unknown method 'itm'"):
+        get_method("itm")
 
 
 def test_weighted_sum_values_and_terms():

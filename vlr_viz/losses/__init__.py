@@ -1,45 +1,36 @@
-"""Losses of vlr_viz: each returns a dict of named terms; `weighted_sum` combines the terms a method uses.
+"""Losses of vlr_viz: each returns a dict of named terms; `weighted_sum` combines the terms a method uses (which
+terms, with which weights in which stage: `vlr_viz.train.methods`).
 
-==================  =====================================  ===========================================
-registry name       function                               terms
-==================  =====================================  ===========================================
-``matching``        `matching_loss` (InfoNCE, multi-pos.)  ``match_loss``
-``vse_hinge``       `vse_hinge_loss` (VSE++ hardest neg.)  ``match_loss``
-``representation``  `representation_loss`                  ``rep_img_loss``, ``rep_txt_loss``
-``structure``       `structure_loss`                       ``kd_loss``, ``kd_v_loss``, ``kd_t_loss``
-==================  =====================================  ===========================================
+=====================================  =============================================  ==========================
+function                               terms                                          docs/method.md
+=====================================  =============================================  ==========================
+`matching_loss` (InfoNCE, multi-pos.)  ``match_loss``                                 A1
+`vse_hinge_loss` (VSE++ hardest neg.)  ``match_loss``                                 A1
+`representation_loss`                  ``rep_img_loss``, ``rep_txt_loss``             A2
+`structure_loss`                       ``kd_loss``, ``kd_v_loss``, ``kd_t_loss``      A3-A5
+`covlr_terms` (the CoVLR meta step)    ``match_loss``, ``rel_loss``                   B2
+=====================================  =============================================  ==========================
+
+`vlr_viz.losses.npc` holds DCMQ's distillation target and loss (C3).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
+from typing import Mapping
 
 import torch
 
 from .matching import matching_loss
 from .representation import representation_loss
+from .covlr import covlr_terms
 from .structure import (DISTANCES, STUDENT_RELATIONS, lambda_objective, off_diagonal, relation_distance,
                         structure_loss, student_relations, teacher_relations)
 from .targets import positive_targets, soft_cross_entropy
 from .vse_hinge import vse_hinge_loss
 
-LOSSES: dict[str, Callable[..., dict]] = {
-    "matching": matching_loss,
-    "vse_hinge": vse_hinge_loss,
-    "representation": representation_loss,
-    "structure": structure_loss,
-}
-
 #: The authors' weights (TIP 2024) for the terms vlr_viz has (their ITM term, weight 2, has no counterpart here).
 DEFAULT_WEIGHTS = {"match_loss": 1.0, "rep_img_loss": 1.0, "rep_txt_loss": 2.0,
                    "kd_loss": 2.0, "kd_v_loss": 1.0, "kd_t_loss": 1.0}
-
-
-def get_loss(name: str) -> Callable[..., dict]:
-    """The loss function registered as ``name``."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; known: {sorted(LOSSES)}")
-    return LOSSES[name]
 
 
 def weighted_sum(terms: Mapping[str, torch.Tensor],
@@ -60,7 +51,7 @@ def weighted_sum(terms: Mapping[str, torch.Tensor],
     return sum(weighted.values()), weighted
 
 
-__all__ = ["DEFAULT_WEIGHTS", "DISTANCES", "LOSSES", "STUDENT_RELATIONS", "get_loss", "matching_loss",
+__all__ = ["DEFAULT_WEIGHTS", "DISTANCES", "STUDENT_RELATIONS", "covlr_terms", "matching_loss",
            "lambda_objective", "off_diagonal", "positive_targets", "relation_distance", "representation_loss",
            "soft_cross_entropy", "structure_loss", "student_relations", "teacher_relations", "vse_hinge_loss",
            "weighted_sum"]
