@@ -96,3 +96,24 @@ def test_lambda_landscape_of_a_trained_structure_aware_run():
     base = Run("baseline", 0, fit(tiny(method="baseline"), train, val, progress=False), None, None, 0.0)
     with pytest.raises(ValueError, match="structure-aware run"):
         lambda_landscape(base, Splits({}, {"train": train}, None, "clean"))
+
+
+def test_severity_sweep_measures_each_side_on_its_own(twemoji_features):
+    from vlr_viz.imbalance import imbalance_summary, pair_strengths
+    from vlr_viz.study import severity_sweep, sweep_strengths
+
+    table = severity_sweep("twemoji", "occlusion", "word_replace", [0.0, 0.75])
+    assert list(zip(table.degraded, table.severity)) == [("image", 0.0), ("image", 0.75), ("text", 0.0), ("text", 0.75)]
+    clean = table.iloc[0]
+    from vlr_viz.data import load_twemoji
+
+    test = load_twemoji("test")
+    ref = pair_strengths(test, twemoji_features["test"].image, twemoji_features["test"].text)
+    assert clean.image_ndcg10 == pytest.approx(ref["image"]["ndcg@10"])
+    assert clean.value == pytest.approx(imbalance_summary(ref["image"]["ndcg@10"], ref["text"]["ndcg@10"])["index"])
+    occluded, replaced = table.iloc[1], table.iloc[3]
+    assert occluded.image_ndcg10 < clean.image_ndcg10 and occluded.text_ndcg10 == pytest.approx(clean.text_ndcg10)
+    assert replaced.text_ndcg10 < clean.text_ndcg10 and replaced.image_ndcg10 == pytest.approx(clean.image_ndcg10)
+    long = sweep_strengths(table)
+    assert len(long) == 8 and set(long.model) == {"occlusion@0.00", "occlusion@0.75", "word_replace@0.00",
+                                                  "word_replace@0.75"}

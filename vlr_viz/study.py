@@ -152,3 +152,41 @@ def compare_methods(methods, conditions: dict, seeds=(0,), cache_dir=None, progr
     df = pd.concat(frames, ignore_index=True)
     df.attrs["empty_queries"] = empty_queries
     return df, runs
+
+
+def severity_sweep(dataset: str = "twemoji", image_kind: str = "occlusion", text_kind: str = "word_replace",
+                   severities=(0.0, 0.25, 0.5, 0.75, 0.95), seed: int = 0, split: str = "test", cache_dir=None,
+                   progress: bool = False) -> pd.DataFrame:
+    """How much each degradation weakens its own modality: for every severity, the ``split`` degraded on one side
+    (``image_kind`` on the images, then ``text_kind`` on the captions), re-encoded by the teachers (cached), and
+    each teacher's category-relevance single-modal NDCG@10 (`vlr_viz.imbalance.pair_strengths`).
+
+    One row per ``(degraded, severity)``: ``degraded`` (``"image"`` / ``"text"``), ``kind``, ``severity``,
+    ``model`` (``"teacher"``), ``image_ndcg10``, ``text_ndcg10``, ``value`` (the imbalance index
+    ``(S_img - S_txt) / (S_img + S_txt)``, positive when the text side is weaker) and ``weaker``.
+    """
+    from .imbalance import imbalance_summary, pair_strengths
+
+    pairs = load_splits(dataset)[split]
+    rows = []
+    for modality, kind in (("image", image_kind), ("text", text_kind)):
+        for s in severities:
+            spec = (kind, s) if s > 0 else None
+            degraded = degrade_pairs(pairs, image=spec if modality == "image" else None,
+                                     text=spec if modality == "text" else None, seed=seed)
+            f = load_features(degraded, cache_dir=cache_dir, progress=progress)
+            strength = pair_strengths(degraded, f.image, f.text)
+            summary = imbalance_summary(strength["image"]["ndcg@10"], strength["text"]["ndcg@10"])
+            rows.append({"degraded": modality, "kind": kind, "severity": float(s), "model": "teacher",
+                         "image_ndcg10": strength["image"]["ndcg@10"], "text_ndcg10": strength["text"]["ndcg@10"],
+                         "value": summary["index"], "weaker": summary["weaker"]})
+    return pd.DataFrame(rows)
+
+
+def sweep_strengths(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `severity_sweep` as `vlr_viz.viz.modality_strength_bars` reads them: ``model`` (``kind@severity``),
+    ``modality``, ``metric`` (``ndcg@10``), ``value``."""
+    label = table["kind"] + "@" + table["severity"].map("{:.2f}".format)
+    return pd.concat([pd.DataFrame({"model": label, "modality": modality, "metric": "ndcg@10",
+                                    "value": table[f"{modality}_ndcg10"]}) for modality in ("image", "text")],
+                     ignore_index=True)
