@@ -5,7 +5,9 @@ Classes: the command line's error line (`VlrVizError` → one line, exit 2, ``--
 config values (``--config`` JSON); notebook parameter values (``vlr-viz report -p``), refused before any notebook
 runs; checkpoints (a process killed mid-write and mid-swap, then resumed; truncated and missing files); run
 folders (``vlr-viz eval``); caches (not writable; a sidecar that is JSON but not a sidecar); ``--device cuda``
-without CUDA; metric cut-offs; tiny embedding rows.
+without CUDA; metric cut-offs; tiny embedding rows; user datasets (``captions.tsv`` read strictly, every PIL image
+mode decoded correctly, paths that leave the dataset's folder). The malformed variants of every dataset form and an
+extraction killed with SIGKILL are in ``test_datasets.py`` and ``test_extraction.py``.
 """
 import json
 import os
@@ -19,14 +21,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from vlr_viz.arrays import l2_normalize
 from vlr_viz.cache import CacheWriteWarning, CorruptCacheWarning, cached_array, content_hash, load_array
 from vlr_viz.cli import main
-from vlr_viz.errors import CheckpointError, ConfigError, RunFolderError, VlrVizError
+from vlr_viz.data import load_dataset
+from vlr_viz.data.images import read_rgb
+from vlr_viz.errors import CheckpointError, ConfigError, DataFormatError, RunFolderError, VlrVizError
 from vlr_viz.eval import average_precision_at_k, ndcg_at_k, recall_at_k
 from vlr_viz.eval.codes import code_recall_at_k
 from vlr_viz.imbalance import chance_ndcg
+from test_datasets import COLOURS, _folder, _png
 from vlr_viz.notebook_params import check_notebook_parameters, notebook_parameters, notebook_presets
 from vlr_viz.notebook_rules import parameter_checks
 from vlr_viz.train import fit, load_model
@@ -420,3 +426,61 @@ def test_an_all_zero_row_is_still_refused_by_row(rng):
 def test_errors_are_value_errors_of_one_family():
     for cls in (ConfigError, RunFolderError, CheckpointError):
         assert issubclass(cls, VlrVizError) and issubclass(cls, ValueError)
+
+
+# --- user datasets: captions.tsv read strictly, every image mode, paths ------------------------------------------
+@pytest.mark.parametrize("table, match", [
+    (b'a.png\t"an unclosed quote\nb.png\tsecond\n', None),
+    (b"\xef\xbb\xbfa.png\tbom first line\nb.png\tok\n", None),
+    (b"a.png\tok\nb.png\tcaf\xe9\n", r"captions.tsv:2: not UTF-8 text \(byte 0xe9 at column 10\)"),
+    (b"a.png\tok\tcat\textra\n", r"captions.tsv:1: expected .* got 4 column"),
+    (b"a.png\tone\tcats\nb.png\tx\na.png\ttwo\tdogs\n", r"captions.tsv:3: image a.png has category 'dogs' here but "
+                                                       r"'cats' at .*captions.tsv:1"),
+    (b"# only a comment\n\n", r"captions.tsv holds no data rows"),
+    (b"", r"captions.tsv holds no data rows"),
+    (b"../outside.png\tescape\n", r"captions.tsv:1: image path '../outside.png' points outside"),
+])
+def test_captions_tsv_is_read_strictly(tmp_path, table, match):
+    folder = _folder(tmp_path / "data", table)
+    _png(tmp_path / "outside.png", COLOURS[3])
+    if match is None:
+        p = load_dataset(str(folder))
+        assert p.n_captions == 2 and p.image_ids == ["a.png", "b.png"]
+        assert p.captions[0] in ('"an unclosed quote', "bom first line")  # quotes kept, BOM dropped
+    else:
+        with pytest.raises(DataFormatError, match=match):
+            load_dataset(str(folder))
+
+
+def test_outside_paths_need_the_explicit_option(tmp_path):
+    folder = _folder(tmp_path / "data", b"../outside.png\tescape\na.png\tinside\n")
+    _png(tmp_path / "outside.png", COLOURS[3])
+    p = load_dataset(str(folder), allow_outside_paths=True)
+    assert p.images.read(0)[0, 0].tolist() == list(COLOURS[3])
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: Image.fromarray(np.array([[0, 65535, 32896]], np.uint16)), [0, 255, 128]),  # I;16: scaled, not white
+    (lambda: Image.fromarray(np.array([[0, 65535, 257]], np.int32), mode="I"), [0, 255, 1]),
+    (lambda: Image.fromarray(np.array([[0.0, 1.0, 0.5]], np.float32), mode="F"), [0, 255, 128]),
+    (lambda: Image.new("CMYK", (3, 1), (0, 0, 0, 0)), [255, 255, 255]),
+])
+def test_every_pil_mode_becomes_correct_8_bit_rgb(tmp_path, make, expected):
+    img = make()
+    path = tmp_path / ("x.tiff" if img.mode in ("F", "I", "CMYK") else "x.png")
+    img.save(path)
+    rgb = read_rgb(path)
+    assert rgb.dtype == np.uint8 and rgb.shape[2] == 3
+    assert rgb[0, :, 0].tolist() == expected and (rgb[..., 0] == rgb[..., 2]).all()
+
+
+def test_transparent_palette_and_grey_alpha_composite_onto_white(tmp_path):
+    pal = Image.new("P", (2, 1))
+    pal.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    pal.putpixel((0, 0), 0)
+    pal.putpixel((1, 0), 1)
+    pal.info["transparency"] = 1
+    pal.save(tmp_path / "p.png", transparency=1)
+    assert read_rgb(tmp_path / "p.png").tolist() == [[[255, 0, 0], [255, 255, 255]]]
+    Image.fromarray(np.array([[[0, 0], [0, 255]]], np.uint8), mode="LA").save(tmp_path / "la.png")
+    assert read_rgb(tmp_path / "la.png").tolist() == [[[255, 255, 255], [0, 0, 0]]]
