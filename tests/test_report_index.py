@@ -45,7 +45,9 @@ def test_rebalancing_headline_by_hand():
     assert h.findings == ["sad: beyond the seed spread in 3 of 4 cells (2 above the baseline, 1 below); "
                           "within it in the rest."]
     one_seed = rebalancing_headline("04", {"table": TABLE, "table_std": {k: math.nan for k in STD}})
-    assert one_seed.findings == ["sad: one seed, so no difference to the baseline can be told from seed noise."]
+    assert one_seed.findings == ["One seed: no standard deviation, so no difference to the baseline can be told "
+                                 "from seed noise (differences shown in grey)."]
+    assert {c for c, _ in _cells(one_seed.table_html)[("clean", "sad")]} == {"unjudged"}
     assert rebalancing_headline("04", {"table": {"a/b": 1.0}}) is None  # not the recorded shape
     assert rebalancing_headline("04", {"table": {"clean/sad/RSUM": 1.0}}) is None  # no baseline to compare to
 

@@ -113,15 +113,13 @@ def rebalancing_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
                 cls.append(c)
             rows.append(row)
             classes.append(cls)
-    findings = []
-    for method, t in counts.items():
-        if t["cells"] == 0:
-            continue
-        if t["unjudged"] == t["cells"]:
-            findings.append(f"{method}: one seed, so no difference to the baseline can be told from seed noise.")
-        else:
-            findings.append(f"{method}: beyond the seed spread in {t['held']} of {t['cells']} cells "
-                            f"({t['gains']} above the baseline, {t['losses']} below); within it in the rest.")
+    judged = {m: t for m, t in counts.items() if t["cells"] and t["unjudged"] < t["cells"]}
+    findings = [f"{method}: beyond the seed spread in {t['held']} of {t['cells']} cells "
+                f"({t['gains']} above the baseline, {t['losses']} below); within it in the rest."
+                for method, t in judged.items()]
+    if not judged and any(t["cells"] for t in counts.values()):
+        findings.append("One seed: no standard deviation, so no difference to the baseline can be told from seed "
+                        "noise (differences shown in grey).")
     table = _table(["condition", "method", *columns], rows, classes)
     return Headline("Rebalancing: every method against the matching-only baseline", name, table, findings)
 

@@ -30,7 +30,7 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1
 h1{margin-bottom:.2em} h2{margin-top:1.6em} h2 a,h3 a{text-decoration:none}
 section{border-top:1px solid #ccc;padding:.3em 0 1em}
 .meta{color:#555;font-size:90%} .failed{color:#b00;font-weight:bold} .ok{color:#1b7837}
-nav a{margin-right:1em}
+nav a{margin-right:1em;white-space:nowrap;display:inline-block}
 table{border-collapse:collapse;font-size:90%;margin:.5em 0}
 th{text-align:left;border-bottom:1px solid #999;padding:.2em .8em .2em 0}
 td{padding:.15em .8em .15em 0;font-variant-numeric:tabular-nums;vertical-align:top}
