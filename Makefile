@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv demo test test-fast bench features report report-fast scale clean-cache
+.PHONY: venv demo test test-fast bench features report report-fast explore scale clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,7 @@ report: demo
 
 report-fast: $(STAMP)
 	$(BIN)/vlr-viz report --preset fast
+
+# notebook 05's imbalance explorer as a web page (Voilà); prints its address, Ctrl-C stops it
+explore: $(STAMP)
+	$(BIN)/vlr-viz explore

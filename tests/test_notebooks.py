@@ -1,5 +1,6 @@
 """The real notebooks run headless through the report (``--preset fast``) on the real Twemoji features; their
 recorded numbers obey the formulas and directions they claim, and the exported HTML renders in Chromium."""
+import html
 import math
 import re
 from pathlib import Path
@@ -32,8 +33,12 @@ def test_every_notebook_runs_and_records_numbers_and_figures(report):
         for entry in run.figures.values():
             assert Path(entry["html"]).exists()
         executed = nbformat.read(str(run.executed), as_version=4)
-        errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-        assert not errors, run.name
+        outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+        assert not [o for o in outputs if o.output_type == "error"], run.name
+        noise = [o.text[:300] for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+        assert not noise, (run.name, noise)  # no warning, no progress bar
+        assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                    and "text/html" not in o.data], run.name  # every widget has a static form for nbconvert
 
 
 def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
@@ -42,6 +47,32 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(not c.outputs and c.execution_count is None for c in code), path.name
         assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1, path.name
+
+
+def test_every_notebook_sets_up_its_figures_first_and_checks_its_parameters_next():
+    for path in discover_notebooks(NOTEBOOKS):
+        code = [c for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code"]
+        at = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+        assert "setup_notebook()" in code[0].source and at == 1, path.name
+        assert f'check_notebook_parameters("{path.stem}", globals())' in code[at + 1].source, path.name
+
+
+def test_index_opens_with_the_headline_results(report):
+    index = report.index_html.read_text()
+    headlines = index[index.index("<h2>Headline results"):index.index("<h2>Where the time goes")]
+    for title in ("Rebalancing: every method against the matching-only baseline",
+                  "Modal imbalance of the teachers per condition", "Retrieval with product-quantised codes"):
+        assert title in headlines
+    table = report.run("04_rebalancing_report").metrics["table"]
+    assert all(f"{v:.2f}" in headlines for v in table.values())
+    imbalance = report.run("01_modal_imbalance").metrics["image_occlusion_0.75"]["imbalance_index"]
+    assert f"{imbalance:.3f}" in headlines
+    codes = report.run("06_efficient_retrieval").metrics["map_vs_bits"]
+    assert all(f"{v:.2f}" in headlines for v in codes.values())
+    for run in report.notebooks:  # every figure shown at a readable size with its caption
+        for name, entry in run.figures.items():
+            if entry["png"]:
+                assert f"<img src='images/{run.name}/{name}.png' alt='{html.escape(entry['title'])}'" in index
 
 
 def test_modal_imbalance_index_follows_its_formula_and_degradation_weakens(report):

@@ -1,5 +1,6 @@
 """The report machinery: notebook parameters, the metrics log, and papermill runs of tiny fixture notebooks."""
 import argparse
+import io
 import json
 import os
 import re
@@ -12,8 +13,8 @@ import pytest
 
 from vlr_viz import metrics_log
 from vlr_viz.notebook_params import (
-    notebook_parameters, notebook_presets, parameters_cell_source, parse_cli_value, parse_parameters_source,
-    validate_parameters,
+    NotebookParameterError, check_notebook_parameters, find_notebook, notebook_parameters, notebook_presets,
+    parameters_cell_source, parse_cli_value, parse_parameters_source, validate_parameters,
 )
 from vlr_viz.report import (
     NotebookExecutionError, add_report_parser, discover_notebooks, plan_report, python_kernel, run_report,
@@ -23,6 +24,7 @@ from vlr_viz.report import (
 FIXTURES = Path(__file__).parent / "fixtures_notebooks"
 METRIC_NB = FIXTURES / "01_metric_figure.ipynb"
 TYPED_NB = FIXTURES / "02_typed_parameters.ipynb"
+HOLD_MB = 300  # the metric notebook's kernel holds this many MiB for a second
 FAILING_NB = FIXTURES / "03_failing_cell.ipynb"
 
 
@@ -108,6 +110,46 @@ def test_valid_overrides_pass_and_int_widens_to_float():
     assert checked["rate"] == 2.0 and type(checked["rate"]) is float
     assert type(checked["seed"]) is int and checked["checkpoint"] == "/some/path"  # None default: any literal
     assert validate_parameters(TYPED_NB, None) == {}
+
+
+def _namespace(**values):
+    """A notebook's globals() after papermill injected ``values``."""
+    return {"__name__": "__main__", "__builtins__": __builtins__, "In": [], **values}
+
+
+def test_a_notebook_checks_its_own_namespace_with_the_reports_rules(tmp_path, monkeypatch):
+    defaults = notebook_parameters(TYPED_NB)
+    good = _namespace(**{**defaults, "rate": 2, "seed": 3}, unrelated=object())
+    monkeypatch.chdir(FIXTURES)  # papermill runs the kernel where the report puts it: the notebook's folder
+    checked = check_notebook_parameters("02_typed_parameters", good)
+    assert set(checked) == set(defaults)  # the declared parameters, nothing else of the namespace
+    assert good["rate"] == 2.0 and type(good["rate"]) is float  # widened in place, as the report does
+    with pytest.raises(NotebookParameterError) as e:
+        check_notebook_parameters("02_typed_parameters", _namespace(**{**defaults, "sizes": "[1, 2]"}))
+    assert str(e.value) == ("notebook 02_typed_parameters.ipynb: parameter 'sizes' expects list (default [1, 2]), "
+                            "got str '[1, 2]'; papermill's -p passes text: give this value as YAML, e.g. "
+                            "-y 'sizes: [1, 2]'")
+    assert e.value._render_traceback_() == [f"\x1b[0;31mNotebookParameterError\x1b[0m: {e.value}"]
+    assert isinstance(e.value, ValueError)  # a ConfigError like every refused setting
+
+
+def test_the_notebook_file_is_found_by_name_session_or_checkout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert find_notebook("02_typed_parameters") is None
+    assert find_notebook("02_typed_parameters", {"__session__": str(TYPED_NB)}) == TYPED_NB  # JupyterLab's
+    assert find_notebook("03_failing_cell", {"__session__": str(TYPED_NB)}) is None  # another notebook's session
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "02_typed_parameters.ipynb").write_bytes(TYPED_NB.read_bytes())
+    assert find_notebook("02_typed_parameters") == tmp_path / "notebooks" / "02_typed_parameters.ipynb"
+    checkout = Path(__file__).resolve().parents[1] / "notebooks" / "01_modal_imbalance.ipynb"
+    assert find_notebook("01_modal_imbalance") == checkout  # run from anywhere: the checkout's notebooks
+
+
+def test_without_the_file_every_name_with_a_value_check_is_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotebookParameterError, match=r"notebook 99_moved.ipynb: unknown projection 'tsne'"):
+        check_notebook_parameters("99_moved", _namespace(projection="tsne", unchecked_name="anything"))
+    assert check_notebook_parameters("99_moved", _namespace(seed=2, other=1)) == {"seed": 2}
 
 
 @pytest.mark.parametrize("text, default, expected", [
@@ -240,14 +282,15 @@ def test_record_figure_writes_html_with_shared_offline_plotlyjs(tmp_path, monkey
     monkeypatch.setenv(metrics_log.NOTEBOOK_ENV, "01_demo")
     monkeypatch.setenv(metrics_log.FIGURE_PNG_ENV, "0")
     monkeypatch.setenv(metrics_log.METRICS_PATH_ENV, str(tmp_path / "m.json"))
-    fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]))
+    fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]), layout=dict(title="<b>Bars</b> per letter<br><sup>small</sup>"))
     assert metrics_log.record_figure("bars", fig, display=False) is fig
     html = (tmp_path / "figs" / "01_demo" / "bars.html").read_text()
     assert 'src="../plotly.min.js"></script>' in html and not re.search(r"src=.https?://cdn", html)
     assert (tmp_path / "figs" / "plotly.min.js").read_text() == get_plotlyjs()
     assert not (tmp_path / "figs" / "01_demo" / "bars.png").exists()
     assert metrics_log.read_figures(tmp_path / "m.json") == {
-        "bars": {"html": str((tmp_path / "figs" / "01_demo" / "bars.html").resolve()), "png": None}}
+        "bars": {"html": str((tmp_path / "figs" / "01_demo" / "bars.html").resolve()), "png": None,
+                 "title": "Bars per letter"}}  # the caption: the title's first line as plain text
     with pytest.raises(TypeError, match="expected a plotly Figure"):
         metrics_log.record_figure("bars", {"data": []})
 
@@ -257,9 +300,15 @@ def test_record_figure_writes_html_with_shared_offline_plotlyjs(tmp_path, monkey
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
-    params = {"seed": 7, "02_typed_parameters": {"rate": 2, "name": "override"}}
-    return run_report("fast", params, out_dir=tmp / "out", figures_dir=tmp / "figs", notebooks_dir=FIXTURES,
-                      only=["01_metric_figure", "02"])
+    import psutil
+
+    params = {"seed": 7, "02_typed_parameters": {"rate": 2, "name": "override"}, "01": {"hold_mb": HOLD_MB}}
+    progress = io.StringIO()
+    own_rss = psutil.Process().memory_info().rss
+    result = run_report("fast", params, out_dir=tmp / "out", figures_dir=tmp / "figs", notebooks_dir=FIXTURES,
+                        only=["01_metric_figure", "02"], progress_file=progress)
+    result.own_rss_before, result.progress_text = own_rss, progress.getvalue()
+    return result
 
 
 @pytest.mark.notebooks
@@ -304,24 +353,48 @@ def test_executed_notebook_embeds_plotlyjs_once(report):
 
 
 @pytest.mark.notebooks
-def test_index_links_notebooks_numbers_and_thumbnails(report):
+def test_index_reads_like_a_report_with_figures_times_and_raw_numbers(report):
     from PIL import Image
 
     index = report.index_html.read_text()
     for r in report.notebooks:
         assert f"href='{r.name}.html'" in index and f"href='{r.name}.ipynb'" in index
+        assert f"href='{r.name}.metrics.json'" in index  # the raw numbers, one click away
+        assert f"<td><a href='#{r.name}'>{r.name}</a></td><td class='ok'>ok</td><td>{r.seconds:.1f} s</td>" in index
+    assert ">Metric and figure</a></h2><p>Records key numbers and one plotly figure.</p>" in index  # the title
     run = report.run("01_metric_figure")
-    assert f"<td>sum_of_squares</td><td>{run.metrics['sum_of_squares']:.4g}</td>" in index
+    assert index.index("Where the time goes") < index.index("id='01_metric_figure'")
+    numbers = index[index.index("<details><summary>all 4 recorded numbers</summary>"):]
+    assert f"<td>sum_of_squares</td><td>{run.metrics['sum_of_squares']:.4g}</td>" in numbers
+    assert "Headline results" not in index  # the fixtures record none of the headline tables
     fig = run.figures["squares"]
-    assert Path(fig["html"]).exists()
+    assert Path(fig["html"]).exists() and fig["title"] == "squares"
     if metrics_log.find_browser() is None:
         assert fig["png"] is None
         pytest.skip("no Chrome/Chromium here: PNG export not exercised")
     with Image.open(fig["png"]) as im:
         assert im.format == "PNG" and im.size == (500, 350)  # the layout's width and height
-    thumb = report.out_dir / "thumbnails" / "01_metric_figure" / "squares.png"
-    assert thumb.read_bytes() == Path(fig["png"]).read_bytes()
-    assert "src='thumbnails/01_metric_figure/squares.png'" in index
+    copy = report.out_dir / "images" / "01_metric_figure" / "squares.png"
+    assert copy.read_bytes() == Path(fig["png"]).read_bytes()
+    assert re.search(r"<figure id='01_metric_figure-squares'><img src='images/01_metric_figure/squares.png' "
+                     r"alt='squares'[^>]*><figcaption>squares · <a href='[^']*squares.html'>interactive</a>", index)
+
+
+@pytest.mark.notebooks
+def test_wall_time_and_peak_memory_of_the_kernel_are_measured_and_kept(report):
+    from vlr_viz.report.timing import TIMINGS_FILE, parameters_key
+
+    run = report.run("01_metric_figure")
+    # the kernel held HOLD_MB MiB for a second: only a measurement of the whole process tree sees it
+    assert run.peak_rss >= report.own_rss_before + HOLD_MB * 2**20
+    assert run.seconds >= 1.0 and all(r.peak_rss > 0 for r in report.notebooks)
+    kept = json.loads((report.out_dir / TIMINGS_FILE).read_text())["runs"]
+    for r in report.notebooks:
+        entry = kept[parameters_key(r.name, r.parameters)]
+        assert entry["seconds"] == pytest.approx(r.seconds, abs=0.01) and entry["peak_rss"] == r.peak_rss
+    for r in report.notebooks:  # one console line per notebook, above the bar
+        assert re.search(rf"{r.name}: ok in {r.seconds:.1f} s, peak memory [0-9.]+ [MG]B", report.progress_text)
+    assert "no ETA: no previous run with these parameters" in report.progress_text
 
 
 @pytest.mark.notebooks
@@ -356,6 +429,8 @@ def test_report_command_parses_cli_values(tmp_path, capsys):
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert str(out / "index.html") in printed
+    assert re.search(r"notebook +status +wall time +peak memory\n02_typed_parameters +ok +[0-9.]+ s +[0-9.]+ [MG]B",
+                     printed) and "load average" in printed
     values = metrics_log.read_metrics(out / "02_typed_parameters.metrics.json")["values"]
     assert (values["seed"], values["name"], values["rate"], values["checkpoint"]) == (5, "hello", 1.0, "ckpt/model.pt")
     assert isinstance(values["rate"], float)
@@ -376,8 +451,9 @@ def test_report_command_rejects_bad_values_before_running(tmp_path):
 @pytest.mark.notebooks
 def test_cell_past_the_timeout_fails_the_notebook_by_name(tmp_path):
     with pytest.raises(NotebookExecutionError) as e:
+        # the limit leaves the parameter check (it imports the checks' modules: seconds on a busy machine) time
         run_report("full", {"divisor": 1, "sleep_seconds": 60.0}, out_dir=tmp_path / "out",
-                   figures_dir=tmp_path / "figs", notebooks_dir=FIXTURES, only=["03"], cell_timeout=2)
+                   figures_dir=tmp_path / "figs", notebooks_dir=FIXTURES, only=["03"], cell_timeout=15)
     msg = str(e.value)
     assert "03_failing_cell.ipynb" in msg and "timed out" in msg.lower()
     assert metrics_log.read_metrics(tmp_path / "out" / "03_failing_cell.metrics.json") == {"before_failure": 1}

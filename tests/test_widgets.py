@@ -2,6 +2,7 @@
 driven by setting control values."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 
@@ -258,14 +259,64 @@ def test_widget_trains_the_real_student_and_the_structure_weight_matters(grids):
     assert fn.students[-1].history.meta["config"]["student_relation"] == "intra"
 
 
-def test_sync_figure_updates_a_figure_widget_in_place():
+def test_show_figure_replaces_the_figure_widget_of_a_view():
     pytest.importorskip("anywidget")
     import plotly.graph_objects as go
 
-    target = go.FigureWidget(go.Heatmap(z=[[1, 2], [3, 4]]))
-    same = ex.sync_figure(target, go.Figure(go.Heatmap(z=[[5, 6], [7, 8]]), layout=dict(title="new")))
-    assert same is target
-    assert [list(row) for row in target.data[0].z] == [[5, 6], [7, 8]]
-    assert target.layout.title.text == "new"
-    ex.sync_figure(target, go.Figure([go.Scatter(x=[1], y=[2]), go.Scatter(x=[3], y=[4])]))
-    assert [type(t).__name__ for t in target.data] == ["Scatter", "Scatter"]
+    view = ex.figure_view()
+    first = ex.show_figure(view, go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
+    assert view.children == (first,) and isinstance(first, go.FigureWidget)
+    second = ex.show_figure(view, go.Figure(go.Heatmap(z=[[5, 6], [7, np.nan]]), layout=dict(title="new")))
+    assert view.children == (second,) and first.comm is None  # the old one is closed
+    assert [list(row) for row in second.data[0].z] == [[5, 6], [7, None]] and second.layout.title.text == "new"
+    assert second._widget_data[0]["z"] == [[5, 6], [7, None]]  # what a newly opened view draws
+    with pytest.raises(TypeError, match="figure_view"):
+        ex.show_figure(second, go.Figure())
+
+
+def _state_as_sent(widget) -> dict:
+    """The widget's state as the kernel sends it: binary buffers split off, the rest strict JSON (no NaN), as
+    jupyter_client packs messages (a NaN there is the "Out of range float values" warning and a lost update)."""
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    state, _, _ = _remove_buffers(widget.get_state())
+    return json.loads(json.dumps(state, allow_nan=False))
+
+
+def test_figure_widgets_hold_the_current_figures_as_strict_json(grids):
+    pytest.importorskip("anywidget")
+    import plotly.graph_objects as go
+
+    train, ev = grids
+    explorer = ImbalanceExplorer(train, least_squares_student, eval_grid=ev, probe_size=24)
+    with pytest.raises(ValueError, match="Out of range float"):  # the masked diagonal, sent as is
+        _state_as_sent(go.FigureWidget(ex.relation_figure(explorer.result)))
+    _state_as_sent(explorer.geometry_figure)
+
+    shown = explorer.relation_figure
+    explorer.text_kind.value = "word_dropout"
+    explorer.text_severity.value = 0.75
+    assert explorer.relation_view.children == (explorer.relation_figure,) and shown.comm is None
+    # a view opened now (a page reload, a second view, Voilà) is built from the synced state: the current result
+    state = _state_as_sent(explorer.relation_figure)
+    first = np.unique(ev.txt_to_img, return_index=True)[1]
+    p = explorer.result.probe
+    order = np.argsort(np.where(ev.labels[p] < 0, 99, ev.labels[p]), kind="stable")
+    probe_text = _unit(ev.text[("word_dropout", 0.75)][first[p]])
+    expected = (probe_text @ probe_text.T)[np.ix_(order, order)]
+    np.fill_diagonal(expected, np.nan)
+    z = [t["z"] for t in state["_widget_data"] if t["name"] == "R_t"][0]
+    assert all(z[i][i] is None for i in range(len(z)))  # masked cells travel as null
+    np.testing.assert_allclose(np.array(z, dtype=float), expected, atol=1e-6, equal_nan=True)
+    geometry = _state_as_sent(explorer.geometry_figure)
+    titles = [a["text"] for a in geometry["_widget_layout"]["annotations"]]
+    assert any("word_dropout @ 0.75" in t for t in titles)
+    assert explorer.geometry_view.children == (explorer.geometry_figure,)
+
+
+def test_explorer_display_carries_a_static_snapshot_for_clients_without_a_kernel(grids):
+    train, ev = grids
+    explorer = ImbalanceExplorer(train, least_squares_student, eval_grid=ev, probe_size=24)
+    bundle = explorer._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
+    assert f"{explorer.result.metrics['rsum']:.2f}" in bundle["text/html"] and "vlr-viz explore" in bundle["text/html"]

@@ -1,4 +1,4 @@
-"""``vlr-viz``: the command line (features, train, eval, report)."""
+"""``vlr-viz``: the command line (features, train, eval, report, explore)."""
 from __future__ import annotations
 
 import argparse
@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .report import add_report_parser
 
     add_report_parser(sub)
+    from .explore import add_explore_parser
+
+    add_explore_parser(sub)
     return parser
 
 

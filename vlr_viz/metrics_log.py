@@ -3,7 +3,7 @@
 Inside a notebook run by `vlr_viz.report`, the runner sets
 
 * ``VLR_VIZ_METRICS_PATH``: the JSON file next to the executed notebook, holding
-  ``{"metrics": {name: value}, "figures": {name: {"html": path, "png": path | null}}}``;
+  ``{"metrics": {name: value}, "figures": {name: {"html": path, "png": path | null, "title": text | null}}}``;
 * ``VLR_VIZ_FIGURES_DIR``: the figures folder; `record_figure` writes ``<name>.html`` (and ``<name>.png``) in its
   subfolder ``$VLR_VIZ_NOTEBOOK`` (the notebook's name) and one shared ``plotly.min.js`` at its root;
 * ``VLR_VIZ_FIGURE_PNG``: ``"0"`` to skip PNG export, ``"1"`` to require it, unset to export when a browser exists.
@@ -38,7 +38,7 @@ BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome
 METRICS: dict[str, Any] = {}
 """Every value recorded in this process, by name (also when no metrics file is set)."""
 FIGURES: dict[str, dict[str, str | None]] = {}
-"""Every figure recorded in this process: ``{name: {"html": path | None, "png": path | None}}``."""
+"""Every figure recorded in this process: ``{name: {"html": path | None, "png": path | None, "title": caption}}``."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _kaleido_server_started = False
@@ -103,7 +103,7 @@ def read_metrics(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def read_figures(path: str | os.PathLike) -> dict[str, dict[str, str | None]]:
-    """The recorded ``{name: {"html": path, "png": path | None}}`` of a metrics file."""
+    """The recorded ``{name: {"html": path, "png": path | None, "title": str | None}}`` of a metrics file."""
     return read_log(path)["figures"]
 
 
@@ -187,14 +187,27 @@ def _plotlyjs_reference(figures_dir: Path, html_dir: Path) -> str:
     return os.path.relpath(js_path, html_dir).replace(os.sep, "/")
 
 
+def figure_title(fig) -> str | None:
+    """The first line of a figure's title as plain text (tags such as ``<br>`` and ``<sup>`` removed)."""
+    text = fig.layout.title.text if fig.layout.title is not None else None
+    if not text:
+        return None
+    first = re.split(r"<br\s*/?>", str(text), maxsplit=1)[0]
+    return re.sub(r"<[^>]+>", "", first).strip() or None
+
+
 def record_figure(name: str, fig, figures_dir: str | os.PathLike | None = None, display: bool = True,
                   width: int | None = None, height: int | None = None):
     """Save a plotly figure as ``<name>.html`` (always) and ``<name>.png`` (when a browser is present), show it.
 
+    The entry recorded for the report holds both paths and the first line of the figure's title (its caption).
+
     The folder is ``figures_dir`` when given, else ``$VLR_VIZ_FIGURES_DIR/$VLR_VIZ_NOTEBOOK`` (set by the report
     runner); with neither, nothing is written. The HTML loads one shared ``plotly.min.js`` from the figures root
-    (works offline). The figure is displayed inline in a notebook (``display=False`` to skip) and returned: when
-    the call is a cell's last line, end it with ``;`` or assign the result, or the figure shows twice.
+    (works offline). The PNG has the figure's own width and height (or ``width`` / ``height``). In a notebook the
+    figure is displayed inline as a responsive snapshot (`vlr_viz.notebook_display.display_figure`; ``display=False``
+    to skip) and returned: when the call is a cell's last line, end it with ``;`` or assign the result, or the
+    figure shows twice.
     """
     _check_name(name, "figure")
     if not hasattr(fig, "to_html") or not hasattr(fig, "to_image"):
@@ -206,7 +219,7 @@ def record_figure(name: str, fig, figures_dir: str | os.PathLike | None = None, 
         folder = js_root / os.environ[NOTEBOOK_ENV] if os.environ.get(NOTEBOOK_ENV) else js_root
     else:
         js_root = folder = None
-    entry: dict[str, str | None] = {"html": None, "png": None}
+    entry: dict[str, str | None] = {"html": None, "png": None, "title": figure_title(fig)}
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         html_path = folder / f"{name}.html"
@@ -226,12 +239,7 @@ def record_figure(name: str, fig, figures_dir: str | os.PathLike | None = None, 
     FIGURES[name] = entry
     _update_log("figures", name, entry)
     if display:
-        try:
-            from IPython import get_ipython
-            from IPython.display import display as ipython_display
-        except ImportError:
-            pass
-        else:
-            if get_ipython() is not None:
-                ipython_display(fig)
+        from .notebook_display import display_figure
+
+        display_figure(fig)
     return fig

@@ -11,7 +11,9 @@ parameter's type; an override must have that type before any notebook runs:
 
 Beyond its type, every value is checked against its parameter's rule (`vlr_viz.notebook_rules`: choices,
 ranges, element types, rules between parameters) by `check_notebook_parameters`: the report runs it on every
-selected notebook before executing any of them, and a notebook can run it on its own parameters.
+selected notebook before executing any of them, and every notebook runs it on its own parameters in the cell
+right after its parameters cell (``check_notebook_parameters("01_modal_imbalance", globals())``), so a value
+injected by plain papermill is refused as early and in the same words as by ``vlr-viz report``.
 
 Presets live in the notebook metadata: ``nb.metadata["vlr_viz"]["presets"]["fast"] = {"n_items": 200}``.
 """
@@ -137,6 +139,73 @@ def validate_parameters(path: str | os.PathLike, overrides: dict[str, Any] | Non
     return check_overrides(notebook_parameters(path), overrides, where=f"notebook {Path(path).name}")
 
 
+class NotebookParameterError(ConfigError):
+    """A notebook's own parameter check failed; in a notebook it shows as its message alone (no traceback)."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for how an exception is shown in a cell
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+def find_notebook(notebook: str | os.PathLike, namespace: dict[str, Any] | None = None) -> Path | None:
+    """The file of the notebook named ``notebook`` (``"01_modal_imbalance"``, with or without ``.ipynb``, or a
+    path), or ``None``.
+
+    Looked for in order: ``notebook`` as a path; the notebook JupyterLab says the kernel runs (``__session__``
+    in ``namespace``) when it has that name; ``NAME.ipynb`` in the working directory, in its ``notebooks/`` and in
+    the ``notebooks/`` of the source checkout holding this package.
+    """
+    path = Path(notebook)
+    name = path.name if path.suffix == ".ipynb" else path.name + ".ipynb"
+    candidates = [path, path.with_name(name)]
+    session = (namespace or {}).get("__session__")
+    if isinstance(session, str) and Path(session).name == name:
+        candidates.append(Path(session))
+    candidates += [Path.cwd() / name, Path.cwd() / "notebooks" / name,
+                   Path(__file__).resolve().parents[1] / "notebooks" / name]
+    return next((c for c in candidates if c.suffix == ".ipynb" and c.is_file()), None)
+
+
+def _is_namespace(params: dict[str, Any]) -> bool:
+    """A module or notebook namespace (``globals()``) rather than a dict of parameter values."""
+    return "__name__" in params and "__builtins__" in params
+
+
+def _papermill_text_hint(name: str, default: Any, value: Any) -> str:
+    """A hint when a list, dict, bool or number arrived as its text (papermill's ``-p`` passes text)."""
+    if not isinstance(value, str) or isinstance(default, str) or default is None:
+        return ""
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return ""
+    if isinstance(parsed, str):
+        return ""
+    return (f"; papermill's -p passes text: give this value as YAML, e.g. "
+            f"-y '{name}: {json.dumps(parsed) if isinstance(parsed, (list, dict)) else value}'")
+
+
+def _check_namespace(notebook: str | os.PathLike, namespace: dict[str, Any]) -> dict[str, Any]:
+    """`check_notebook_parameters` on the parameters found in a notebook's namespace, written back checked."""
+    from .notebook_rules import parameter_checks
+
+    path = find_notebook(notebook, namespace)
+    if path is not None:
+        defaults = notebook_parameters(path)
+        names = [n for n in defaults if n in namespace]
+    else:  # the file is elsewhere: every name of the namespace that has a value check
+        defaults = None
+        names = [n for n in parameter_checks() if n in namespace]
+    values = {n: namespace[n] for n in names}
+    try:
+        checked = check_notebook_parameters(path if path is not None else notebook, values, defaults)
+    except ConfigError as e:
+        hint = next((_papermill_text_hint(n, defaults[n], v) for n, v in values.items()
+                     if defaults and f"parameter {n!r} " in str(e)), "")
+        raise NotebookParameterError(f"{e}{hint}") from None
+    namespace.update(checked)
+    return checked
+
+
 def check_notebook_parameters(notebook: str | os.PathLike, params: dict[str, Any],
                               defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """``params`` of a notebook checked before any work: the one check shared by the report and the notebooks.
@@ -148,12 +217,20 @@ def check_notebook_parameters(notebook: str | os.PathLike, params: dict[str, Any
     3. the rules between parameters (`vlr_viz.notebook_rules.CROSS_RULES`) over the defaults updated by
        ``params``.
 
-    ``notebook``: a notebook path, or its name when only the value checks are wanted (a notebook checking its
-    own parameters passes ``"02_relation_drift"`` and every parameter). Returns the checked values (ints widened
-    to float where a float is expected); raises `ConfigError` naming the notebook, the parameter and the value.
+    ``notebook``: a notebook path, or its name when only the value checks are wanted. ``params``: the values,
+    or a notebook's own namespace: the cell after every notebook's parameters cell runs
+    ``check_notebook_parameters("02_relation_drift", globals())``, which checks the parameters the notebook
+    declares (its file found by `find_notebook`; when it cannot be found, every name that has a value check)
+    with the values they hold after papermill injected its own, writes the checked values back (ints widened
+    as the report does) and raises `NotebookParameterError`, shown in the notebook as one line.
+
+    Returns the checked values (ints widened to float where a float is expected); raises `ConfigError` naming
+    the notebook, the parameter and the value.
     """
     from .notebook_rules import check_cross_rules, parameter_checks
 
+    if isinstance(params, dict) and _is_namespace(params) and defaults is None:
+        return _check_namespace(notebook, params)
     path = Path(notebook)
     where = f"notebook {path.name if path.suffix == '.ipynb' else path.name + '.ipynb'}"
     if not isinstance(params, dict):

@@ -393,34 +393,88 @@ def geometry_figure(result: ExplorerResult, reference_layout=None, method: str =
 
 # -- the widget ----------------------------------------------------------------------------------------------------
 
-def _figure_widget(fig: go.Figure):
-    """A ``plotly.graph_objects.FigureWidget`` when anywidget is installed, else the plain figure (shown through
-    an ``ipywidgets.Output``)."""
+def _without_non_finite(value):
+    """``(changed, value)``: a float array or (nested) list with every NaN / ±inf replaced by ``None``."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind != "f" or np.isfinite(value).all():
+            return False, value
+        out = value.astype(object)
+        out[~np.isfinite(value)] = None
+        return True, out.tolist()
+    if isinstance(value, (list, tuple)):
+        parts = [_without_non_finite(v) for v in value]
+        if not any(changed for changed, _ in parts):
+            return False, value
+        return True, [v for _, v in parts]
+    if isinstance(value, float) and not np.isfinite(value):
+        return True, None
+    return False, value
+
+
+def _non_finite_properties(props: dict, prefix: str = ""):
+    """``(path, cleaned value)`` of every trace property (``"z"``, ``"marker.color"``) holding NaN / ±inf."""
+    for key, value in props.items():
+        if isinstance(value, dict):
+            yield from _non_finite_properties(value, f"{prefix}{key}.")
+        else:
+            changed, cleaned = _without_non_finite(value)
+            if changed:
+                yield prefix + key, cleaned
+
+
+def json_safe_figure(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` whose masked cells (NaN, e.g. a relation matrix's diagonal) are ``None``.
+
+    Widget state travels as strict JSON, which has no NaN (jupyter_client warns "Out of range float values are
+    not JSON compliant" and the frontend gets nothing); ``None`` is plotly's own gap, drawn the same way.
+    """
+    copy = go.Figure(fig)
+    for trace, props in zip(copy.data, copy._data):
+        for path, cleaned in list(_non_finite_properties(props)):
+            trace[path] = cleaned
+    return copy
+
+
+def _anywidget_installed() -> bool:
     try:
         import anywidget  # noqa: F401
     except ImportError:
-        return fig
-    return go.FigureWidget(fig)
+        return False
+    return True
 
 
-def sync_figure(target, fig: go.Figure):
-    """Make ``target`` show ``fig``: in place (trace by trace) when the traces line up, else by replacing them.
+def figure_view():
+    """A container to show figures in: an ipywidgets ``Box`` (for ``FigureWidget`` children) when anywidget is
+    installed, else an ``ipywidgets.Output`` (figures displayed into it)."""
+    import ipywidgets as w
 
-    Returns the figure object that now shows ``fig`` (``target`` itself, or ``fig`` for a plain ``go.Figure``
-    target, which cannot update a display in place).
+    return w.Box(layout=w.Layout(width="100%")) if _anywidget_installed() else w.Output()
+
+
+def show_figure(view, fig: go.Figure):
+    """Show ``fig`` in ``view`` (from `figure_view`); return what shows it.
+
+    A ``Box`` gets a new ``FigureWidget`` of `json_safe_figure` in place of its old child, which is closed: a
+    ``FigureWidget``'s synced state is what it was created with, so every view of the new one (the open one, one
+    opened after a page reload, a second view, Voilà) draws this figure. Editing a shown ``FigureWidget`` in place
+    would not: plotly sends those edits as one-shot messages that a view opened later never sees, and that an
+    open view can miss when several arrive at once. An ``Output`` is cleared and displays ``fig``.
     """
-    if not isinstance(target, go.FigureWidget):
-        return fig
-    same = len(target.data) == len(fig.data) and all(type(a) is type(b) for a, b in zip(target.data, fig.data))
-    with target.batch_update():
-        if same:
-            for old, new in zip(target.data, fig.data):
-                old.update(new.to_plotly_json(), overwrite=True)
-        else:
-            target.data = ()
-            target.add_traces(list(fig.data))
-        target.layout = fig.layout
-    return target
+    if isinstance(view, go.FigureWidget):
+        raise TypeError("show_figure needs the container from figure_view(), not a FigureWidget")
+    if hasattr(view, "children"):
+        widget = go.FigureWidget(json_safe_figure(fig))
+        old = tuple(view.children)
+        view.children = (widget,)
+        for child in old:
+            child.close()
+        return widget
+    from IPython.display import display
+
+    view.clear_output(wait=True)
+    with view:
+        display(fig)
+    return fig
 
 
 class ImbalanceExplorer:
@@ -473,13 +527,11 @@ class ImbalanceExplorer:
         self._cache: dict[ExplorerState, ExplorerResult] = {}
         self._updating = False
         self.initial_result = self.result = self.compute(initial)
-        self.reference_layout = None
-        self.relation_figure = _figure_widget(relation_figure(self.result))
         geo = geometry_figure(self.result)
         self.reference_layout = np.asarray(geo.layout.meta["layouts"][0])
-        self.geometry_figure = _figure_widget(geo)
-        self.relation_view = self._view(self.relation_figure)
-        self.geometry_view = self._view(self.geometry_figure)
+        self.relation_view, self.geometry_view = figure_view(), figure_view()
+        self.relation_figure = show_figure(self.relation_view, relation_figure(self.result))
+        self.geometry_figure = show_figure(self.geometry_view, geo)
         self._render()
         for kind, slider in ((self.image_kind, self.image_severity), (self.text_kind, self.text_severity)):
             kind.observe(self._on_kind, names="value")
@@ -511,8 +563,8 @@ class ImbalanceExplorer:
         state = self.state if state is None else state
         self.status.value = f"<i>training for {html.escape(describe_state(state))} …</i>"
         self.result = self.compute(state)
-        self.relation_figure = sync_figure(self.relation_figure, relation_figure(self.result))
-        self.geometry_figure = sync_figure(self.geometry_figure,
+        self.relation_figure = show_figure(self.relation_view, relation_figure(self.result))
+        self.geometry_figure = show_figure(self.geometry_view,
                                            geometry_figure(self.result, reference_layout=self.reference_layout))
         self._render()
         return self.result
@@ -522,20 +574,6 @@ class ImbalanceExplorer:
         ref = self.initial_result if self.compare_to_initial and self.result is not self.initial_result else None
         self.metrics.value = metrics_html(self.result, ref)
         self.status.value = f"<small>{html.escape(describe_state(self.result.state))}</small>"
-        for view, fig in ((getattr(self, "relation_view", None), self.relation_figure),
-                          (getattr(self, "geometry_view", None), self.geometry_figure)):
-            if view is not None and not isinstance(fig, go.FigureWidget):
-                view.clear_output(wait=True)
-                with view:
-                    from IPython.display import display
-
-                    display(fig)
-
-    @staticmethod
-    def _view(fig):
-        import ipywidgets as w
-
-        return fig if isinstance(fig, go.FigureWidget) else w.Output()
 
     def _on_kind(self, change) -> None:
         slider = self.image_severity if change["owner"] is self.image_kind else self.text_severity
@@ -554,10 +592,14 @@ class ImbalanceExplorer:
         if not self._updating:
             self.update()
 
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, plus an HTML snapshot (state and metrics) for clients without a kernel: nbconvert
+        shows the snapshot when the notebook holds no widget state (papermill saves none)."""
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = (metrics_html(self.result, None) + "<p><i>The explorer's controls need a live "
+                               "kernel: open the notebook in JupyterLab or run <code>vlr-viz explore</code>."
+                               "</i></p>")
+        return bundle
 
 
 # -- a train_fn on the vlr_viz trainer -----------------------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""``vlr-viz explore``: the imbalance explorer as a web page for people who do not use notebooks.
+
+The explorer of notebook 05 (`vlr_viz.widgets.build_explorer`) is written into a one-cell notebook with notebook
+05's parameters (its defaults, a preset and ``-p`` overrides, validated like the report's) and served by Voilà,
+which shows the cell's output (the sliders, the metrics and the figures) without code, on a kernel running this
+interpreter. Everything is local: the teachers and the data come from installed packages, Voilà serves its own
+scripts, and the server listens on 127.0.0.1 unless told otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+EXPLORER_NOTEBOOK = "05_imbalance_explorer"
+DEFAULT_PORT = 8866
+
+
+def explorer_parameters(preset: str = "full", params: dict[str, Any] | None = None,
+                        notebooks_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The keyword arguments of `vlr_viz.widgets.build_explorer` from notebook 05's parameters: its defaults,
+    updated by ``preset`` and ``params`` and checked as the report checks them (`vlr_viz.report.plan_report`)."""
+    from .report.plan import default_notebooks_dir, plan_report
+    from .widgets.app import build_explorer
+
+    plan = plan_report(preset, params, notebooks_dir or default_notebooks_dir(), only=[EXPLORER_NOTEBOOK])[0]
+    values = {**plan.defaults, **plan.parameters}
+    return {k: values[k] for k in inspect.signature(build_explorer).parameters if k in values}
+
+
+def explorer_notebook(parameters: dict[str, Any], kernel_name: str):
+    """A notebook whose one code cell shows ``build_explorer(**parameters)`` (values written as literals)."""
+    import nbformat
+
+    arguments = ",\n    ".join(f"{k}={v!r}" for k, v in parameters.items())
+    intro = nbformat.v4.new_markdown_cell(
+        "## Imbalance explorer\n"
+        "Weaken one modality, retrain the student on cached teacher features and watch cross-modal retrieval, each "
+        "tower's single-modal strength, the fusion weight λ, the relation matrices and the common space respond. "
+        "A control move retrains the small student towers (seconds on a CPU); states already visited are instant.")
+    code = nbformat.v4.new_code_cell(
+        "from vlr_viz.notebook_display import setup_notebook\n"
+        "from vlr_viz.widgets import build_explorer\n\n"
+        f"setup_notebook()\nbuild_explorer(\n    {arguments})")
+    intro.id, code.id = "intro", "explorer"
+    return nbformat.v4.new_notebook(cells=[intro, code], metadata={
+        "kernelspec": {"name": kernel_name, "display_name": "Python (vlr_viz)", "language": "python"},
+        "language_info": {"name": "python"}})
+
+
+def voila_command(notebook: Path, port: int, ip: str = "127.0.0.1", token: str = "",
+                  open_browser: bool = False) -> list[str]:
+    """The Voilà command line serving ``notebook`` on exactly ``port`` (light theme, no tracebacks shown to the
+    page's visitors)."""
+    return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--Voila.port_retries=0",
+            f"--Voila.ip={ip}", f"--Voila.open_browser={open_browser}", f"--token={token}", "--theme=light",
+            "--show_tracebacks=False"]
+
+
+def serve_explorer(parameters: dict[str, Any], port: int = DEFAULT_PORT, ip: str = "127.0.0.1",
+                   token: str | None = None, open_browser: bool = False) -> int:
+    """Serve the explorer with Voilà until interrupted (Ctrl-C); return Voilà's exit code.
+
+    ``token``: ``None`` makes a random one (printed in the address), ``""`` serves without one.
+    """
+    from .report.execute import python_kernel
+
+    token = secrets.token_hex(16) if token is None else token
+    with tempfile.TemporaryDirectory(prefix="vlr_viz_explore_") as tmp, python_kernel() as kernel:
+        import nbformat
+
+        notebook = Path(tmp) / "imbalance_explorer.ipynb"
+        nbformat.write(explorer_notebook(parameters, kernel), notebook)
+        address = f"http://{ip}:{port}/" + (f"?token={token}" if token else "")
+        print(f"explorer     {address}", flush=True)
+        print("             (first visit: the teachers encode every degradation level once, then it is cached; "
+              "Ctrl-C stops the server)", flush=True)
+        process = subprocess.Popen(voila_command(notebook, port, ip, token, open_browser), cwd=tmp)
+        return _wait_forwarding_signals(process)
+
+
+def _wait_forwarding_signals(process: subprocess.Popen, grace_seconds: float = 20.0) -> int:
+    """Wait for ``process``; Ctrl-C (SIGINT) or SIGTERM here stop it the same way (Voilà then shuts its kernels
+    down), and it is killed when it has not stopped ``grace_seconds`` later."""
+    def forward(signum, frame):
+        process.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                process.send_signal(signal.SIGINT)
+                try:
+                    return process.wait(timeout=grace_seconds)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def add_explore_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``explore`` to an argparse ``subparsers`` object; the parser's ``func`` is `cmd_explore`."""
+    p = subparsers.add_parser("explore", help="serve the imbalance explorer as a web page (Voilà, offline)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", default="full", help="notebook 05 parameter preset: full (its defaults) or fast "
+                                                    "(fewer degradation levels, shorter training)")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                   help="override a parameter of notebook 05 (dataset, image_levels, text_levels, "
+                        "structure_weights, epochs_stage2, ...); VALUE is a Python literal or plain text")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to serve on (default {DEFAULT_PORT})")
+    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--token", default=None, help="access token (default: a random one, printed in the address; "
+                                                 "'' for none)")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--notebooks", default=None, help="folder holding 05_imbalance_explorer.ipynb (default: "
+                                                     "notebooks/ here, else the source checkout's)")
+    p.set_defaults(func=cmd_explore)
+    return p
+
+
+def cmd_explore(args) -> int:
+    """Check the parameters, then serve the explorer until Ctrl-C."""
+    from .report.params import parse_cli_parameters
+    from .report.plan import default_notebooks_dir
+
+    notebooks = args.notebooks or default_notebooks_dir()
+    overrides = parse_cli_parameters(args.param, notebooks, only=[EXPLORER_NOTEBOOK])
+    parameters = explorer_parameters(args.preset, overrides, notebooks)
+    return serve_explorer(parameters, args.port, args.ip, args.token, args.open)

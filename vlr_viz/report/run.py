@@ -1,0 +1,78 @@
+"""``run_report``: plan, execute every notebook under a progress bar with an ETA, write the index."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .execute import DEFAULT_CELL_TIMEOUT, NotebookExecutionError, NotebookRun, execute_notebook, python_kernel
+from .index import write_index
+from .plan import plan_report
+from .timing import (NotebookProgress, load_average, notebook_line, previous_seconds, read_timings,
+                     write_timings)
+
+
+@dataclass
+class ReportResult:
+    out_dir: Path
+    index_html: Path
+    figures_dir: Path
+    preset: str
+    notebooks: list[NotebookRun]
+    seconds: float
+    load_before: tuple[float, float, float] | None = None
+    load_after: tuple[float, float, float] | None = None
+
+    def run(self, name: str) -> NotebookRun:
+        """The run of the notebook called ``name``."""
+        for r in self.notebooks:
+            if r.name == name:
+                return r
+        raise KeyError(f"no notebook {name!r} in this report; ran: {[r.name for r in self.notebooks]}")
+
+
+def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_dir="reports/latest",
+               figures_dir="figures", notebooks_dir="notebooks", only=None, kernel_name: str | None = None,
+               png: bool | None = None, cell_timeout: float | None = DEFAULT_CELL_TIMEOUT,
+               progress_file=None) -> ReportResult:
+    """Validate, execute and export every selected notebook (see `vlr_viz.report`).
+
+    ``png``: ``None`` exports PNGs when a browser is found, ``False`` never, ``True`` always (an export error
+    then fails the notebook). ``progress_file``: where the progress bar and the per-notebook lines go (default
+    stderr). Each notebook's wall time and peak memory are printed as it finishes, kept in the result, the index
+    and ``<out>/timings.json`` (the next run's ETA). Raises ``ValueError`` for bad parameters (before running
+    anything) and `NotebookExecutionError` when a notebook fails.
+    """
+    plans = plan_report(preset, params, notebooks_dir, only)
+    out = Path(out_dir).resolve()
+    figs = Path(figures_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    figs.mkdir(parents=True, exist_ok=True)
+    expected = previous_seconds(plans, read_timings(out))
+    runs: list[NotebookRun] = []
+    load_before, start = load_average(), time.perf_counter()
+
+    def finish() -> tuple[Path, float, Any]:
+        seconds, load_after = time.perf_counter() - start, load_average()
+        write_timings(out, runs)
+        return write_index(out, runs, preset, seconds, load_before, load_after), seconds, load_after
+
+    with python_kernel(kernel_name) as kernel:
+        progress = NotebookProgress([p.name for p in plans], expected, file=progress_file or sys.stderr)
+        try:
+            for i, plan in enumerate(plans):
+                progress.start(i)
+                run = execute_notebook(plan, out, figs, kernel, png, cell_timeout)
+                runs.append(run)
+                progress.done(notebook_line(run, expected.get(plan.name)))
+                if run.status != "ok":
+                    break
+        finally:
+            progress.close()
+    index, seconds, load_after = finish()
+    failed = next((r for r in runs if r.status != "ok"), None)
+    if failed is not None:
+        raise NotebookExecutionError(failed.error, failed.name, failed.executed if failed.executed.exists() else None)
+    return ReportResult(out, index, figs, preset, runs, seconds, load_before, load_after)

@@ -1,0 +1,174 @@
+"""Where a report's time goes: each notebook's wall time and peak memory, kept for the next run's ETA.
+
+``<out>/timings.json`` keeps, per notebook and set of parameters, the last successful run's seconds and peak
+resident memory (bytes, the process tree: report, kernel and its children). A new report with the same
+parameters reads it for its ETA; `NotebookProgress` shows that ETA on a tqdm bar over notebooks (ticking while
+a notebook runs) and `timing_table` prints the summary.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..cache import atomic_write_bytes
+
+TIMINGS_FILE = "timings.json"
+
+
+def parameters_key(name: str, parameters: dict[str, Any]) -> str:
+    """``name`` plus a short hash of its parameters: two runs share a key when they run the same work."""
+    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=repr).encode()).hexdigest()[:12]
+    return f"{name}@{digest}"
+
+
+def read_timings(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """``{key: {"seconds", "peak_rss", "finished"}}`` of earlier runs in ``out_dir`` (``{}`` when none or
+    unreadable: an ETA is a convenience, never a reason to fail)."""
+    path = Path(out_dir) / TIMINGS_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    runs = data.get("runs") if isinstance(data, dict) else None
+    return {k: v for k, v in runs.items() if isinstance(v, dict) and isinstance(v.get("seconds"), (int, float))} \
+        if isinstance(runs, dict) else {}
+
+
+def write_timings(out_dir: str | os.PathLike, runs) -> Path:
+    """Add the successful ``runs`` (`NotebookRun`) to ``out_dir/timings.json``, replacing their keys."""
+    known = read_timings(out_dir)
+    finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for r in runs:
+        if r.status == "ok":
+            known[parameters_key(r.name, r.parameters)] = {"seconds": round(r.seconds, 2), "peak_rss": r.peak_rss,
+                                                          "finished": finished}
+    path = Path(out_dir) / TIMINGS_FILE
+    atomic_write_bytes(path, json.dumps({"runs": known}, indent=1, sort_keys=True).encode())
+    return path
+
+
+def previous_seconds(plans, timings: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """``{notebook: seconds}`` of the previous run of each plan with the same parameters (absent: no such run)."""
+    out = {}
+    for p in plans:
+        entry = timings.get(parameters_key(p.name, p.parameters))
+        if entry is not None:
+            out[p.name] = float(entry["seconds"])
+    return out
+
+
+def format_seconds(seconds: float) -> str:
+    """``"42.0 s"`` under a minute, else ``"3:07"`` (``"1:02:03"`` past an hour)."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    s = int(round(seconds))
+    h, m = divmod(s, 3600)
+    return f"{h}:{m // 60:02d}:{m % 60:02d}" if h else f"{m // 60}:{m % 60:02d}"
+
+
+def format_bytes(n: int) -> str:
+    return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def remaining_seconds(names: Sequence[str], current: int, elapsed_current: float,
+                      expected: dict[str, float]) -> float | None:
+    """Seconds left: the rest of notebook ``current`` (at least 0) and every later one, from ``expected``;
+    ``None`` when a notebook still to run has no previous run."""
+    todo = names[current:]
+    if any(n not in expected for n in todo):
+        return None
+    return max(expected[todo[0]] - elapsed_current, 0.0) + sum(expected[n] for n in todo[1:]) if todo else 0.0
+
+
+class NotebookProgress:
+    """A tqdm bar over notebooks whose postfix names the running notebook and the ETA from the previous run,
+    refreshed by a background thread every ``tick`` seconds (every second on a terminal, every 30 s in a log)."""
+
+    def __init__(self, names: Sequence[str], expected: dict[str, float], tick: float | None = None,
+                 file=None):
+        from tqdm.auto import tqdm
+
+        self.names, self.expected = list(names), dict(expected)
+        self.file = file or sys.stderr
+        self.tick = tick if tick is not None else (1.0 if getattr(self.file, "isatty", lambda: False)() else 30.0)
+        self.current, self.started = 0, time.perf_counter()
+        self.bar = tqdm(total=len(self.names), desc="notebooks", unit="nb", file=self.file,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._ticker, daemon=True)
+        self._refresh()
+        self._thread.start()
+
+    def postfix(self) -> str:
+        if self.current >= len(self.names):
+            return ""
+        left = remaining_seconds(self.names, self.current, time.perf_counter() - self.started, self.expected)
+        eta = (f"ETA {format_seconds(left)} (previous run)" if left is not None
+               else "no ETA: no previous run with these parameters")
+        return f"{self.names[self.current]} · {eta}"
+
+    def _refresh(self) -> None:
+        self.bar.set_postfix_str(self.postfix(), refresh=True)
+
+    def _ticker(self) -> None:
+        while not self._stop.wait(self.tick):
+            self._refresh()
+
+    def start(self, index: int) -> None:
+        """Notebook ``index`` starts now."""
+        self.current, self.started = index, time.perf_counter()
+        self._refresh()
+
+    def done(self, line: str) -> None:
+        """The current notebook finished: print ``line`` above the bar and advance."""
+        self.bar.write(line, file=self.file)
+        self.current += 1
+        self.started = time.perf_counter()
+        self.bar.update(1)
+        self._refresh()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.bar.close()
+
+
+def notebook_line(run, previous: float | None) -> str:
+    """``01_modal_imbalance: ok in 23.4 s, peak 1.52 GB (previous run 25.1 s)`` for the console."""
+    text = f"{run.name}: {run.status} in {format_seconds(run.seconds)}, peak memory {format_bytes(run.peak_rss)}"
+    return text + (f" (previous run {format_seconds(previous)})" if previous is not None else "")
+
+
+def load_average() -> tuple[float, float, float] | None:
+    """The 1, 5 and 15 minute load averages (``None`` where the platform has none)."""
+    try:
+        return os.getloadavg()
+    except (AttributeError, OSError):
+        return None
+
+
+def format_load(load: tuple[float, float, float] | None) -> str:
+    return "n/a" if load is None else " ".join(f"{x:.2f}" for x in load)
+
+
+def timing_table(runs, load_before=None, load_after=None, total_seconds: float | None = None) -> str:
+    """The console summary: one line per notebook (status, wall time, peak memory of the process tree), the
+    total and the machine's load average before and after."""
+    width = max([len(r.name) for r in runs] + [len("notebook")])
+    lines = [f"{'notebook':<{width}}  status  {'wall time':>9}  {'peak memory':>11}"]
+    for r in runs:
+        lines.append(f"{r.name:<{width}}  {r.status:<6}  {format_seconds(r.seconds):>9}  "
+                     f"{format_bytes(r.peak_rss):>11}")
+    total = sum(r.seconds for r in runs) if total_seconds is None else total_seconds
+    peak = max((r.peak_rss for r in runs), default=0)
+    lines.append(f"{'total':<{width}}  {'':<6}  {format_seconds(total):>9}  {format_bytes(peak):>11} (largest)")
+    lines.append("peak memory: resident memory of the report process, the kernel and the kernel's children; "
+                 f"load average {format_load(load_before)} before, {format_load(load_after)} after")
+    return "\n".join(lines)
