@@ -187,3 +187,19 @@ def test_lambda_modes(data):
     assert rel.history.meta["lambda_mode"] == "reliability"
     assert rel.history.meta["reliability"]["rel_t"] == pytest.approx(info["rel_t"])
     assert np.allclose(rel.history.step_frame()["lam"], lam, atol=1e-6)
+
+
+def test_epochs_can_be_selected_on_category_map(data):
+    """For class-level captions the run can select its epoch on category mAP of the validation split."""
+    from vlr_viz.eval.category import category_retrieval
+    from vlr_viz.train import encode
+
+    train, val = data
+    result = fit(tiny(select_metric="category_map", epochs_stage2=3), train, val, progress=False)
+    rows = [e for e in result.history.epochs if e["epoch"] > 0]
+    assert all("val_category_map" in e and "val_category_R@1" in e for e in rows)
+    best = max(rows, key=lambda e: e["val_category_map"])
+    assert result.best_epoch == best["epoch"]
+    img, txt = encode(result.model, val.image, val.text)
+    again = category_retrieval(img, txt, val.labels, val.labels[val.txt_to_img.numpy()])
+    assert again["map_mean"] == pytest.approx(best["val_category_map"])

@@ -34,7 +34,7 @@ from .device import resolve_device
 from .history import History
 from .model import RetrievalModel, build_mlp_encoder
 from .methods import get_method
-from .trainer import (NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe, _snapshot_due,
+from .trainer import (CATEGORY_METRICS, NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe, _snapshot_due,
                       _to_device, fit, relation_snapshot, stage_weights, validate)
 
 
@@ -171,7 +171,7 @@ def _fit_stacked(configs, models, rng_states, infos, train, val, probe_idx, devi
                  for c, info in zip(configs, infos)]
     best = [{"state": None, "epoch": 0, "metric": None, "metrics": {}} for _ in configs]
     for model, history, c in zip(models, histories, configs):
-        metrics = validate(model, val_dev)
+        metrics = validate(model, val_dev, c.select_metric in CATEGORY_METRICS)
         history.add_epoch({"epoch": 0, "stage": 0, **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()}})
         history.add_snapshot(0, relation_snapshot(model, val_dev, probe_idx, c))
     step = 0
@@ -184,7 +184,7 @@ def _fit_stacked(configs, models, rng_states, infos, train, val, probe_idx, devi
             towers[tower_side].copy_into([getattr(m.encoder, f"{tower_side}_tower") for m in models])
         for s, (model, history, c) in enumerate(zip(models, histories, configs)):
             history.add_steps(rows[s])
-            metrics = validate(model, val_dev)
+            metrics = validate(model, val_dev, c.select_metric in CATEGORY_METRICS)
             means = {k: float(np.mean([r[k] for r in rows[s]])) for k in rows[s][0] if k not in
                      ("step", "epoch", "stage", "lr")}
             history.add_epoch({"epoch": epoch, "stage": rows[s][-1]["stage"], "lr": rows[s][-1]["lr"], **means,

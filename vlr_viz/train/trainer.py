@@ -79,15 +79,28 @@ def relation_snapshot(model: RetrievalModel, data: PairFeatures, probe: np.ndarr
     return {k: x.float().cpu().numpy() for k, x in out.items()}
 
 
-def validate(model: RetrievalModel, data: PairFeatures) -> dict[str, float]:
+CATEGORY_METRICS = ("category_map", "category_R@1", "category_R@5", "category_R@10")
+"""Validation metrics judged by category (`vlr_viz.eval.category`), computed when one is the ``select_metric``: the
+selection criterion for datasets whose captions name only a class, where instance-level R@K is chance."""
+
+
+def validate(model: RetrievalModel, data: PairFeatures, category: bool = False) -> dict[str, float]:
     """Cross-modal retrieval metrics of the whole split (`vlr_viz.eval.recall_at_k`) and its ``modality_gap``
-    (`vlr_viz.imbalance.modality_gap`, Liang et al. 2022), so that the history follows the gap over training."""
+    (`vlr_viz.imbalance.modality_gap`, Liang et al. 2022), so that the history follows the gap over training;
+    with ``category`` (and labels) also `CATEGORY_METRICS` (mean of i2t and t2i)."""
     from ..eval import recall_at_k
     from ..imbalance.diagnostics import modality_gap
 
     img, txt = encode(model, data.image, data.text)
-    metrics = recall_at_k(img, txt, data.txt_to_img.cpu().numpy(), return_ranks=False)
-    return {**metrics, "modality_gap": modality_gap(img, txt)}
+    t2i = data.txt_to_img.cpu().numpy()
+    metrics = {**recall_at_k(img, txt, t2i, return_ranks=False), "modality_gap": modality_gap(img, txt)}
+    if category and data.labels is not None:
+        from ..eval.category import category_retrieval
+
+        c = category_retrieval(img, txt, data.labels, data.labels[t2i])
+        metrics["category_map"] = c["map_mean"]
+        metrics.update({f"category_R@{k}": (c[f"i2t_R@{k}"] + c[f"t2i_R@{k}"]) / 2 for k in (1, 5, 10)})
+    return metrics
 
 
 def _is_better(metric: str, new: float, best: float | None) -> bool:
@@ -279,7 +292,7 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
         lambda_info = {k: history.meta[k] for k in ("lambda_mode", "lambda_param", "lambda_init", "reliability")
                        if k in history.meta}
     else:
-        metrics = validate(model, val_dev)
+        metrics = validate(model, val_dev, config.select_metric in CATEGORY_METRICS)
         if config.select_metric not in metrics:
             raise ValueError(f"select_metric {config.select_metric!r} is not a validation metric; "
                              f"choose from {sorted(metrics)}")
@@ -296,7 +309,7 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
                 and last_epoch >= 1 else "no checkpoint was written")
         rows, means, step = _train_epoch(model, opt, train_dev, config, epoch, step, steps_per_epoch, note)
         history.add_steps(rows)
-        metrics = validate(model, val_dev)
+        metrics = validate(model, val_dev, config.select_metric in CATEGORY_METRICS)
         history.add_epoch({"epoch": epoch, "stage": rows[-1]["stage"], "lr": rows[-1]["lr"], **means,
                            **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()},
                            "seconds": time.perf_counter() - t_epoch})
