@@ -11,16 +11,13 @@ Inside a notebook run by `vlr_viz.report`, the runner sets
 Without them (interactive use) the numbers stay in memory only, in `METRICS` and `FIGURES`. Every write of the
 JSON file is atomic (`vlr_viz.cache.atomic_write_bytes`).
 
-PNG export uses kaleido 1.x, which drives a Chrome/Chromium through choreographer; choreographer honours the
-``BROWSER_PATH`` environment variable, which `find_browser` sets when it is unset and a browser is found.
+PNG export: `vlr_viz.viz.export` (kaleido driving a Chrome/Chromium).
 """
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import re
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from .cache import atomic_write_bytes
+from .viz.export import figure_png_bytes, find_browser
 
 METRICS_PATH_ENV = "VLR_VIZ_METRICS_PATH"
 FIGURES_DIR_ENV = "VLR_VIZ_FIGURES_DIR"
 FIGURE_PNG_ENV = "VLR_VIZ_FIGURE_PNG"
 NOTEBOOK_ENV = "VLR_VIZ_NOTEBOOK"
-BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 METRICS: dict[str, Any] = {}
 """Every value recorded in this process, by name (also when no metrics file is set)."""
@@ -41,7 +38,6 @@ FIGURES: dict[str, dict[str, str | None]] = {}
 """Every figure recorded in this process: ``{name: {"html": path | None, "png": path | None, "title": caption}}``."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_kaleido_server_started = False
 
 
 def _check_name(name: Any, what: str) -> str:
@@ -126,45 +122,6 @@ def record(name: str, value: Any) -> Any:
     METRICS[name] = value
     _update_log("metrics", name, value)
     return value
-
-
-def find_browser() -> str | None:
-    """A Chrome/Chromium executable for kaleido: ``$BROWSER_PATH``, one on ``PATH``, or ``/usr/bin/chromium``.
-
-    When found and ``BROWSER_PATH`` is unset, sets it so that choreographer (kaleido's browser driver) uses it.
-    """
-    env = os.environ.get("BROWSER_PATH")
-    if env and os.access(env, os.X_OK):
-        return env
-    candidates = [shutil.which(n) for n in BROWSER_NAMES] + ["/usr/bin/chromium"]
-    for path in candidates:
-        if path and os.path.isfile(path) and os.access(path, os.X_OK):
-            if not env:
-                os.environ["BROWSER_PATH"] = path
-            return path
-    return None
-
-
-def _stop_kaleido_server() -> None:
-    import kaleido
-
-    kaleido.stop_sync_server(silence_warnings=True)
-
-
-def figure_png_bytes(fig, width: int | None = None, height: int | None = None, scale: float = 1.0) -> bytes:
-    """PNG of a plotly figure through kaleido; one browser is kept per process, so only the first call is slow."""
-    global _kaleido_server_started
-    if find_browser() is None:
-        raise RuntimeError("no Chrome/Chromium found for PNG export (install chromium or set BROWSER_PATH)")
-    import kaleido
-
-    if not _kaleido_server_started:
-        kaleido.start_sync_server(silence_warnings=True)
-        atexit.register(_stop_kaleido_server)
-        _kaleido_server_started = True
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The kopts argument is ignored")
-        return fig.to_image(format="png", width=width, height=height, scale=scale)
 
 
 def _png_wanted() -> bool:

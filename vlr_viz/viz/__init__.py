@@ -20,8 +20,6 @@ student, baseline, rebalanced, ...), so one category or one model keeps its colo
 """
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from vlr_viz.cache import content_hash
@@ -91,53 +89,7 @@ def series_color(name: str) -> str:
     return _SERIES_FALLBACK[int(content_hash(key)[:8], 16) % len(_SERIES_FALLBACK)]
 
 
-DEFAULT_BROWSER_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-
-
-def find_browser() -> str | None:
-    """The browser kaleido will use: ``$BROWSER_PATH`` if set, else the first of `DEFAULT_BROWSER_PATHS` or a
-    ``chromium`` / ``google-chrome`` on ``PATH``; ``None`` if there is none."""
-    if os.environ.get("BROWSER_PATH"):
-        return os.environ["BROWSER_PATH"]
-    for path in DEFAULT_BROWSER_PATHS:
-        if os.access(path, os.X_OK):
-            return path
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        if found := shutil.which(name):
-            return found
-    return None
-
-
-def save_png(fig, path, scale: float = 2, width: int | None = None, height: int | None = None) -> Path:
-    """Write ``fig`` as a PNG through kaleido (Chromium), atomically (temporary file + rename); return the path.
-
-    kaleido ≥ 1 drives a Chrome/Chromium found by choreographer; when ``$BROWSER_PATH`` is unset and a browser sits
-    at a usual place (Debian's ``/usr/bin/chromium``), ``BROWSER_PATH`` is set to it. Raises ``RuntimeError`` with
-    the remedy when no browser can be started.
-    """
-    from vlr_viz.cache import atomic_write_bytes
-
-    if not hasattr(fig, "to_image"):
-        raise TypeError(f"fig must be a plotly Figure; got {type(fig).__name__}")
-    if not scale > 0:
-        raise ValueError(f"scale must be positive; got {scale!r}")
-    browser = find_browser()
-    if browser is None:
-        raise RuntimeError("save_png needs Chrome or Chromium for kaleido: install Debian's `chromium` "
-                           "(/usr/bin/chromium) or set BROWSER_PATH to a Chrome/Chromium executable")
-    if not os.path.exists(browser):
-        raise RuntimeError(f"save_png: no browser at BROWSER_PATH={browser!r}; point BROWSER_PATH at a "
-                           "Chrome/Chromium executable or unset it")
-    os.environ.setdefault("BROWSER_PATH", browser)
-    try:
-        data = fig.to_image(format="png", scale=scale, width=width, height=height)
-    except Exception as e:  # kaleido wraps browser start-up failures in several exception types
-        raise RuntimeError(f"save_png: kaleido could not render with the browser {browser!r}: {e}") from e
-    path = Path(path)
-    atomic_write_bytes(path, data)
-    return path
-
-
+from .export import find_browser, save_png  # noqa: E402
 from .drift import (history_frame, history_snapshots, loss_curves, relation_drift_curves,  # noqa: E402
                     snapshot_heatmaps)
 from .gap import alignment_uniformity_figure, modality_gap_figure  # noqa: E402
