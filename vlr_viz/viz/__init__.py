@@ -10,6 +10,7 @@ module                 builders
 ``tables``             `retrieval_table`, `retrieval_table_figure`, `mean_spread_table`,
                        `method_comparison_figure`
 ``thumbnails``         `png_data_uri`, `thumbnail_uris`
+``codes``              `codes_vs_bits_figure`, `codeword_usage_figure` (+ `codeword_usage`, `dead_codewords`)
 =====================  ==================================================================================
 
 Colours are fixed per category id (`category_color`) and per named series (`series_color`: teacher,
@@ -135,6 +136,7 @@ def save_png(fig, path, scale: float = 2, width: int | None = None, height: int 
     return path
 
 
+from .codes import codes_vs_bits_figure, codeword_usage, codeword_usage_figure, dead_codewords  # noqa: E402
 from .drift import (history_frame, history_snapshots, loss_curves, relation_drift_curves,  # noqa: E402
                     snapshot_heatmaps)
 from .geometry import common_space_figure, procrustes_align, project_2d, who_moved_most  # noqa: E402
@@ -146,7 +148,8 @@ from .tables import (mean_spread_table, method_comparison_figure, retrieval_tabl
 from .thumbnails import png_data_uri, thumbnail_uris  # noqa: E402
 
 __all__ = [
-    "CATEGORY_PALETTE", "SERIES_COLORS", "category_color", "category_order", "common_space_figure", "find_browser",
+    "CATEGORY_PALETTE", "SERIES_COLORS", "category_color", "category_order", "codes_vs_bits_figure", "codeword_usage",
+    "codeword_usage_figure", "common_space_figure", "dead_codewords", "find_browser",
     "history_frame", "history_snapshots", "imbalance_index_curve", "loss_curves", "mean_spread_table",
     "method_comparison_figure", "modality_gap_bars", "modality_strength_bars", "png_data_uri", "procrustes_align", "project_2d",
     "relation_drift_curves", "relation_drift_heatmap", "relation_heatmaps", "retrieval_table",
