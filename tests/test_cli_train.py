@@ -59,29 +59,38 @@ def test_train_command_rejects_bad_options_by_name(tmp_path, capsys):
 
 
 def test_dcmq_command_with_the_common_space_teacher(tmp_path, capsys):
+    import faiss
+
     out = tmp_path / "dcmq"
     rc = main(["train", "--method", "dcmq", "--bits", "16", "--epochs-stage1", "1", "--epochs-stage2", "1",
-               "--dcmq-epochs", "2", "--out", str(out)])
+               "--dcmq-epochs", "2", "--out", str(out), "--quiet"])
     assert rc == 0
-    rows = json.loads((out / "dcmq_metrics.json").read_text())
-    assert {r["supervision"] for r in rows} == {"teacher", "labels", "float teacher"}
-    coded = [r for r in rows if r["supervision"] != "float teacher"]
-    assert all(r["bits"] == 16 and r["bytes_per_item"] == 2 for r in coded)
-    assert all(0.0 < r["map_mean"] <= 100.0 for r in rows)
-    assert "run folder" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"codes", "faiss_pq", "faiss_opq", "float"}
+    assert all(set(m) == {"rsum", "map"} and 0 < m["map"] <= 100 and 0 < m["rsum"] <= 600 for m in metrics.values())
+    printed = capsys.readouterr().out
+    for label, key in (("DCMQ codes", "codes"), ("FAISS PQ", "faiss_pq"), ("FAISS OPQ", "faiss_opq"),
+                       ("float teacher", "float")):
+        line = next(x for x in printed.splitlines() if x.startswith(label))
+        assert f"{metrics[key]['rsum']:.2f}" in line and f"{metrics[key]['map']:.2f}" in line
+    assert "run folder" in printed
+    index = faiss.deserialize_index(np.fromfile(out / "test_text_codes.faiss", dtype=np.uint8))
+    assert (index.pq.M, index.pq.nbits) == (2, 8) and index.ntotal > 0
 
 
 def test_dcmq_command_with_a_local_clip_teacher(tmp_path, capsys):
     folder = save_tiny_hf_clip(tmp_path / "clip")
     out = tmp_path / "dcmq-clip"
     rc = main(["train", "--method", "dcmq", "--bits", "16", "--dcmq-epochs", "1", "--teacher", f"hf-clip:{folder}",
-               "--out", str(out)])
+               "--out", str(out), "--quiet"])
     assert rc == 0
-    rows = json.loads((out / "dcmq_metrics.json").read_text())
-    teacher_row = next(r for r in rows if r["supervision"] == "float teacher")
-    assert teacher_row["bits"] == 32 * 16  # the tiny CLIP's 16-d projection, float32
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"codes", "faiss_pq", "faiss_opq", "float"}
+    assert "float teacher" in capsys.readouterr().out
     assert main(["train", "--method", "dcmq", "--teacher", "clip-from-nowhere", "--out", str(tmp_path / "y")]) == 2
     assert "--teacher 'clip-from-nowhere'" in capsys.readouterr().err
+    assert main(["train", "--method", "dcmq", "--bits", "20", "--out", str(tmp_path / "z")]) == 2
+    assert "bits" in capsys.readouterr().err
 
 
 def test_train_and_eval_on_a_karpathy_file_end_to_end(tmp_path, capsys):

@@ -61,14 +61,15 @@ def test_index_opens_with_the_headline_results(report):
     index = report.index_html.read_text()
     headlines = index[index.index("<h2>Headline results"):index.index("<h2>Where the time goes")]
     for title in ("Rebalancing: every method against the matching-only baseline",
-                  "Modal imbalance of the teachers per condition", "Retrieval with product-quantised codes"):
+                  "Modal imbalance of the teachers per condition",
+                  "Retrieval with compact codes: DCMQ against FAISS PQ / OPQ"):
         assert title in headlines
     table = report.run("04_rebalancing_report").metrics["table"]
     assert all(f"{v:.2f}" in headlines for v in table.values())
     imbalance = report.run("01_modal_imbalance").metrics["image_occlusion_0.75"]["imbalance_index"]
     assert f"{imbalance:.3f}" in headlines
-    codes = report.run("06_efficient_retrieval").metrics["map_vs_bits"]
-    assert all(f"{v:.2f}" in headlines for v in codes.values())
+    codes = report.run("06_efficient_retrieval").metrics["codes_table"]
+    assert all(f"{v:.2f}" in headlines for k, v in codes.items() if k.endswith(("/rsum", "/map")))
     for run in report.notebooks:  # every figure shown at a readable size with its caption
         for name, entry in run.figures.items():
             if entry["png"]:
@@ -138,12 +139,22 @@ def test_explorer_sweep_shows_the_text_degradation(report):
         assert sweep[f"w{w}/s0.25/student text ndcg@10"] < sweep[f"w{w}/s0/student text ndcg@10"]
 
 
-def test_codes_beat_chance_and_memory_shrinks(report):
-    m = report.run("06_efficient_retrieval").metrics["map_vs_bits"]
+def test_06_codes_table_beats_chance_and_compares_with_faiss(report):
+    m = report.run("06_efficient_retrieval").metrics
+    table = m["codes_table"]
     chance = 100 * 0.37  # about 37 %: one category holds most items (tests/test_dcmq.py computes it exactly)
-    assert all(v > chance for v in m.values()), m
-    assert {"teacher_16", "teacher_32", "labels_16", "labels_32"} <= set(m)
-    assert any(k.startswith("float teacher_") for k in m)
+    methods = ("dcmq", "labels", "faiss_pq", "faiss_opq")
+    for method in methods:
+        for bits in (16, 32):
+            assert table[f"{method}_{bits}/map"] > chance, (method, bits)
+            assert table[f"{method}_{bits}/rsum"] > 10 * CHANCE_RSUM, (method, bits)
+            assert table[f"{method}_{bits}/bytes_per_item"] == bits / 8
+    assert table["float_8192/bytes_per_item"] == 1024
+    verdict = m["versus_opq"]
+    for bits in (16, 32):
+        gain = table[f"dcmq_{bits}/rsum"] - table[f"faiss_opq_{bits}/rsum"]
+        assert verdict[f"{bits}/rsum_gain"] == pytest.approx(gain)
+    assert set(m["monotone_in_bits"]) == {f"{k}/{x}" for k in methods for x in ("rsum", "map")}
 
 
 def test_report_html_renders_its_figures_in_chromium(report, chromium, tmp_path):  # noqa: F811

@@ -58,13 +58,18 @@ def test_imbalance_and_codes_headlines_by_hand():
                                     "clean_imbalance_index": -0.04})
     row = re.findall(r"<td class=''>(.*?)</td>", imb.table_html)
     assert row == ["text", "word_replace", "0.75", "74.00", "60.00", f"{14 / 134:.3f}"]
-    codes = codes_headline("06", {"map_vs_bits": {"teacher_16": 61.0, "labels_16": 70.0, "teacher_32": 60.5},
-                                  "rsum_vs_bits": {"teacher_16": 39.1, "labels_16": 9.8},
-                                  "dead_codewords_percent": {"teacher_16": 15.04}})
+    codes = codes_headline("06", {"codes_table": {
+        "faiss_opq_16/rsum": 102.8, "faiss_opq_16/map": 58.9, "faiss_opq_16/bytes_per_item": 2,
+        "dcmq_16/rsum": 109.1, "dcmq_16/rsum_std": 0.7, "dcmq_16/map": 62.2, "dcmq_16/map_std": 0.4,
+        "dcmq_16/bytes_per_item": 2, "dcmq_32/rsum": 110.0, "dcmq_32/map": 57.0, "faiss_opq_32/rsum": 112.6,
+        "faiss_opq_32/map": 57.9}, "dead_codewords_percent": {"teacher_16": 15.04}})
     rows = [re.findall(r"<td class=''>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", codes.table_html)[1:]]
-    assert rows == [["labels", "16", "70.00", "9.80", "–"], ["teacher", "16", "61.00", "39.10", "15.0"],
-                    ["teacher", "32", "60.50", "–", "–"]]
-    assert imbalance_headline("01", {"x": 1}) is None and codes_headline("06", {"map_vs_bits": {"x": 1}}) is None
+    assert rows == [["DCMQ (teacher-distilled)", "16", "2", "109.10 ± 0.70", "62.20 ± 0.40", "15.0"],
+                    ["DCMQ (teacher-distilled)", "32", "–", "110.00", "57.00", "–"],
+                    ["FAISS OPQ", "16", "2", "102.80", "58.90", "–"], ["FAISS OPQ", "32", "–", "112.60", "57.90", "–"]]
+    assert codes.findings[1:] == ["16 bits: DCMQ beats FAISS OPQ (RSUM +6.30, mAP +3.30).",
+                                  "32 bits: DCMQ does not beat FAISS OPQ (RSUM -2.60, mAP -0.90)."]
+    assert imbalance_headline("01", {"x": 1}) is None and codes_headline("06", {"codes_table": {"x": 1}}) is None
 
 
 def test_index_opens_with_the_headlines_in_order(tmp_path):
@@ -76,12 +81,12 @@ def test_index_opens_with_the_headlines_in_order(tmp_path):
     runs = [run("01_modal_imbalance", {"image_occlusion_0.75": {"image_ndcg10": 60.0, "text_ndcg10": 80.0,
                                                                   "imbalance_index": -0.2}}),
             run("04_rebalancing_report", {"table": TABLE, "table_std": STD}),
-            run("06_efficient_retrieval", {"map_vs_bits": {"teacher_16": 61.0}})]
+            run("06_efficient_retrieval", {"codes_table": {"dcmq_16/rsum": 109.1, "dcmq_16/map": 61.0}})]
     assert [h.notebook for h in report_headlines(runs)] == ["04_rebalancing_report", "01_modal_imbalance",
                                                            "06_efficient_retrieval"]
     page = write_index(tmp_path, runs, "fast", 9.0, (1.0, 1.0, 1.0), (2.0, 2.0, 2.0)).read_text()
     order = [page.index(s) for s in ("<h2>Headline results", "<h3>Rebalancing", "<h3>Modal imbalance",
-                                     "<h3>Retrieval with product-quantised codes", "<h2>Where the time goes",
+                                     "<h3>Retrieval with compact codes: DCMQ against FAISS PQ / OPQ", "<h2>Where the time goes",
                                      "<section id='01_modal_imbalance'")]
     assert order == sorted(order)
     assert "3 notebook(s) in 9.0 s · peak memory 1.00 GB · load average 1.00 1.00 1.00 before" in page

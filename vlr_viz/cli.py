@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -31,13 +32,21 @@ def cmd_features(args) -> int:
     return 0
 
 
+def default_run_folder(dataset: str, name: str, seed: int) -> Path:
+    """``runs/<dataset>-<name>-seed<seed>``, the dataset spec reduced to a folder name (a spec such as
+    ``karpathy:/data/dataset_coco.json:/data/images`` gives ``karpathy-dataset_coco.json-images``)."""
+    parts = [Path(p).name or p for p in str(dataset).replace("+", ":").split(":") if p.strip("/")]
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip("._-")[:80] or "dataset"
+    return Path("runs") / f"{label}-{name}-seed{seed}"
+
+
 def cmd_train(args) -> int:
     if args.method == "dcmq":
         return cmd_train_dcmq(args)
     from .train.options import train_from_args
 
     name = args.recipe or args.method or "sad"
-    args.out = args.out or f"runs/{args.dataset}-{name}-seed{args.seed or 0}"
+    args.out = args.out or str(default_run_folder(args.dataset, name, args.seed or 0))
     summary = train_from_args(args)
     print(f"method         {summary['method']}" + (f"  (recipe {args.recipe})" if args.recipe else "")
           + f"  seed {args.seed or 0}")
@@ -50,53 +59,47 @@ def cmd_train(args) -> int:
     return 0
 
 
-def dcmq_teacher_embeddings(teacher: str, splits, seed: int, epochs_stage1: int, epochs_stage2: int,
-                            checkpoint: str | None = None, cache_dir=None) -> dict:
-    """``{split: (image, text)}`` teacher embeddings for DCMQ.
-
-    ``teacher="common_space"``: a structure-aware student (recipe ``sad-kl``) trained on the cached features;
-    otherwise a CLIP encoder name (``open_clip:<arch>`` with ``checkpoint``, ``open_clip:local-dir:<folder>``,
-    ``hf-clip:<folder>``) whose image and text towers embed every split.
-    """
-    from .encoders import encode_images, encode_texts
-    from .study import train_run
-    from .train import encode
-
-    if teacher == "common_space":
-        run = train_run(splits, "sad-kl", seed, epochs_stage1=epochs_stage1, epochs_stage2=epochs_stage2)
-        return {s: encode(run.result.model, f.image, f.text) for s, f in splits.features.items()}
-    if not teacher.startswith(("open_clip:", "hf-clip:")):
-        raise ValueError(f"--teacher {teacher!r}: use 'common_space', 'open_clip:<arch>' (with --teacher-checkpoint), "
-                         "'open_clip:local-dir:<folder>' or 'hf-clip:<folder>'")
-    kw = {"checkpoint": checkpoint} if checkpoint else {}
-    if cache_dir is not None:
-        kw["cache_dir"] = cache_dir
-    return {s: (encode_images(p.images, model=teacher, progress=False, **kw),
-                encode_texts(p.captions, model=teacher, progress=False, **kw)) for s, p in splits.pairs.items()}
-
-
 def cmd_train_dcmq(args) -> int:
+    """DCMQ codes at ``--bits`` from the teacher, next to FAISS PQ / OPQ and the float teacher on the test split; the
+    run folder gets ``metrics.json``, the full table, the student and FAISS indexes of the test split's codes."""
+    import io
     import json
 
+    import faiss
+    import torch
+
     from .cache import atomic_write_bytes
-    from .features import load_features
-    from .study import prepare_splits
-    from .train.dcmq import DCMQConfig, run_dcmq_experiment
+    from .data.arguments import dataset_options_from_args
+    from .experiments.dcmq import METHODS, dcmq_pipeline
+    from .train.dcmq import DCMQConfig
 
     seed = args.seed or 0
-    splits = prepare_splits(args.dataset, seed=seed, cache_dir=args.cache_dir)
-    teacher = dcmq_teacher_embeddings(args.teacher, splits, seed, args.epochs_stage1 or 10, args.epochs_stage2 or 10,
-                                      args.teacher_checkpoint, args.cache_dir)
-    feats = {s: load_features(p, cache_dir=args.cache_dir, progress=False) for s, p in splits.pairs.items()}
-    df = run_dcmq_experiment([args.bits], teacher, splits.pairs["train"], splits.pairs["test"],
-                             features_train=feats["train"], features_test=feats["test"],
-                             pairs_val=splits.pairs["val"], features_val=feats["val"],
-                             config=DCMQConfig(seed=seed, epochs=args.dcmq_epochs),
-                             teacher_name="common_space" if args.teacher == "common_space" else "clip")
-    out = Path(args.out or f"runs/{args.dataset}-dcmq{args.bits}-seed{seed}")
+    config = DCMQConfig(bits=args.bits, **({"epochs": args.dcmq_epochs} if args.dcmq_epochs else {}))
+    exp = dcmq_pipeline(args.dataset, teacher=args.teacher, teacher_seed=seed,
+                        teacher_epochs=(args.epochs_stage1 or 5, args.epochs_stage2 or 5),
+                        teacher_checkpoint=args.teacher_checkpoint, bits_list=[args.bits], seeds=[seed],
+                        supervisions=("teacher",), config=config, cache_dir=args.cache_dir,
+                        options=dataset_options_from_args(args), workers=args.workers,
+                        progress=not args.quiet)
+    table = exp.table
+    row = {m: table[table.method == m].iloc[0] for m in ("dcmq", "faiss_pq", "faiss_opq", "float")}
+    metrics = {"codes" if m == "dcmq" else m: {"rsum": float(r.rsum), "map": float(r["map"])} for m, r in row.items()}
+    out = Path(args.out or default_run_folder(args.dataset, f"dcmq{args.bits}", seed))
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "dcmq_metrics.json", json.dumps(df.to_dict("records"), default=float, indent=1).encode())
-    print(df.to_string(index=False))
+    result = exp.results[("teacher", args.bits, seed)]
+    buffer = io.BytesIO()
+    torch.save({"config": result.config.to_dict(), "state_dict": result.student.state_dict()}, buffer)
+    atomic_write_bytes(out / "student.pt", buffer.getvalue())
+    for modality in ("image", "text"):
+        index = result.faiss_index(exp.data["test"], modality)
+        atomic_write_bytes(out / f"test_{modality}_codes.faiss", faiss.serialize_index(index).tobytes())
+    atomic_write_bytes(out / "dcmq_table.csv", table.to_csv(index=False).encode())
+    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1).encode())
+    print(f"{'test split':<26}{'bits':>6}{'bytes/item':>12}{'RSUM':>9}{'mAP':>8}")
+    for m, r in row.items():
+        label = "DCMQ codes" if m == "dcmq" else METHODS[m]
+        print(f"{label:<26}{int(r.bits):>6}{int(r.bytes_per_item):>12}{r.rsum:>9.2f}{r['map']:>8.2f}")
+    print(f"selected epoch {result.best_epoch} (best validation RSUM + mAP with codes)")
     print(f"run folder     {out.resolve()}")
     return 0
 
@@ -170,10 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(p, out_required=False)
     p.add_argument("--bits", type=int, default=32, help="code length for --method dcmq")
     p.add_argument("--teacher", default="common_space",
-                   help="dcmq teacher: common_space (a sad-kl student trained here) or a CLIP encoder name "
+                   help="dcmq teacher: common_space (a sad-kl student trained here, 5 + 5 epochs unless "
+                        "--epochs-stage1/2 say otherwise) or a CLIP encoder name "
                         "(open_clip:<arch>, open_clip:local-dir:<folder>, hf-clip:<folder>)")
     p.add_argument("--teacher-checkpoint", default=None, help="weights file of an open_clip:<arch> teacher")
-    p.add_argument("--dcmq-epochs", type=int, default=30, help="epochs of the hashing student (--method dcmq)")
+    p.add_argument("--dcmq-epochs", type=int, default=None,
+                   help="epochs of the code student (--method dcmq; default: DCMQConfig's)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a run folder's test embeddings: print and save the metrics table")

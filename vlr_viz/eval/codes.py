@@ -1,8 +1,8 @@
 """Retrieval metrics for compact codes: mAP@K with category relevance, cross-modal R@K, memory per item.
 
-Queries stay float (tower embeddings), the gallery is coded; scores are inner-product ADC scores
-``<q, decode(code)>`` (see :mod:`vlr_viz.models.quantizer`), so decoding the gallery and taking a matrix product
-ranks exactly like the lookup tables do.
+Queries stay float (student embeddings), the gallery is coded; scores are inner-product ADC scores
+``<q, decode(code)>`` (see :mod:`vlr_viz.models.quantizer`), computed by decoding the gallery and taking a matrix
+product: the same scores the lookup tables (and FAISS ``IndexPQ``) sum, up to float rounding.
 
 mAP uses the project's :func:`vlr_viz.eval.ranking.average_precision_at_k` (``AP@K = Σ_{r ≤ K} P@r·rel_r /
 min(K, R)``, ``map`` over the whole gallery, percent, stable tie order by gallery index, queries without any
@@ -17,7 +17,7 @@ import torch
 from vlr_viz.eval.cutoffs import check_cutoffs
 from vlr_viz.eval.ranking import average_precision_at_k
 from vlr_viz.eval.relevance import category_relevance
-from vlr_viz.models.quantizer import adc_scores, code_dtype, decode_codes, pq_shape_for_bits
+from vlr_viz.models.quantizer import code_dtype, decode_codes, pq_shape_for_bits
 
 
 def _tensor(x) -> torch.Tensor:
@@ -39,7 +39,9 @@ def code_map(query_embeddings, gallery_codes, codebooks, query_labels, gallery_l
     """mAP@K / mAP (percent) of float queries against a coded gallery by ADC inner product, category
     relevance."""
     q, cb = _tensor(query_embeddings).float(), _tensor(codebooks).float()
-    scores = adc_scores(q, _tensor(gallery_codes), cb)
+    if q.ndim != 2 or q.shape[1] != cb.shape[0] * cb.shape[2]:
+        raise ValueError(f"queries must have shape (Q, {cb.shape[0] * cb.shape[2]}), got {tuple(q.shape)}")
+    scores = q @ decode_codes(_tensor(gallery_codes), cb).T
     return average_precision_at_k(scores.numpy(), category_relevance(query_labels, gallery_labels), ks)
 
 
@@ -112,6 +114,23 @@ def code_recall_at_k(image_embeddings, text_embeddings, image_codes, text_codes,
     for k in ks:
         out[f"t2i_R@{k}"] = float((t2i_rank < k).float().mean() * 100)
     out["rsum"] = sum(out.values())
+    return out
+
+
+def code_retrieval_metrics(image_queries, text_queries, image_codes, text_codes, codebooks, txt_to_img, image_labels,
+                           ks=(1, 5, 10), map_ks=(50,)) -> dict[str, float]:
+    """Everything the code tables report for one coded split: float image queries against the coded captions and
+    float caption queries against the coded images.
+
+    Returns :func:`code_recall_at_k` (``i2t_R@K``, ``t2i_R@K``, ``rsum``) and :func:`cross_modal_map` (``i2t_map``,
+    ``t2i_map``, ``@K`` variants, ``map_mean``) with category relevance (``image_labels``; captions inherit their
+    image's label).
+    """
+    labels = np.asarray(image_labels)
+    text_labels = labels[_tensor(txt_to_img).long().numpy()]
+    out = code_recall_at_k(image_queries, text_queries, image_codes, text_codes, codebooks, txt_to_img, ks)
+    out.update(cross_modal_map(image_queries, text_queries, labels, text_labels, image_codes=image_codes,
+                               text_codes=text_codes, codebooks=codebooks, ks=map_ks))
     return out
 
 

@@ -8,17 +8,17 @@ def positive_targets(img_id: torch.Tensor) -> torch.Tensor:
     """``Y[i, j] = 1[img_id_i == img_id_j] / n_pos(i)``: every caption of the same image is a positive.
 
     Args:
-        img_id: ``(B,)`` integer image id of each pair of the batch.
+        img_id: ``(B,)`` integer image id of each pair of the batch (or ``(..., B)``: one batch per leading index).
 
     Returns:
-        ``(B, B)`` float row-stochastic target matrix.
+        ``(B, B)`` (``(..., B, B)``) float row-stochastic target matrix.
     """
-    if img_id.ndim != 1:
+    if img_id.ndim < 1:
         raise ValueError(f"img_id must be 1-D (B,), got shape {tuple(img_id.shape)}")
     if img_id.dtype.is_floating_point or img_id.dtype == torch.bool:
         raise TypeError(f"img_id must hold integers, got {img_id.dtype}")
-    same = (img_id[:, None] == img_id[None, :]).float()
-    return same / same.sum(dim=1, keepdim=True)
+    same = (img_id[..., :, None] == img_id[..., None, :]).float()
+    return same / same.sum(dim=-1, keepdim=True)
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,9 @@
-"""Product quantization with Gumbel (PQG) and asymmetric-distance search over its codes.
+"""Product quantization with Gumbel (PQG): the quantizer that DCMQ trains, its codes and their search.
 
 DCMQ (Distilling vision-language pretraining for efficient cross-modal retrieval, arXiv 2405.14726) learns compact
 codes with product quantization whose codeword assignment is a Gumbel-softmax, plus a term that keeps the
-codewords of each sub-codebook evenly used. The paper gives only the names of these parts; what follows is the
-vlr_viz reading.
+codewords of each sub-codebook evenly used. The paper gives only the names of these parts; docs/codes.md states
+the vlr_viz reading and the choices.
 
 Product quantization (Jégou et al., 2011): a vector ``x`` of dimension ``dim`` is cut into ``M`` sub-vectors
 ``x_m`` of ``dim / M`` entries; sub-codebook ``C_m`` holds ``K`` codewords; a code is one codeword index per
@@ -15,7 +15,9 @@ Assignment (training). ``logits[b, m, k] = -s · ||x_m - C_mk||²`` (``similarit
 noise ``g`` the soft assignment is ``p = softmax((logits + g) / τ)`` and the hard assignment is the one-hot of
 ``argmax p``. Straight-through: the forward pass returns exactly the hard codewords, the backward pass uses the
 gradient of the soft codewords ``p @ C_m`` (with respect to ``p``, hence to ``x`` and, through the logits, to the
-codebooks) plus the gradient of the chosen codewords themselves.
+codebooks) plus the gradient of the chosen codewords themselves. :func:`codeword_logits` and
+:func:`gumbel_straight_through` take any leading batch dimensions, so a stack of quantizers (one per seed) trains in
+one pass with the same arithmetic.
 
 Temperature. ``τ(step) = τ_start · (τ_end / τ_start) ^ min(step / decay_steps, 1)``: exponential decay.
 
@@ -23,8 +25,10 @@ Codeword balance. ``H_m = entropy(mean_b softmax(logits[b, m] / τ)) / log K`` i
 (noise-free probabilities); 1 means every codeword is used equally, a loss maximises it.
 
 Search. Inner-product similarity between a float query and a coded item: ``score(q, code) = Σ_m <q_m,
-C_m[code_m]> = <q, decode(code)>``, computed from per-query lookup tables ``T[q, m, k] = <q_m, C_mk>`` of shape
-``(Q, M, K)`` (asymmetric distance computation, ADC): ``score = Σ_m T[q, m, code_m]``.
+C_m[code_m]> = <q, decode(code)>`` (asymmetric distance computation, ADC). :meth:`ProductQuantizer.search` runs it
+in FAISS (``faiss.IndexPQ``, :mod:`vlr_viz.models.faiss_export`): on this project's benchmark a torch implementation
+of the same lookup tables was no faster than ``IndexPQ`` (0.7-1.3×), and FAISS adds persistence and the 6-12×
+faster ``IndexPQFastScan``, so vlr_viz keeps no search of its own (docs/codes.md).
 """
 from __future__ import annotations
 
@@ -98,7 +102,7 @@ def balance_entropy(probabilities: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# asymmetric distance computation (free functions, so search works from a bare codebook tensor)
+# codes, and the assignment arithmetic (any leading batch dimensions)
 # ---------------------------------------------------------------------------------------------------------------
 def _check_codes(codes: torch.Tensor, num_books: int, num_codewords: int) -> torch.Tensor:
     codes = torch.as_tensor(codes)
@@ -114,62 +118,6 @@ def _check_codes(codes: torch.Tensor, num_books: int, num_codewords: int) -> tor
     return long
 
 
-def adc_lookup_tables(queries: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
-    """Per-query tables ``T[q, m, k] = <q_m, C_mk>``: queries ``(Q, dim)``, codebooks ``(M, K, dim/M)`` →
-    ``(Q, M, K)``."""
-    m, k, sub = codebooks.shape
-    if queries.ndim != 2 or queries.shape[1] != m * sub:
-        raise ValueError(f"queries must have shape (Q, {m * sub}), got {tuple(queries.shape)}")
-    return torch.einsum("qmd,mkd->qmk", queries.reshape(-1, m, sub).to(codebooks.dtype), codebooks)
-
-
-def adc_scores_from_tables(tables: torch.Tensor, codes: torch.Tensor, chunk_size: int = 8192) -> torch.Tensor:
-    """``scores[q, g] = Σ_m tables[q, m, codes[g, m]]`` for tables ``(Q, M, K)`` and codes ``(G, M)`` → ``(Q, G)``.
-
-    The transposed table ``(M·K, Q)`` is an embedding matrix and each code a bag of ``M`` rows ``m·K + code_m``,
-    so one ``embedding_bag(mode="sum")`` per gallery chunk does all gathers and sums (each gather reads one
-    contiguous row of ``Q`` entries).
-    """
-    q, m, k = tables.shape
-    codes = _check_codes(codes, m, k)
-    weight = tables.reshape(q, m * k).T.contiguous()
-    offsets = torch.arange(m, device=tables.device) * k
-    out = torch.empty(q, codes.shape[0], dtype=tables.dtype, device=tables.device)
-    for start in range(0, codes.shape[0], chunk_size):
-        bags = codes[start:start + chunk_size].to(tables.device) + offsets
-        out[:, start:start + bags.shape[0]] = F.embedding_bag(bags, weight, mode="sum").T
-    return out
-
-
-def adc_topk(tables: torch.Tensor, codes: torch.Tensor, k: int,
-             chunk_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-``k`` ADC scores and gallery indices ``(Q, k)`` without the full ``(Q, G)`` matrix: a running top-k
-    over gallery chunks of :func:`adc_scores_from_tables` blocks."""
-    q, m, kk = tables.shape
-    codes = _check_codes(codes, m, kk)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= codes.shape[0]:
-        raise ValueError(f"k must be an int in [1, {codes.shape[0]}] (gallery size), got {k!r}")
-    weight = tables.reshape(q, m * kk).T.contiguous()
-    offsets = torch.arange(m, device=tables.device) * kk
-    best_val = best_idx = None
-    for start in range(0, codes.shape[0], chunk_size):
-        bags = codes[start:start + chunk_size].to(tables.device) + offsets
-        block = F.embedding_bag(bags, weight, mode="sum").T.contiguous()  # (Q, chunk)
-        val, idx = block.topk(min(int(k), block.shape[1]), dim=1)
-        idx = idx + start
-        if best_val is not None:
-            val, pos = torch.cat([best_val, val], 1).topk(int(k), dim=1)
-            idx = torch.cat([best_idx, idx], 1).gather(1, pos)
-        best_val, best_idx = val, idx
-    return best_val, best_idx
-
-
-def adc_scores(queries: torch.Tensor, codes: torch.Tensor, codebooks: torch.Tensor,
-               chunk_size: int = 8192) -> torch.Tensor:
-    """Inner-product ADC scores ``(Q, G)`` = ``queries @ decode(codes).T`` without decoding the gallery."""
-    return adc_scores_from_tables(adc_lookup_tables(queries, codebooks), codes, chunk_size)
-
-
 def decode_codes(codes: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
     """Concatenated codewords ``(G, dim)`` of codes ``(G, M)`` (integer, any unsigned dtype)."""
     m, k, sub = codebooks.shape
@@ -177,34 +125,73 @@ def decode_codes(codes: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
     return codebooks[torch.arange(m, device=codebooks.device), long].reshape(long.shape[0], m * sub)
 
 
+def codeword_logits(sub: torch.Tensor, codebooks: torch.Tensor, scale, similarity: str = "distance") -> torch.Tensor:
+    """``(..., B, M, K)`` scaled similarity of sub-vectors ``(..., B, M, d)`` to codebooks ``(..., M, K, d)``;
+    ``scale`` broadcasts against the codebooks' leading dimensions (a scalar, or ``(..., 1, 1, 1)``).
+
+    ``"distance"``: ``scale·(2<x_m, C_mk> - ||C_mk||²)`` = ``-scale·||x_m - C_mk||²`` up to the term
+    ``scale·||x_m||²``, constant over the codewords of one sub-codebook, which softmax and argmax ignore (leaving it
+    out saves two passes over the largest tensor of a training step). ``"dot"``: ``scale·<x_m, C_mk>``.
+    """
+    if similarity == "dot":
+        return torch.einsum("...bmd,...mkd->...bmk", sub, scale * codebooks)
+    bias = (scale * (codebooks ** 2)).sum(-1).unsqueeze(-3)  # (..., 1, M, K)
+    return torch.einsum("...bmd,...mkd->...bmk", sub, 2 * scale * codebooks) - bias
+
+
+def gumbel_noise(shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """Standard Gumbel noise ``-log(-log u)``, ``u ~ U(0, 1)`` drawn on the CPU from ``generator``."""
+    u = torch.rand(shape, generator=generator).clamp_(1e-10, 1 - 1e-7)
+    return u.log_().neg_().log_().neg_().to(device)
+
+
+def gumbel_straight_through(logits: torch.Tensor, codebooks: torch.Tensor, tau: float,
+                            noise: torch.Tensor | None = None):
+    """Straight-through Gumbel-softmax assignment (module docstring).
+
+    Args:
+        logits: ``(..., B, M, K)``; codebooks: ``(..., M, K, d)``; tau: temperature; noise: Gumbel noise of the
+            logits' shape, or ``None`` (noise-free: the hard code is the nearest codeword).
+    Returns:
+        ``(quantized (..., B, M, d), codes (..., B, M), soft (..., B, M, K))``: ``quantized`` equals the chosen
+        codewords exactly in the forward pass.
+
+    One product ``P @ C`` with ``P = hard + (soft - sg(soft))`` (``sg``: stop-gradient) gives both parts of the
+    straight-through gradient: the value of ``P`` is the one-hot ``hard``, so ``∂/∂C = hardᵀ·g`` (the chosen
+    codewords), and ``∂/∂soft = g·Cᵀ``. A matrix product also keeps the backward pass reproducible at any thread
+    count, where the backward of ``codebooks[arange(M), codes]`` is an accumulating index_put whose CPU kernel adds
+    in thread order.
+    """
+    noisy = logits if noise is None else logits + noise
+    soft = F.softmax(noisy / tau, dim=-1)
+    codes = noisy.argmax(-1)
+    hard = torch.zeros_like(soft).scatter_(-1, codes.unsqueeze(-1), 1.0)
+    assignment = hard + (soft - soft.detach())
+    return torch.einsum("...bmk,...mkd->...bmd", assignment, codebooks), codes, soft
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # codebook initialisation
 # ---------------------------------------------------------------------------------------------------------------
-def _kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """k-means++ seeding (Arthur & Vassilvitskii, 2007) of every sub-codebook at once: ``points`` ``(M, N, d)`` →
-    centres ``(M, K, d)``; each next centre is drawn with probability ∝ D(x)² (uniformly once D is 0 everywhere)."""
-    m, n, _ = points.shape
-    rows = torch.arange(m)
-    centres = torch.empty(m, k, points.shape[2], dtype=points.dtype)
-    pick = torch.randint(n, (m,), generator=generator)
-    dist = torch.full((m, n), torch.inf, dtype=points.dtype)
-    for i in range(k):
-        centres[:, i] = points[rows, pick]
-        dist = torch.minimum(dist, ((points - centres[:, i, None]) ** 2).sum(-1))
-        if i + 1 < k:
-            total = dist.sum(1, keepdim=True)
-            probs = torch.where(total > 0, dist / total.clamp_min(1e-30), torch.full_like(dist, 1.0 / n))
-            pick = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-    return centres
+def kmeans_codebooks(sub: torch.Tensor, num_codewords: int, iters: int = 25, seed: int = 0) -> torch.Tensor:
+    """k-means codebooks ``(M, K, d)`` of sub-vectors ``(N, M, d)`` (``N >= K``), one FAISS ``faiss.Kmeans`` per
+    sub-codebook (``iters`` Lloyd iterations from ``K`` random training points, seeded; as many FAISS threads as
+    torch has): exactly how ``faiss.IndexPQ`` trains its codebooks."""
+    import faiss
 
+    from .faiss_export import faiss_threads
 
-def _lloyd(points: torch.Tensor, centres: torch.Tensor, iters: int) -> torch.Tensor:
-    for _ in range(iters):
-        assign = torch.cdist(points, centres).argmin(1)
-        sums = torch.zeros_like(centres).index_add_(0, assign, points)
-        counts = torch.bincount(assign, minlength=centres.shape[0]).unsqueeze(1).to(points.dtype)
-        centres = torch.where(counts > 0, sums / counts.clamp_min(1), centres)
-    return centres
+    n, m, d = sub.shape
+    if n < num_codewords:
+        raise ValueError(f"k-means needs at least K = {num_codewords} training vectors, got {n}")
+    books = []
+    with faiss_threads(torch.get_num_threads()):
+        for book in range(m):
+            km = faiss.Kmeans(d, num_codewords, niter=iters, seed=seed + book, min_points_per_centroid=1,
+                              max_points_per_centroid=1 << 30, verbose=False)
+            km.train(np.ascontiguousarray(sub[:, book].numpy(), dtype=np.float32))
+            books.append(torch.from_numpy(km.centroids.copy()))
+    return torch.stack(books)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -322,28 +309,17 @@ class ProductQuantizer(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, M, K)`` scaled similarity of each sub-vector to each codeword of its sub-codebook."""
-        sub = self._split(x)
-        dot = torch.einsum("bmd,mkd->bmk", sub, self.codebooks)
-        if self.similarity == "dot":
-            sim = dot
-        else:  # -||x_m - c||² = 2<x_m, c> - ||c||² - ||x_m||²
-            sim = 2 * dot - (self.codebooks ** 2).sum(-1) - (sub ** 2).sum(-1, keepdim=True)
-        return self.log_logit_scale.exp() * sim
+        return codeword_logits(self._split(x), self.codebooks, self.log_logit_scale.exp(), self.similarity)
 
     def forward(self, x: torch.Tensor, tau: float | None = None) -> QuantizerOutput:
         tau = self.tau if tau is None else float(tau)
         logits = self.logits(x)
-        noisy = logits
-        if self.training and self.gumbel_noise:
-            u = torch.rand(logits.shape, generator=self.generator).to(logits.device)
-            noisy = logits - torch.log(-torch.log(u.clamp(1e-10, 1 - 1e-7)))
-        soft = F.softmax(noisy / tau, dim=-1)
-        codes = noisy.argmax(-1)
-        chosen = self.codebooks[torch.arange(self.num_books, device=x.device), codes]  # (B, M, d): exact codewords
-        soft_codewords = torch.einsum("bmk,mkd->bmd", soft, self.codebooks.detach())
-        quantized = (chosen + (soft_codewords - soft_codewords.detach())).reshape(x.shape[0], self.dim)
+        noise = (gumbel_noise(logits.shape, self.generator, logits.device)
+                 if self.training and self.gumbel_noise else None)
+        quantized, codes, soft = gumbel_straight_through(logits, self.codebooks, tau, noise)
         probabilities = F.softmax(logits / tau, dim=-1)
-        return QuantizerOutput(quantized, codes, soft, probabilities, logits, balance_entropy(probabilities), tau)
+        return QuantizerOutput(quantized.reshape(x.shape[0], self.dim), codes, soft, probabilities, logits,
+                               balance_entropy(probabilities), tau)
 
     # -- codes and search -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -360,60 +336,46 @@ class ProductQuantizer(nn.Module):
         """``(B, dim)`` concatenated codewords of ``codes`` ``(B, M)``."""
         return decode_codes(codes, self.codebooks.detach())
 
-    @torch.no_grad()
-    def adc_tables(self, queries: torch.Tensor) -> torch.Tensor:
-        """``(Q, M, K)`` inner products of each query sub-vector with each codeword."""
-        queries = torch.as_tensor(queries, dtype=self.codebooks.dtype, device=self.codebooks.device)
-        return adc_lookup_tables(queries, self.codebooks.detach())
+    def search(self, queries, codes, k: int, fast_scan: bool = False):
+        """Top-``k`` coded items per float query by ADC inner product, searched in FAISS
+        (:func:`vlr_viz.models.faiss_export.faiss_index`): ``(scores, indices)`` numpy arrays, each ``(Q, k)``.
 
-    @torch.no_grad()
-    def adc_scores(self, queries: torch.Tensor, codes: torch.Tensor, chunk_size: int = 8192) -> torch.Tensor:
-        """``(Q, G)`` inner-product scores of float queries ``(Q, dim)`` against coded items ``(G, M)``."""
-        return adc_scores_from_tables(self.adc_tables(queries), codes, chunk_size)
+        Build the index once with ``faiss_index(quantizer.codebooks, codes)`` to search one gallery many times.
+        """
+        from .faiss_export import faiss_index, faiss_search
 
-    @torch.no_grad()
-    def search(self, queries: torch.Tensor, codes: torch.Tensor, k: int, query_chunk: int = 64,
-               gallery_chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-``k`` coded items per query by ADC inner product: ``(scores, indices)``, each ``(Q, k)``."""
-        queries = torch.as_tensor(queries, dtype=self.codebooks.dtype, device=self.codebooks.device)
         codes = _check_codes(codes, self.num_books, self.num_codewords)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= codes.shape[0]:
-            raise ValueError(f"k must be an int in [1, {codes.shape[0]}] (gallery size), got {k!r}")
-        parts = [adc_topk(self.adc_tables(queries[s:s + query_chunk]), codes, int(k), gallery_chunk)
-                 for s in range(0, queries.shape[0], query_chunk)]
-        if not parts:
-            return torch.empty(0, int(k)), torch.empty(0, int(k), dtype=torch.long)
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        index = faiss_index(self.codebooks.detach().cpu(), codes.cpu().numpy(), fast_scan=fast_scan)
+        return faiss_search(index, queries, k)
 
     # -- initialisation -------------------------------------------------------------------------------------
     @torch.no_grad()
-    def init_from_data(self, x: torch.Tensor, method: str = "kmeans++", kmeans_iters: int = 0,
+    def init_from_data(self, x: torch.Tensor, method: str = "kmeans", kmeans_iters: int = 25,
                        generator: torch.Generator | None = None) -> "ProductQuantizer":
         """Set every sub-codebook from training vectors ``x`` ``(N, dim)``.
 
-        ``method="sample"`` takes K random sub-vectors; ``"kmeans++"`` runs k-means++ seeding per sub-codebook,
-        then ``kmeans_iters`` Lloyd iterations. With ``N < K`` the missing codewords are random training
-        sub-vectors plus Gaussian jitter of 1 % of their norm.
+        ``method="kmeans"``: :func:`kmeans_codebooks` (the codebooks ``faiss.IndexPQ`` would train, seeded from
+        ``generator``); ``"sample"``: K random training sub-vectors. With ``N < K`` the missing codewords are random
+        training sub-vectors plus Gaussian jitter of 1 % of their norm (either method).
         """
-        if method not in ("kmeans++", "sample"):
-            raise ValueError(f"method must be 'kmeans++' or 'sample', got {method!r}")
+        if method not in ("kmeans", "sample"):
+            raise ValueError(f"method must be 'kmeans' or 'sample', got {method!r}")
         gen = generator or self.generator or torch.Generator().manual_seed(0)
         sub = self._split(torch.as_tensor(x, dtype=torch.float32).cpu())
         n, k = sub.shape[0], self.num_codewords
         if n == 0:
             raise ValueError("x: cannot initialise codebooks from 0 vectors")
-        pts = sub.transpose(0, 1).contiguous()  # (M, N, d)
+        pts = sub.transpose(0, 1)  # (M, N, d)
         if n < k:
             order = torch.randperm(n, generator=gen)
             extra = pts[:, torch.randint(n, (k - n,), generator=gen)]
             jitter = torch.randn(extra.shape, generator=gen) / math.sqrt(self.sub_dim)
-            centres = torch.cat([pts[:, order], extra + 0.01 * extra.norm(dim=2, keepdim=True) * jitter], dim=1)
+            books = torch.cat([pts[:, order], extra + 0.01 * extra.norm(dim=2, keepdim=True) * jitter], dim=1)
         elif method == "sample":
-            centres = pts[:, torch.randperm(n, generator=gen)[:k]]
+            books = pts[:, torch.randperm(n, generator=gen)[:k]]
         else:
-            centres = _kmeans_plus_plus(pts, k, gen)
-        books = [_lloyd(pts[m], centres[m], kmeans_iters) for m in range(self.num_books)]
-        self.codebooks.copy_(torch.stack(books).to(self.codebooks))
+            books = kmeans_codebooks(sub, k, kmeans_iters, seed=int(torch.randint(1 << 30, (1,), generator=gen)))
+        self.codebooks.copy_(books.to(self.codebooks))
         return self
 
     @torch.no_grad()

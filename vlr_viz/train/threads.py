@@ -1,4 +1,4 @@
-"""`torch_threads`: run a block with a given number of torch CPU threads, restoring the previous number after."""
+"""CPU settings for a block of training: `torch_threads` (the number of torch threads) and `flush_denormals`."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -25,3 +25,19 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Flush denormal floats to zero inside the block (``torch.set_flush_denormal``), back to torch's default (off)
+    after.
+
+    A softmax over many codewords at a low temperature leaves probabilities below 1e-38; x86 CPUs compute on such
+    denormal numbers up to a hundred times slower, which made the matrix products of a DCMQ step 3 to 4 times
+    slower. Values that small change nothing a float32 model can resolve.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)

@@ -12,6 +12,7 @@ module                 builders
 ``tables``             `retrieval_table`, `retrieval_table_figure`, `mean_spread_table`,
                        `method_comparison_figure`, `paired_difference_figure`
 ``thumbnails``         `png_data_uri`, `thumbnail_uris`
+``codes``              `codes_vs_bits_figure`, `codeword_usage_figure` (+ `codeword_usage`, `dead_codewords`)
 =====================  ==================================================================================
 
 Colours are fixed per category id (`category_color`) and per named series (`series_color`: teacher,
@@ -89,6 +90,7 @@ def series_color(name: str) -> str:
     return _SERIES_FALLBACK[int(content_hash(key)[:8], 16) % len(_SERIES_FALLBACK)]
 
 
+from .codes import codes_vs_bits_figure, codeword_usage, codeword_usage_figure, dead_codewords  # noqa: E402
 from .export import find_browser, save_png  # noqa: E402
 from .drift import (history_frame, history_snapshots, loss_curves, relation_drift_curves,  # noqa: E402
                     snapshot_heatmaps)
@@ -103,7 +105,7 @@ from .thumbnails import png_data_uri, thumbnail_uris  # noqa: E402
 
 __all__ = [
     "CATEGORY_PALETTE", "SERIES_COLORS", "alignment_uniformity_figure", "category_color", "category_order",
-    "common_space_figure", "find_browser", "history_frame", "history_snapshots", "imbalance_index_curve",
+    "codes_vs_bits_figure", "codeword_usage", "codeword_usage_figure", "common_space_figure", "dead_codewords", "find_browser", "history_frame", "history_snapshots", "imbalance_index_curve",
     "lambda_severity_figure", "loss_curves", "mean_spread_table", "method_comparison_figure", "modality_gap_bars",
     "modality_gap_figure", "modality_strength_bars", "paired_difference_figure", "png_data_uri", "procrustes_align", "project_2d",
     "relation_drift_curves", "relation_drift_heatmap", "relation_heatmaps", "retrieval_table",
