@@ -20,7 +20,7 @@ def test_batched_seeds_equal_separate_runs(overrides):
     train, val = synthetic(0), synthetic(1, n_img=24, extra=4)
     config = tiny(epochs_stage1=2, epochs_stage2=2, **overrides)
     with torch_threads(1):
-        batched = fit_seeds(config, [0, 3, 7], train, val)
+        batched = fit_seeds(config, [0, 3, 7], train, val, together=True)
         separate = [fit(tiny(epochs_stage1=2, epochs_stage2=2, seed=s, **overrides), train, val, progress=False)
                     for s in (0, 3, 7)]
     for b, s in zip(batched, separate):
@@ -33,6 +33,17 @@ def test_batched_seeds_equal_separate_runs(overrides):
             assert eb.get("loss", 0.0) == pytest.approx(es.get("loss", 0.0), rel=1e-4)
         np.testing.assert_allclose(b.history.snapshots[4]["S_v"], s.history.snapshots[4]["S_v"], atol=1e-4)
     assert len({r.best_metrics["rsum"] for r in batched}) > 1  # the seeds really differ
+    assert all(r.history.meta.get("trained_together") == 3 for r in batched)
+
+
+def test_on_a_cpu_runs_of_one_shape_train_one_after_the_other_unless_asked():
+    train, val = synthetic(0), synthetic(1, n_img=24, extra=4)
+    with torch_threads(1):
+        default = fit_seeds(tiny(epochs_stage1=1, epochs_stage2=1), [0, 1], train, val)
+        separate = [fit(tiny(epochs_stage1=1, epochs_stage2=1, seed=s), train, val, progress=False) for s in (0, 1)]
+    for d, s in zip(default, separate):
+        assert "trained_together" not in d.history.meta
+        assert d.best_metrics == s.best_metrics  # the very same computation
 
 
 def test_fit_seeds_refuses_repeated_seeds():
@@ -50,7 +61,7 @@ def test_methods_of_the_same_shape_train_together_like_alone():
     configs = [recipe_config(r, seed=s, **shape) for r in ("baseline", "sad", "sad-kl") for s in (0, 1)]
     configs.append(recipe_config("covlr", seed=0, **shape))  # trains alone, in its place
     with torch_threads(1):
-        together = fit_batched(configs, train, val)
+        together = fit_batched(configs, train, val, together=True)
         alone = [fit(c, train, val, progress=False) for c in configs]
     for t, a in zip(together, alone):
         assert t.config == a.config and t.best_epoch == a.best_epoch

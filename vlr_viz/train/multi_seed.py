@@ -14,6 +14,13 @@ inputs, one backward and one AdamW step for all; everything else stays per seed,
 The losses of the runs are summed; no parameter is shared, so each run's gradient is the one it sees alone. The
 result equals S separate `fit` calls up to float rounding (a test checks it). Supported: the MLP towers, methods
 whose `~vlr_viz.train.methods` object ``trains_together`` (``baseline``, ``sad``; CoVLR's meta step trains alone).
+
+When it pays: batching saves kernel launches and Python overhead per step, which is what limits small models on a
+GPU. On a CPU the work is the same matrix products either way and the batched backward (``baddbmm``) is slower
+than S plain ones: two Twemoji runs on one thread took 41 s together against 26 s one after the other
+(``benchmarks/bench_train_runs.py``). `fit_batched` therefore trains together only when asked (``together=True``)
+or, by default, when the runs are on a CUDA device; elsewhere it trains them one after the other, with the same
+numbers.
 """
 from __future__ import annotations
 
@@ -34,8 +41,8 @@ from .device import resolve_device
 from .history import History
 from .model import RetrievalModel, build_mlp_encoder
 from .methods import get_method
-from .trainer import (CATEGORY_METRICS, NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe, _snapshot_due,
-                      _to_device, fit, relation_snapshot, stage_weights, validate)
+from .trainer import (CATEGORY_METRICS, NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe,
+                      _snapshot_due, _to_device, adamw, fit, relation_snapshot, stage_weights, validate)
 
 
 class StackedTower:
@@ -98,18 +105,22 @@ SHAPE_FIELDS = ("epochs_stage1", "epochs_stage2", "batch_size", "lr", "weight_de
 
 
 def fit_seeds(config: TrainConfig, seeds: Sequence[int], train: PairFeatures, val: PairFeatures, *, probe=None,
-              progress: bool = False) -> list[TrainResult]:
-    """One `TrainResult` per seed of ``seeds`` for ``config`` (its own ``seed`` ignored), trained together."""
+              progress: bool = False, together: bool | None = None) -> list[TrainResult]:
+    """One `TrainResult` per seed of ``seeds`` for ``config`` (its own ``seed`` ignored); ``together`` as in
+    `fit_batched`."""
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"seeds must be distinct and not empty, got {seeds}")
-    return fit_batched([replace(config, seed=s) for s in seeds], train, val, probe=probe, progress=progress)
+    return fit_batched([replace(config, seed=s) for s in seeds], train, val, probe=probe, progress=progress,
+                       together=together)
 
 
 def fit_batched(configs: Sequence[TrainConfig], train: PairFeatures, val: PairFeatures, *, probe=None,
-                progress: bool = False) -> list[TrainResult]:
+                progress: bool = False, together: bool | None = None) -> list[TrainResult]:
     """One `TrainResult` per config, the runs trained as one batched model (module docstring). The configs must
-    agree on `SHAPE_FIELDS`; CoVLR runs, and everything in a multi-process run, train one by one."""
+    agree on `SHAPE_FIELDS`; CoVLR runs, and everything in a multi-process run, train one by one. ``together``:
+    ``None`` batches the runs on a CUDA device only (where it pays, module docstring), ``True`` always,
+    ``False`` never."""
     configs = list(configs)
     if not configs:
         raise ValueError("fit_batched needs at least one config")
@@ -118,11 +129,14 @@ def fit_batched(configs: Sequence[TrainConfig], train: PairFeatures, val: PairFe
     differ = [f for f in SHAPE_FIELDS if len({getattr(c, f) for c in configs}) > 1]
     if differ:
         raise ValueError(f"runs trained together must agree on {differ}")
-    alone = [c for c in configs if not get_method(c.method).trains_together or dist_utils.is_distributed()]
-    together = [c for c in configs if c not in alone]
-    if len(together) < 2:
+    if together is None:
+        together = resolve_device(configs[0].device).type == "cuda"
+    alone = [c for c in configs if not together or not get_method(c.method).trains_together
+             or dist_utils.is_distributed()]
+    batch = [c for c in configs if c not in alone]
+    if len(batch) < 2:
         return [fit(c, train, val, probe=probe, progress=progress) for c in configs]
-    results = dict(zip(map(id, together), _fit_together(together, train, val, probe, progress)))
+    results = dict(zip(map(id, batch), _fit_together(batch, train, val, probe, progress)))
     results.update({id(c): fit(c, train, val, probe=probe, progress=progress) for c in alone})
     return [results[id(c)] for c in configs]
 
@@ -158,7 +172,7 @@ def _fit_stacked(configs, models, rng_states, infos, train, val, probe_idx, devi
     config, n_seeds = configs[0], len(configs)
     towers = {side: StackedTower([getattr(m.encoder, f"{side}_tower") for m in models], config.dropout)
               for side in ("image", "text")}
-    opt = torch.optim.AdamW(_param_groups(list(towers.values()), models, config.weight_decay), lr=config.lr)
+    opt = adamw(_param_groups(list(towers.values()), models, config.weight_decay), config.lr)
     train_dev, val_dev = _to_device(train, device), _to_device(val, device)
     steps_per_epoch = train.n_captions // config.batch_size
     probe_images = val.txt_to_img[probe_idx].numpy()
