@@ -14,7 +14,7 @@ import statistics
 import time
 from dataclasses import replace
 
-from vlr_viz.study import prepare_splits
+from vlr_viz.experiments.study import prepare_splits
 from vlr_viz.train import fit, recipe_config
 from vlr_viz.train.multi_seed import fit_seeds
 from vlr_viz.train.threads import torch_threads

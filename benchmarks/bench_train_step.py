@@ -1,7 +1,8 @@
-"""Cost of one structure-aware training step ("sad", stage 2, student_relation="all") relative to a baseline step.
+"""Cost of one structure-aware training step (stage 2 of the `sad` and `sad-kl` recipes) relative to a baseline step.
 
-MLP towers on random features of the Twemoji teachers' sizes (image 1280, text 384), one AdamW step each,
-median over repeated steps. Goal: sad / baseline <= 1.3 at batch 128 and 512.
+MLP towers on random features of the Twemoji teachers' sizes (image 1280, text 384; synthetic, timing only), one
+AdamW step each, median over repeated steps, the recipes' repeats interleaved. Goal: structure-aware / baseline
+<= 1.3 at batch 128 and 512.
 
     python benchmarks/bench_train_step.py [--threads 1] [--repeats 30] [--device cpu]
 """
@@ -14,17 +15,20 @@ import time
 import torch
 
 from vlr_viz.losses import weighted_sum
-from vlr_viz.train import PairFeatures, TrainConfig
+from vlr_viz.train import PairFeatures, recipe_config
 from vlr_viz.train.model import RetrievalModel, build_mlp_encoder
 from vlr_viz.train.trainer import _optimizer, batch_terms, stage_weights
 
 
-def step_times(method: str, batch: int, repeats: int, device: str, relation: str = "all") -> list[float]:
+RECIPES = ("baseline", "sad", "sad-kl", "covlr")
+
+
+def step_times(recipe: str, batch: int, repeats: int, device: str) -> list[float]:
     torch.manual_seed(0)
     n = max(4 * batch, 2048)
     data = PairFeatures(torch.randn(n, 1280), torch.randn(n, 384), torch.arange(n))
     data = PairFeatures(*(x.to(device) for x in (data.image, data.text, data.txt_to_img)))
-    cfg = TrainConfig(method=method, batch_size=batch, student_relation=relation, device=device)
+    cfg = recipe_config(recipe, batch_size=batch, device=device)
     model = RetrievalModel(build_mlp_encoder(cfg, 1280, 384), cfg.embed_dim, 1280, 384, cfg).to(device)
     opt = _optimizer(model, cfg)
     weights = stage_weights(cfg, 2)
@@ -55,17 +59,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"device {args.device}, threads {torch.get_num_threads()}, median of {args.repeats} steps")
-    print(f"{'batch':>6} {'baseline ms':>12} {'sad ms':>9} {'covlr ms':>9} {'sad/base':>9} {'covlr/base':>11}")
+    print(f"{'batch':>6} " + " ".join(f"{r + ' ms':>12}" for r in RECIPES)
+          + " ".join(f"{r + '/base':>12}" for r in RECIPES[1:]))
     for b in args.batches:
-        # interleave the methods' repeats so a change of machine load hits them alike
-        base, sad, covlr = [], [], []
-        for _ in range(3):
-            base += step_times("baseline", b, args.repeats // 3, args.device)
-            sad += step_times("sad", b, args.repeats // 3, args.device)
-            covlr += step_times("covlr", b, args.repeats // 3, args.device)
-        mb, ms, mc = (1e3 * statistics.median(x) for x in (base, sad, covlr))
-        print(f"{b:>6} {mb:>12.2f} {ms:>9.2f} {mc:>9.2f} {ms / mb:>9.2f} {mc / mb:>11.2f}", flush=True)
-
+        times = {r: [] for r in RECIPES}
+        for _ in range(3):  # interleave the recipes' repeats so a change of machine load hits them alike
+            for r in RECIPES:
+                times[r] += step_times(r, b, args.repeats // 3, args.device)
+        ms = {r: 1e3 * statistics.median(t) for r, t in times.items()}
+        print(f"{b:>6} " + " ".join(f"{ms[r]:>12.2f}" for r in RECIPES)
+              + " ".join(f"{ms[r] / ms['baseline']:>12.2f}" for r in RECIPES[1:]), flush=True)
 
 if __name__ == "__main__":
     main()

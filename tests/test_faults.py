@@ -33,8 +33,8 @@ from vlr_viz.eval import average_precision_at_k, ndcg_at_k, recall_at_k
 from vlr_viz.eval.codes import code_recall_at_k
 from vlr_viz.imbalance import chance_ndcg
 from test_datasets import COLOURS, _folder, _png
-from vlr_viz.notebook_params import check_notebook_parameters, notebook_parameters, notebook_presets
-from vlr_viz.notebook_rules import parameter_checks
+from vlr_viz.notebook.parameters import check_notebook_parameters, notebook_parameters, notebook_presets
+from vlr_viz.notebook.rules import parameter_checks
 from vlr_viz.train import fit, load_model
 from vlr_viz.train import run as run_module
 from vlr_viz.train.checkpoint import CheckpointRecoveredWarning, recover_checkpoint

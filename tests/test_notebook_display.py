@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from vlr_viz import notebook_display as nd
+from vlr_viz.notebook import display as nd
 
 
 @pytest.fixture

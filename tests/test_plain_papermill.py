@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from test_report_browser import RENDERED_SVG, chromium, dump_dom  # noqa: F401 (fixture)
-from vlr_viz.metrics_log import FIGURE_PNG_ENV, FIGURES_DIR_ENV, METRICS_PATH_ENV, NOTEBOOK_ENV
+from vlr_viz.notebook.recording import FIGURE_PNG_ENV, FIGURES_DIR_ENV, METRICS_PATH_ENV, NOTEBOOK_ENV
 from vlr_viz.report import python_kernel
 
 ROOT = Path(__file__).resolve().parents[1]

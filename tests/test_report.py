@@ -11,8 +11,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from vlr_viz import metrics_log
-from vlr_viz.notebook_params import (
+from vlr_viz.notebook import recording as metrics_log
+from vlr_viz.notebook.parameters import (
     NotebookParameterError, check_notebook_parameters, find_notebook, notebook_parameters, notebook_presets,
     parameters_cell_source, parse_cli_value, parse_parameters_source, validate_parameters,
 )

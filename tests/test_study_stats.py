@@ -7,8 +7,8 @@ import torch
 
 from vlr_viz.data.pairs import PairSet
 from vlr_viz.eval import caption_image_relevance, image_to_image, recall_at_k, text_to_text
-from vlr_viz.study import Run, Splits
-from vlr_viz.study_analysis import headline_rows, query_bootstrap, reliability_sweep, run_lambdas
+from vlr_viz.experiments.study import Run, Splits
+from vlr_viz.experiments.study_analysis import headline_rows, query_bootstrap, reliability_sweep, run_lambdas
 
 
 def _pairs():
@@ -76,7 +76,7 @@ def test_lambda_landscape_of_a_trained_structure_aware_run():
     from test_train_fit import synthetic, tiny
 
     from vlr_viz.losses import lambda_objective
-    from vlr_viz.study_analysis import lambda_landscape
+    from vlr_viz.experiments.study_analysis import lambda_landscape
     from vlr_viz.train import caption_batches, fit
 
     train, val = synthetic(0), synthetic(1, n_img=24, extra=4)
@@ -100,7 +100,7 @@ def test_lambda_landscape_of_a_trained_structure_aware_run():
 
 def test_severity_sweep_measures_each_side_on_its_own(twemoji_features):
     from vlr_viz.imbalance import imbalance_summary, pair_strengths
-    from vlr_viz.study import severity_sweep, sweep_strengths
+    from vlr_viz.experiments.study import severity_sweep, sweep_strengths
 
     table = severity_sweep("twemoji", "occlusion", "word_replace", [0.0, 0.75])
     assert list(zip(table.degraded, table.severity)) == [("image", 0.0), ("image", 0.75), ("text", 0.0), ("text", 0.75)]

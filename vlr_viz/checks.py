@@ -9,7 +9,7 @@ expected, lists and mappings rebuilt from their checked elements) or raises `Con
     ...
     vlr_viz.errors.ConfigError: epochs_stage1 must be an integer >= 0; got int -3
 
-`TrainConfig` (config files and flags) and the notebook parameters (`vlr_viz.notebook_rules`) share these
+`TrainConfig` (config files and flags) and the notebook parameters (`vlr_viz.notebook.rules`) share these
 checks, so a value is refused the same way whichever door it comes through, before any work starts.
 """
 from __future__ import annotations

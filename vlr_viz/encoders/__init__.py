@@ -52,18 +52,8 @@ def encode_images(images, model: str = DEFAULT_IMAGE_ENCODER, batch_size: int = 
     enc = get_encoder(model, **encoder_kwargs)
     workers = default_workers(images) if workers is None else int(workers)
     key = content_hash("images", source.identity(), enc.cache_token)
-    n = len(source)
-
-    def blocks(start: int):
-        return with_progress(enc.image_batches(source, start, batch_size, workers), n, start,
-                             f"{enc.name} images", "img", progress and n > 0)
-
-    if n == 0:
-        return np.zeros((0, enc.dim), np.float32)
-    feats, _ = cached_rows(_cache_dir(cache_dir), _entry_name("img", enc), key, n, (enc.dim,), blocks,
-                           meta={"encoder": enc.name, "token": enc.cache_token, "n": n},
-                           commit_rows=COMMIT_ROWS, resume_token=f"batch{batch_size}")
-    return feats
+    return _cached_features(enc, "img", key, len(source), batch_size, cache_dir, progress,
+                            lambda start: enc.image_batches(source, start, batch_size, workers))
 
 
 def encode_texts(captions: list[str], model: str = DEFAULT_TEXT_ENCODER, batch_size: int = 256,
@@ -79,16 +69,23 @@ def encode_texts(captions: list[str], model: str = DEFAULT_TEXT_ENCODER, batch_s
         return encode_texts(distinct.tolist(), model, batch_size, cache_dir, progress, **encoder_kwargs)[inverse]
     enc = get_encoder(model, **encoder_kwargs)
     key = content_hash("texts", captions, enc.cache_token)
-    m = len(captions)
+    return _cached_features(enc, "txt", key, len(captions), batch_size, cache_dir, progress,
+                            lambda start: enc.text_batches(captions, start, batch_size))
+
+
+def _cached_features(enc: Encoder, prefix: str, key: str, n: int, batch_size: int, cache_dir, progress: bool,
+                     batches) -> np.ndarray:
+    """The ``(n, enc.dim)`` features of one cache entry, encoded chunk by chunk from ``batches(start)`` where the
+    cache lacks them (`vlr_viz.cache.cached_rows`: resumable, with a tqdm bar of the rate and ETA)."""
+    if n == 0:
+        return np.zeros((0, enc.dim), np.float32)
+    unit = {"img": ("images", "img"), "txt": ("texts", "caption")}[prefix]
 
     def blocks(start: int):
-        return with_progress(enc.text_batches(captions, start, batch_size), m, start, f"{enc.name} texts",
-                             "caption", progress and m > 0)
+        return with_progress(batches(start), n, start, f"{enc.name} {unit[0]}", unit[1], progress)
 
-    if m == 0:
-        return np.zeros((0, enc.dim), np.float32)
-    feats, _ = cached_rows(_cache_dir(cache_dir), _entry_name("txt", enc), key, m, (enc.dim,), blocks,
-                           meta={"encoder": enc.name, "token": enc.cache_token, "n": m},
+    feats, _ = cached_rows(_cache_dir(cache_dir), _entry_name(prefix, enc), key, n, (enc.dim,), blocks,
+                           meta={"encoder": enc.name, "token": enc.cache_token, "n": n},
                            commit_rows=COMMIT_ROWS, resume_token=f"batch{batch_size}")
     return feats
 

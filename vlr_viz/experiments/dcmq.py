@@ -189,14 +189,14 @@ def check_teacher_name(teacher: str) -> None:
 
 def dcmq_teacher_embeddings(teacher: str, splits, seed: int = 0, epochs_stage1: int = 5, epochs_stage2: int = 5,
                             checkpoint: str | None = None, cache_dir=None, recipe: str = "sad-kl") -> dict:
-    """``{split: (image, text)}`` teacher embeddings of every split of ``splits`` (`vlr_viz.study.Splits`).
+    """``{split: (image, text)}`` teacher embeddings of every split of ``splits`` (`vlr_viz.experiments.study.Splits`).
 
     ``teacher="common_space"``: a student of ``recipe`` (default ``sad-kl``) trained on the cached features, its
     epoch chosen on validation; otherwise a CLIP encoder name (``open_clip:<arch>`` with ``checkpoint``,
     ``open_clip:local-dir:<folder>``, ``hf-clip:<folder>``) whose image and text towers embed every split.
     """
     from ..encoders import encode_images, encode_texts
-    from ..study import train_run
+    from .study import train_run
     from ..train import encode
 
     check_teacher_name(teacher)
@@ -225,7 +225,7 @@ def dcmq_pipeline(dataset: str = "twemoji", *, teacher: str = "common_space", te
             stage 2) epochs with ``teacher_seed``) or a CLIP encoder name (:func:`dcmq_teacher_embeddings`).
         bits_list, seeds, supervisions, config, baselines: as :func:`run_dcmq_experiment`.
     """
-    from ..study import prepare_splits
+    from .study import prepare_splits
 
     check_teacher_name(teacher)
     splits = prepare_splits(dataset, seed=teacher_seed, cache_dir=cache_dir, options=options, workers=workers,

@@ -5,18 +5,18 @@
 1. plan (`vlr_viz.report.plan`): pick the notebooks (``only``), merge each one's parameters as
    ``defaults <- preset (metadata vlr_viz.presets) <- global params <- per-notebook params`` and validate every
    value of every notebook (type, choices, range, elements and the rules between parameters:
-   `vlr_viz.notebook_params.check_notebook_parameters`, the check each notebook also runs on itself) before
+   `vlr_viz.notebook.parameters.check_notebook_parameters`, the check each notebook also runs on itself) before
    anything runs;
 2. execute (`vlr_viz.report.execute`): papermill runs each notebook in a kernel on this interpreter
    (``sys.executable``), with ``VLR_VIZ_METRICS_PATH`` / ``VLR_VIZ_FIGURES_DIR`` / ``VLR_VIZ_NOTEBOOK`` for
-   `vlr_viz.metrics_log`, measuring its wall time and the peak memory of the process tree; a tqdm bar over the
+   `vlr_viz.notebook.recording`, measuring its wall time and the peak memory of the process tree; a tqdm bar over the
    notebooks shows the ETA from the previous run with the same parameters (`vlr_viz.report.timing`);
 3. export: ``<out>/<name>.ipynb`` (executed), ``<out>/<name>.html`` (nbconvert, lab template),
    ``<out>/<name>.metrics.json``, ``<out>/timings.json`` and ``<out>/index.html`` (`vlr_viz.report.index`:
    headline tables, where the time went, each notebook's figures with captions, the raw numbers one click away).
 
 Figures render in every client because each notebook's first cell sets plotly's renderers
-(`vlr_viz.notebook_display.setup_notebook`): the executed notebook embeds plotly.js once and its HTML export
+(`vlr_viz.notebook.display.setup_notebook`): the executed notebook embeds plotly.js once and its HTML export
 draws offline.
 
 A failing cell stops the run with `NotebookExecutionError` naming the notebook, the cell and the error; the

@@ -1,8 +1,8 @@
 """Run one planned notebook with papermill in a kernel on this interpreter, measure it, export its HTML.
 
 The kernel gets ``VLR_VIZ_METRICS_PATH`` / ``VLR_VIZ_FIGURES_DIR`` / ``VLR_VIZ_NOTEBOOK`` for
-`vlr_viz.metrics_log`; how figures render is the notebook's own business (its first cell calls
-`vlr_viz.notebook_display.setup_notebook`), so a notebook run here and one run by plain papermill look the same.
+`vlr_viz.notebook.recording`; how figures render is the notebook's own business (its first cell calls
+`vlr_viz.notebook.display.setup_notebook`), so a notebook run here and one run by plain papermill look the same.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..cache import atomic_write_bytes
-from ..metrics_log import FIGURE_PNG_ENV, FIGURES_DIR_ENV, METRICS_PATH_ENV, NOTEBOOK_ENV, read_figures, read_metrics
+from ..notebook.recording import FIGURE_PNG_ENV, FIGURES_DIR_ENV, METRICS_PATH_ENV, NOTEBOOK_ENV, read_figures, read_metrics
 from ..resources import measure
 from .plan import NotebookPlan
 

@@ -1,4 +1,4 @@
-"""The headline tables of a report, rebuilt from the numbers the notebooks record (`vlr_viz.metrics_log.record`).
+"""The headline tables of a report, rebuilt from the numbers the notebooks record (`vlr_viz.notebook.recording.record`).
 
 Three recorded shapes are recognised, whichever notebook recorded them:
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..notebook_params import notebook_parameters, parse_cli_value
+from ..notebook.parameters import notebook_parameters, parse_cli_value
 from .plan import discover_notebooks, select_notebooks
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..notebook_params import check_notebook_parameters, check_overrides, notebook_parameters, notebook_presets
+from ..notebook.parameters import check_notebook_parameters, check_overrides, notebook_parameters, notebook_presets
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 BUILTIN_PRESETS = ("fast", "full")
@@ -63,7 +63,7 @@ def plan_report(preset: str = "fast", params: dict[str, Any] | None = None,
 
     Each notebook's parameters are ``defaults <- preset (metadata vlr_viz.presets) <- global params <-
     per-notebook params``, every value checked for type, choices, range, elements and the rules between
-    parameters (`vlr_viz.notebook_params.check_notebook_parameters`, the check each notebook also runs on itself).
+    parameters (`vlr_viz.notebook.parameters.check_notebook_parameters`, the check each notebook also runs on itself).
 
     ``params`` maps a parameter name to a value for every selected notebook that has it (at least one must), or
     a notebook name or number (``"01_modal_imbalance"``, ``"01"``) to a dict of parameters for that notebook

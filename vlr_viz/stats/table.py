@@ -123,7 +123,7 @@ def paired_cells(table: pd.DataFrame, index: Sequence[str] = ("condition", "meth
 def interval_cells(frame: pd.DataFrame, index: Sequence[str] = ("condition", "method"), columns: str = "metric",
                    decimals: int = 2) -> pd.DataFrame:
     """Any frame of differences with ``mean_diff``, ``ci_low``, ``ci_high`` (e.g. `paired_bootstrap` rows of
-    `vlr_viz.study.bootstrap_against_baseline`) pivoted for display as ``"+1.23 [+0.45, +2.01]"`` text."""
+    `vlr_viz.experiments.study.bootstrap_against_baseline`) pivoted for display as ``"+1.23 [+0.45, +2.01]"`` text."""
     missing = [c for c in [*index, columns, "mean_diff", "ci_low", "ci_high"] if c not in frame.columns]
     if missing:
         raise ValueError(f"frame lacks column(s) {', '.join(missing)}")
@@ -134,7 +134,7 @@ def interval_cells(frame: pd.DataFrame, index: Sequence[str] = ("condition", "me
 
 def table_record(table: pd.DataFrame, by: Sequence[str] = ("condition", "method", "column")) -> dict:
     """``{"<condition>/<method>/<column>": {"n", "diff", "ci_low", "ci_high", "p_ttest", "p_wilcoxon", "p_holm",
-    "significant", "note"}}`` of a `paired_table`, JSON-ready (NaN becomes None) for `vlr_viz.metrics_log.record`."""
+    "significant", "note"}}`` of a `paired_table`, JSON-ready (NaN becomes None) for `vlr_viz.notebook.recording.record`."""
     def plain(x):
         if isinstance(x, (bool, np.bool_)):
             return bool(x)

@@ -75,13 +75,8 @@ class PairFeatures:
             if self.labels.shape != (n,):
                 raise ValueError(f"{self.name}.labels must have shape ({n},), got {self.labels.shape}")
 
-    @property
-    def n_images(self) -> int:
-        return int(self.image.shape[0])
-
-    @property
-    def n_captions(self) -> int:
-        return int(self.text.shape[0])
+    n_images = property(lambda self: int(self.image.shape[0]), doc="Number of images (rows of ``image``).")
+    n_captions = property(lambda self: int(self.text.shape[0]), doc="Number of captions (rows of ``text``).")
 
     @classmethod
     def from_features(cls, features, pairs, name: str | None = None) -> "PairFeatures":

@@ -3,7 +3,7 @@ gap-shift experiment (Liang et al., "Mind the Gap", NeurIPS 2022), and alignment
 (Wang & Isola, ICML 2020).
 
 Inputs come from the library: training histories (`vlr_viz.train.History`, whose epoch rows hold
-``val_modality_gap``), `vlr_viz.imbalance.gap_shift_curve` frames and `vlr_viz.study.run_summary` rows.
+``val_modality_gap``), `vlr_viz.imbalance.gap_shift_curve` frames and `vlr_viz.experiments.study.run_summary` rows.
 """
 from __future__ import annotations
 
@@ -73,11 +73,11 @@ def alignment_uniformity_figure(summary: pd.DataFrame, title: str | None = None)
     method (colour) and condition (symbol), mean ± std over seeds; lower-left is better on both (Wang & Isola 2020).
 
     ``summary``: rows with ``method``, ``condition``, ``alignment``, ``uniformity_image``, ``uniformity_text``
-    (e.g. `vlr_viz.study.run_summary`).
+    (e.g. `vlr_viz.experiments.study.run_summary`).
     """
     need = ["method", "condition", "alignment", "uniformity_image", "uniformity_text"]
     if not isinstance(summary, pd.DataFrame) or summary.empty:
-        raise ValueError("summary must be a non-empty DataFrame (vlr_viz.study.run_summary)")
+        raise ValueError("summary must be a non-empty DataFrame (vlr_viz.experiments.study.run_summary)")
     missing = [c for c in need if c not in summary.columns]
     if missing:
         raise ValueError(f"summary lacks column(s) {', '.join(missing)}")

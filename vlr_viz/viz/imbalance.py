@@ -186,10 +186,10 @@ def lambda_severity_figure(sweep: pd.DataFrame, learned: pd.DataFrame | None = N
     (right).
 
     Args:
-        sweep: `vlr_viz.study.reliability_sweep` rows (``degraded``, ``level``, ``kind``, ``severity``,
+        sweep: `vlr_viz.experiments.study.reliability_sweep` rows (``degraded``, ``level``, ``kind``, ``severity``,
             ``reference``, ``lam``): one line per reliability ``reference``.
         learned: optional λ of trained runs (rows ``degraded`` — ``"image"``, ``"text"`` or ``"none"`` for clean
-            data, drawn in both panels —, ``level``, ``method``, ``lam``; `vlr_viz.study.run_lambdas`), drawn as
+            data, drawn in both panels —, ``level``, ``method``, ``lam``; `vlr_viz.experiments.study.run_lambdas`), drawn as
             points with mean ± std over seeds.
 
     Above the dotted 0.5 line the fused teacher relation trusts the text teacher more, below it the vision teacher.

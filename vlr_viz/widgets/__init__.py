@@ -1,9 +1,19 @@
-"""vlr_viz.widgets: the imbalance explorer (ipywidgets), its pure state → result functions and feature grid."""
+"""vlr_viz.widgets: the imbalance explorer (docs/method.md, D).
+
+``grid``    `FeatureGrid`, `build_feature_grid`: teacher features at every degradation level, computed once
+``state``   `ExplorerState` → `run_state` → `ExplorerResult` (pure, tested without a kernel); `trainer_train_fn`
+``views``   metrics table and HTML, relation heatmaps, the common-space scatter, figure display in every client
+``widget``  `ImbalanceExplorer`: the ipywidgets front end
+``app``     `build_explorer`: the explorer of notebook 05 from a dataset spec and the notebook's parameters
+``serve``   ``vlr-viz explore``: the explorer as a standalone web page (Voilà)
+"""
 from .app import build_explorer
-from .explorer import (FEATURE_NOISE, NONE, STUDENT_RELATIONS, ExplorerResult, ExplorerState, FeatureGrid,
-                       ImbalanceExplorer, TrainedStudent, build_feature_grid, figure_view, geometry_figure,
-                       json_safe_figure, metrics_html, metrics_table, probe_indices, relation_figure, run_state,
-                       show_figure, trainer_train_fn)
+from .grid import FEATURE_NOISE, NONE, FeatureGrid, build_feature_grid
+from .state import (STUDENT_RELATIONS, ExplorerResult, ExplorerState, TrainedStudent, probe_indices, run_state,
+                    trainer_train_fn)
+from .views import (figure_view, geometry_figure, json_safe_figure, metrics_html, metrics_table, relation_figure,
+                    show_figure)
+from .widget import ImbalanceExplorer
 
 __all__ = [
     "FEATURE_NOISE", "NONE", "STUDENT_RELATIONS", "ExplorerResult", "ExplorerState", "FeatureGrid",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from .explorer import ExplorerState, ImbalanceExplorer, build_feature_grid, trainer_train_fn
+from .grid import build_feature_grid
+from .state import ExplorerState, trainer_train_fn
+from .widget import ImbalanceExplorer
 
 
 def build_explorer(dataset: str = "twemoji", image_levels: Mapping[str, Sequence[float]] | None = None,

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import DatasetOptions, load_splits
-from .data.pairs import PairSet
-from .eval import caption_image_relevance, evaluate
-from .features import load_features
-from .imbalance import degrade_pairs
-from .train import PairFeatures, encode, fit, recipe_config
-from .train.store import RunStore, fit_batched_stored, fit_stored
-from .train.threads import torch_threads
+from ..data import DatasetOptions, load_splits
+from ..data.pairs import PairSet
+from ..eval import caption_image_relevance, evaluate
+from ..features import load_features
+from ..imbalance import degrade_pairs
+from ..train import PairFeatures, encode, fit, recipe_config
+from ..train.store import RunStore, fit_batched_stored, fit_stored
+from ..train.threads import torch_threads
 
 
 @dataclass
@@ -165,7 +165,7 @@ def severity_sweep(dataset: str = "twemoji", image_kind: str = "occlusion", text
     ``model`` (``"teacher"``), ``image_ndcg10``, ``text_ndcg10``, ``value`` (the imbalance index
     ``(S_img - S_txt) / (S_img + S_txt)``, positive when the text side is weaker) and ``weaker``.
     """
-    from .imbalance import imbalance_summary, pair_strengths
+    from ..imbalance import imbalance_summary, pair_strengths
 
     pairs = load_splits(dataset)[split]
     rows = []

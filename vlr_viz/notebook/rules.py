@@ -4,20 +4,20 @@ A parameter name means one thing in every notebook (``epochs_stage1`` is always 
 ``structure_recipe`` always a recipe name), so checks are keyed by name. Training settings reuse the checks of
 `vlr_viz.train.config.FIELD_CHECKS`, degradations are checked by the very resolver that applies them, code
 lengths by `DCMQConfig` itself: a value that the report accepts is one that the notebook's code accepts.
-`vlr_viz.notebook_params.check_notebook_parameters` applies all of this.
+`vlr_viz.notebook.parameters.check_notebook_parameters` applies all of this.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any, Callable
 
-from .checks import Check, Choice, Flag, Integer, ListOf, MappingOf, Number, Rule, Text
-from .errors import ConfigError
+from ..checks import Check, Choice, Flag, Integer, ListOf, MappingOf, Number, Rule, Text
+from ..errors import ConfigError
 
 
 def _degradation(modality: str) -> Rule:
     """``''`` (clean) or what `resolve_degradation` accepts, checked by it."""
-    from .imbalance.presets import PRESETS, resolve_degradation
+    from ..imbalance.presets import PRESETS, resolve_degradation
 
     return Rule(lambda value: resolve_degradation(value or None, modality),
                 f"'' (clean) or one of the {modality} presets {', '.join(PRESETS[modality])}")
@@ -25,7 +25,7 @@ def _degradation(modality: str) -> Rule:
 
 def _condition(value) -> None:
     """``[image, text]``: each ``''`` (clean), a preset name or ``[kind, severity]`` (`resolve_degradation`)."""
-    from .imbalance.presets import resolve_degradation
+    from ..imbalance.presets import resolve_degradation
 
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ValueError("expected [image, text]")
@@ -35,7 +35,7 @@ def _condition(value) -> None:
 
 def _dataset(spec) -> None:
     """A dataset spec that `vlr_viz.data.registry` can parse (its files are read when the notebook runs)."""
-    from .data.registry import parse_part
+    from ..data.registry import parse_part
 
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError("expected a dataset spec string")
@@ -44,7 +44,7 @@ def _dataset(spec) -> None:
 
 
 def _code_length(bits) -> None:
-    from .train.dcmq import DCMQConfig
+    from ..train.dcmq import DCMQConfig
 
     DCMQConfig(bits=bits)  # the code shape and the embedding width must agree
 
@@ -52,13 +52,13 @@ def _code_length(bits) -> None:
 @lru_cache(maxsize=1)
 def parameter_checks() -> dict[str, Check]:
     """``{parameter name: check}`` for every parameter of the notebooks in ``notebooks/``."""
-    from .imbalance import IMAGE_KINDS, TEXT_KINDS
-    from .eval.ranking import EMPTY_QUERIES
-    from .imbalance.presets import FEATURE_KIND, LEVELS
-    from .train.config import FIELD_CHECKS
-    from .train.dcmq import DCMQ_FIELD_CHECKS
-    from .train.recipes import RECIPES
-    from .viz.geometry import PROJECTION_METHODS
+    from ..imbalance import IMAGE_KINDS, TEXT_KINDS
+    from ..eval.ranking import EMPTY_QUERIES
+    from ..imbalance.presets import FEATURE_KIND, LEVELS
+    from ..train.config import FIELD_CHECKS
+    from ..train.dcmq import DCMQ_FIELD_CHECKS
+    from ..train.recipes import RECIPES
+    from ..viz.geometry import PROJECTION_METHODS
 
     recipe = Choice(RECIPES, label="recipe")
     severity = Number(0, 1)

@@ -1,7 +1,7 @@
 """Analyses of trained runs for the rebalancing report (notebook 04): the headline rows of the table, the paired
 bootstrap over test queries, what each run ended with (λ, modality gap, alignment and uniformity), the
 reliability λ of the calibrated presets, and the landscape a learned λ descends. Each is one call over the runs
-and splits of `vlr_viz.study`; the statistics themselves live in `vlr_viz.stats`.
+and splits of `vlr_viz.experiments.study`; the statistics themselves live in `vlr_viz.stats`.
 """
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import load_dataset
-from .eval import recall_at_k, single_modal_retrieval
-from .features import load_features
-from .imbalance import LEVELS, PRESETS, alignment_uniformity, degrade_pairs, modality_gap
-from .imbalance.presets import FEATURE_KIND, FEATURE_PRESETS
-from .losses import lambda_objective
-from .models.fusion import reliability_lambda
-from .stats import paired_bootstrap, retrieval_units
+from ..data import load_dataset
+from ..eval import recall_at_k, single_modal_retrieval
+from ..features import load_features
+from ..imbalance import LEVELS, PRESETS, alignment_uniformity, degrade_pairs, modality_gap
+from ..imbalance.presets import FEATURE_KIND, FEATURE_PRESETS
+from ..losses import lambda_objective
+from ..models.fusion import reliability_lambda
+from ..stats import paired_bootstrap, retrieval_units
 from .study import Run, Splits, prepare_splits
-from .train import caption_batches
-from .train.threads import torch_threads
+from ..train import caption_batches
+from ..train.threads import torch_threads
 
 HEADLINE_COLUMNS = {
     ("cross", "rsum", "pair"): "RSUM",
@@ -196,6 +196,16 @@ def reliability_sweep(levels=LEVELS, references=("pairs", "labels"), dataset: st
     return pd.DataFrame(rows)
 
 
+def _runs_per_condition(runs: dict, conditions: dict, method: str, seed: int, dataset: str, cache_dir):
+    """``(condition, run, splits)`` for every condition of a `compare_methods` call: the ``method`` run with ``seed``
+    and the condition's splits; ValueError naming the condition where the run is missing."""
+    for cname, (image, text) in conditions.items():
+        if (cname, method, seed) not in runs:
+            raise ValueError(f"no run of {method!r} with seed {seed} in condition {cname!r}")
+        yield cname, runs[(cname, method, seed)], prepare_splits(dataset, image=image, text=text,
+                                                                 cache_dir=cache_dir)
+
+
 def lambda_minima(runs: dict, conditions: dict, method: str = "sad-kl", seed: int = 0, cache_dir=None,
                   threads: int | None = 1, dataset: str = "twemoji", **landscape) -> pd.DataFrame:
     """Where the `lambda_landscape` of the ``method`` run with ``seed`` is lowest in each condition of a
@@ -203,11 +213,7 @@ def lambda_minima(runs: dict, conditions: dict, method: str = "sad-kl", seed: in
     argmin_student_term, argmin_teacher_terms``. ``landscape``: options of `lambda_landscape`; ``threads``: torch
     CPU threads meanwhile (`vlr_viz.train.threads.torch_threads`)."""
     rows = []
-    for cname, (image, text) in conditions.items():
-        if (cname, method, seed) not in runs:
-            raise ValueError(f"no run of {method!r} with seed {seed} in condition {cname!r}")
-        run = runs[(cname, method, seed)]
-        splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir)
+    for cname, run, splits in _runs_per_condition(runs, conditions, method, seed, dataset, cache_dir):
         with torch_threads(threads):
             land = lambda_landscape(run, splits, **landscape)
         at = lambda col: float(land["lam"].iloc[int(land[col].to_numpy().argmin())])  # noqa: E731
@@ -223,11 +229,7 @@ def ndcg_conventions(runs: dict, conditions: dict, method: str = "baseline", see
     conventions of `vlr_viz.eval.ranking`: ``skip`` (vlr_viz's default) and ``zero`` (the TIP24 code's), with the
     number of queries that have no relevant item. Rows ``condition, task, skip, zero, empty_queries, queries``."""
     rows = []
-    for cname, (image, text) in conditions.items():
-        if (cname, method, seed) not in runs:
-            raise ValueError(f"no run of {method!r} with seed {seed} in condition {cname!r}")
-        run = runs[(cname, method, seed)]
-        splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir)
+    for cname, run, splits in _runs_per_condition(runs, conditions, method, seed, dataset, cache_dir):
         pairs = splits.pairs["test"]
         both = {conv: single_modal_retrieval(run.img_emb, run.txt_emb, pairs, splits.relevance, ks=(k,),
                                              empty_queries=conv) for conv in ("skip", "zero")}

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .cache import atomic_write_bytes
-from .viz.export import figure_png_bytes, find_browser
+from ..cache import atomic_write_bytes
+from ..viz.export import figure_png_bytes, find_browser
 
 METRICS_PATH_ENV = "VLR_VIZ_METRICS_PATH"
 FIGURES_DIR_ENV = "VLR_VIZ_FIGURES_DIR"
@@ -162,7 +162,7 @@ def record_figure(name: str, fig, figures_dir: str | os.PathLike | None = None, 
     The folder is ``figures_dir`` when given, else ``$VLR_VIZ_FIGURES_DIR/$VLR_VIZ_NOTEBOOK`` (set by the report
     runner); with neither, nothing is written. The HTML loads one shared ``plotly.min.js`` from the figures root
     (works offline). The PNG has the figure's own width and height (or ``width`` / ``height``). In a notebook the
-    figure is displayed inline as a responsive snapshot (`vlr_viz.notebook_display.display_figure`; ``display=False``
+    figure is displayed inline as a responsive snapshot (`vlr_viz.notebook.display.display_figure`; ``display=False``
     to skip) and returned: when the call is a cell's last line, end it with ``;`` or assign the result, or the
     figure shows twice.
     """
@@ -196,7 +196,7 @@ def record_figure(name: str, fig, figures_dir: str | os.PathLike | None = None, 
     FIGURES[name] = entry
     _update_log("figures", name, entry)
     if display:
-        from .notebook_display import display_figure
+        from .display import display_figure
 
         display_figure(fig)
     return fig

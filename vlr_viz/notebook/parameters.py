@@ -9,7 +9,7 @@ parameter's type; an override must have that type before any notebook runs:
 * ``str``, ``list``, ``tuple`` and ``dict`` accept only their own type;
 * a ``None`` default declares an optional parameter of unstated type and accepts any literal.
 
-Beyond its type, every value is checked against its parameter's rule (`vlr_viz.notebook_rules`: choices,
+Beyond its type, every value is checked against its parameter's rule (`vlr_viz.notebook.rules`: choices,
 ranges, element types, rules between parameters) by `check_notebook_parameters`: the report runs it on every
 selected notebook before executing any of them, and every notebook runs it on its own parameters in the cell
 right after its parameters cell (``check_notebook_parameters("01_modal_imbalance", globals())``), so a value
@@ -27,7 +27,7 @@ from typing import Any
 
 import nbformat
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 PARAMETERS_TAG = "parameters"
 
@@ -161,7 +161,7 @@ def find_notebook(notebook: str | os.PathLike, namespace: dict[str, Any] | None 
     if isinstance(session, str) and Path(session).name == name:
         candidates.append(Path(session))
     candidates += [Path.cwd() / name, Path.cwd() / "notebooks" / name,
-                   Path(__file__).resolve().parents[1] / "notebooks" / name]
+                   Path(__file__).resolve().parents[2] / "notebooks" / name]
     return next((c for c in candidates if c.suffix == ".ipynb" and c.is_file()), None)
 
 
@@ -186,7 +186,7 @@ def _papermill_text_hint(name: str, default: Any, value: Any) -> str:
 
 def _check_namespace(notebook: str | os.PathLike, namespace: dict[str, Any]) -> dict[str, Any]:
     """`check_notebook_parameters` on the parameters found in a notebook's namespace, written back checked."""
-    from .notebook_rules import parameter_checks
+    from .rules import parameter_checks
 
     path = find_notebook(notebook, namespace)
     if path is not None:
@@ -212,9 +212,9 @@ def check_notebook_parameters(notebook: str | os.PathLike, params: dict[str, Any
 
     1. types, against the literals of the ``parameters`` cell (`check_overrides`: unknown names are refused) when
        ``notebook`` is the path of an existing notebook or ``defaults`` is given;
-    2. each value against its parameter's check (`vlr_viz.notebook_rules.parameter_checks`: choices, ranges,
+    2. each value against its parameter's check (`vlr_viz.notebook.rules.parameter_checks`: choices, ranges,
        element types); names without a check keep the type check alone;
-    3. the rules between parameters (`vlr_viz.notebook_rules.CROSS_RULES`) over the defaults updated by
+    3. the rules between parameters (`vlr_viz.notebook.rules.CROSS_RULES`) over the defaults updated by
        ``params``.
 
     ``notebook``: a notebook path, or its name when only the value checks are wanted. ``params``: the values,
@@ -227,7 +227,7 @@ def check_notebook_parameters(notebook: str | os.PathLike, params: dict[str, Any
     Returns the checked values (ints widened to float where a float is expected); raises `ConfigError` naming
     the notebook, the parameter and the value.
     """
-    from .notebook_rules import check_cross_rules, parameter_checks
+    from .rules import check_cross_rules, parameter_checks
 
     if isinstance(params, dict) and _is_namespace(params) and defaults is None:
         return _check_namespace(notebook, params)

@@ -1,0 +1,167 @@
+"""The explorer's views of an `ExplorerResult` (pure: metrics table and HTML, relation heatmaps, the common-space
+scatter) and the display of figures in every client (FigureWidget when anywidget is installed)."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..arrays import first_caption_of_image
+from .grid import NONE
+from .state import ExplorerResult, ExplorerState
+
+def metrics_table(result: ExplorerResult, reference: ExplorerResult | None = None) -> pd.DataFrame:
+    """One row per metric (``value``), plus ``Δ`` against a ``reference`` result when given; λ last."""
+    rows = dict(result.metrics)
+    rows["λ (text-teacher weight)"] = np.nan if result.lam is None else result.lam
+    out = pd.DataFrame({"value": pd.Series(rows, dtype=float)})
+    if reference is not None:
+        ref = dict(reference.metrics)
+        ref["λ (text-teacher weight)"] = np.nan if reference.lam is None else reference.lam
+        out["Δ"] = out["value"] - pd.Series(ref, dtype=float).reindex(out.index)
+    out.index.name = "metric"
+    return out
+
+
+def describe_state(state: ExplorerState) -> str:
+    def part(kind, s):
+        return "clean" if kind == NONE or s == 0 else f"{kind} @ {s:g}"
+
+    return (f"image: {part(state.image_kind, state.image_severity)} · "
+            f"text: {part(state.text_kind, state.text_severity)}"
+            f" · structure weight {state.structure_weight:g} · student relation {state.student_relation!r}")
+
+
+def metrics_html(result: ExplorerResult, reference: ExplorerResult | None = None) -> str:
+    """The `metrics_table` as a small HTML table (category relevance for NDCG), headed by the state."""
+    table = metrics_table(result, reference)
+    cells = []
+    for name, row in table.iterrows():
+        value = "–" if pd.isna(row["value"]) else f"{row['value']:.3f}" if name.startswith("λ") else \
+            f"{row['value']:.2f}"
+        delta = ""
+        if "Δ" in table.columns and not pd.isna(row["Δ"]):
+            colour = "#1B7837" if row["Δ"] > 0 else "#B2182B" if row["Δ"] < 0 else "#444"
+            delta = f'<td style="color:{colour}">{row["Δ"]:+.2f}</td>'
+        elif "Δ" in table.columns:
+            delta = "<td></td>"
+        cells.append(f"<tr><td>{html.escape(str(name))}</td><td style='text-align:right'>{value}</td>{delta}</tr>")
+    head = "<tr><th>metric</th><th>value</th>" + ("<th>Δ</th>" if "Δ" in table.columns else "") + "</tr>"
+    return (f"<div class='vlr-explorer-metrics'><p><b>{html.escape(describe_state(result.state))}</b><br>"
+            f"NDCG uses category relevance; trained and evaluated in {result.seconds:.1f} s</p>"
+            f"<table>{head}{''.join(cells)}</table></div>")
+
+
+def relation_figure(result: ExplorerResult) -> go.Figure:
+    """`vlr_viz.viz.relation_heatmaps` of the probe subset (teachers on top, student below)."""
+    from vlr_viz.viz.relations import relation_heatmaps
+
+    names = None
+    if result.chars is not None or result.captions is not None:
+        first = first_caption_of_image(result.txt_to_img, result.labels.size)
+        names = [(result.chars[i] + " " if result.chars is not None else "")
+                 + (result.captions[first[i]] if result.captions is not None else "") for i in result.probe]
+    lam = "0.5 (fixed)" if result.lam is None else f"{result.lam:.3f}"
+    return relation_heatmaps(result.relations, result.labels[result.probe], result.label_names, item_names=names,
+                             title=f"Relations of {result.probe.size} probe items (cosine) · λ = {lam}",
+                             panel_size=230)
+
+
+def geometry_figure(result: ExplorerResult, reference_layout=None, method: str = "pca") -> go.Figure:
+    """`vlr_viz.viz.common_space_figure` of the evaluation split (one panel, PCA by default), aligned by
+    Procrustes to ``reference_layout`` when given (keeps the view steady while controls move)."""
+    from vlr_viz.viz.geometry import common_space_figure
+
+    return common_space_figure({"img": result.image_embeddings, "txt": result.text_embeddings}, None,
+                               result.labels, result.label_names, result.captions, method=method,
+                               txt_to_img=result.txt_to_img, chars=result.chars, titles=(describe_state(result.state),),
+                               reference_layout=reference_layout,
+                               title=f"Common space ({method.upper()}) of the evaluation split")
+
+
+# -- the widget ----------------------------------------------------------------------------------------------------
+
+def _without_non_finite(value):
+    """``(changed, value)``: a float array or (nested) list with every NaN / ±inf replaced by ``None``."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind != "f" or np.isfinite(value).all():
+            return False, value
+        out = value.astype(object)
+        out[~np.isfinite(value)] = None
+        return True, out.tolist()
+    if isinstance(value, (list, tuple)):
+        parts = [_without_non_finite(v) for v in value]
+        if not any(changed for changed, _ in parts):
+            return False, value
+        return True, [v for _, v in parts]
+    if isinstance(value, float) and not np.isfinite(value):
+        return True, None
+    return False, value
+
+
+def _non_finite_properties(props: dict, prefix: str = ""):
+    """``(path, cleaned value)`` of every trace property (``"z"``, ``"marker.color"``) holding NaN / ±inf."""
+    for key, value in props.items():
+        if isinstance(value, dict):
+            yield from _non_finite_properties(value, f"{prefix}{key}.")
+        else:
+            changed, cleaned = _without_non_finite(value)
+            if changed:
+                yield prefix + key, cleaned
+
+
+def json_safe_figure(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` whose masked cells (NaN, e.g. a relation matrix's diagonal) are ``None``.
+
+    Widget state travels as strict JSON, which has no NaN (jupyter_client warns "Out of range float values are
+    not JSON compliant" and the frontend gets nothing); ``None`` is plotly's own gap, drawn the same way.
+    """
+    copy = go.Figure(fig)
+    for trace, props in zip(copy.data, copy._data):
+        for path, cleaned in list(_non_finite_properties(props)):
+            trace[path] = cleaned
+    return copy
+
+
+def _anywidget_installed() -> bool:
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def figure_view():
+    """A container to show figures in: an ipywidgets ``Box`` (for ``FigureWidget`` children) when anywidget is
+    installed, else an ``ipywidgets.Output`` (figures displayed into it)."""
+    import ipywidgets as w
+
+    return w.Box(layout=w.Layout(width="100%")) if _anywidget_installed() else w.Output()
+
+
+def show_figure(view, fig: go.Figure):
+    """Show ``fig`` in ``view`` (from `figure_view`); return what shows it.
+
+    A ``Box`` gets a new ``FigureWidget`` of `json_safe_figure` in place of its old child, which is closed: a
+    ``FigureWidget``'s synced state is what it was created with, so every view of the new one (the open one, one
+    opened after a page reload, a second view, Voilà) draws this figure. Editing a shown ``FigureWidget`` in place
+    would not: plotly sends those edits as one-shot messages that a view opened later never sees, and that an
+    open view can miss when several arrive at once. An ``Output`` is cleared and displays ``fig``.
+    """
+    if isinstance(view, go.FigureWidget):
+        raise TypeError("show_figure needs the container from figure_view(), not a FigureWidget")
+    if hasattr(view, "children"):
+        widget = go.FigureWidget(json_safe_figure(fig))
+        old = tuple(view.children)
+        view.children = (widget,)
+        for child in old:
+            child.close()
+        return widget
+    from IPython.display import display
+
+    view.clear_output(wait=True)
+    with view:
+        display(fig)
+    return fig
