@@ -7,7 +7,7 @@ import inspect
 import nbformat
 import pytest
 
-from vlr_viz.widgets.serve import EXPLORER_NOTEBOOK, add_explore_parser, explorer_notebook, explorer_parameters, voila_command
+from vlr_viz.report.explore import EXPLORER_NOTEBOOK, add_explore_parser, explorer_notebook, explorer_parameters, voila_command
 from vlr_viz.notebook.parameters import notebook_parameters, notebook_presets
 from vlr_viz.report.plan import default_notebooks_dir
 from vlr_viz.widgets import build_explorer

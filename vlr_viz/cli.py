@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .report import add_report_parser
 
     add_report_parser(sub)
-    from .widgets.serve import add_explore_parser
+    from .report.explore import add_explore_parser
 
     add_explore_parser(sub)
     return parser

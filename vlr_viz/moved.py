@@ -19,7 +19,7 @@ MOVED = {
     "vlr_viz.notebook_display": "vlr_viz.notebook.display",
     "vlr_viz.study": "vlr_viz.experiments.study",
     "vlr_viz.study_analysis": "vlr_viz.experiments.study_analysis",
-    "vlr_viz.explore": "vlr_viz.widgets.serve",
+    "vlr_viz.explore": "vlr_viz.report.explore",
     "vlr_viz.widgets.explorer": "vlr_viz.widgets",
 }
 

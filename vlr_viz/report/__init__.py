@@ -19,6 +19,9 @@ Figures render in every client because each notebook's first cell sets plotly's 
 (`vlr_viz.notebook.display.setup_notebook`): the executed notebook embeds plotly.js once and its HTML export
 draws offline.
 
+``vlr-viz explore`` (`vlr_viz.report.explore`) is the other notebook runner: notebook 05's explorer served as a
+web page by Voilà.
+
 A failing cell stops the run with `NotebookExecutionError` naming the notebook, the cell and the error; the
 partially executed notebook (and its HTML) stay in ``out_dir``.
 """

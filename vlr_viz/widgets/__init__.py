@@ -5,7 +5,6 @@
 ``views``   metrics table and HTML, relation heatmaps, the common-space scatter, figure display in every client
 ``widget``  `ImbalanceExplorer`: the ipywidgets front end
 ``app``     `build_explorer`: the explorer of notebook 05 from a dataset spec and the notebook's parameters
-``serve``   ``vlr-viz explore``: the explorer as a standalone web page (Voilà)
 """
 from .app import build_explorer
 from .grid import FEATURE_NOISE, NONE, FeatureGrid, build_feature_grid

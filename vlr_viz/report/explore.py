@@ -27,8 +27,8 @@ def explorer_parameters(preset: str = "full", params: dict[str, Any] | None = No
                         notebooks_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """The keyword arguments of `vlr_viz.widgets.build_explorer` from notebook 05's parameters: its defaults,
     updated by ``preset`` and ``params`` and checked as the report checks them (`vlr_viz.report.plan_report`)."""
-    from ..report.plan import default_notebooks_dir, plan_report
-    from .app import build_explorer
+    from .plan import default_notebooks_dir, plan_report
+    from ..widgets.app import build_explorer
 
     plan = plan_report(preset, params, notebooks_dir or default_notebooks_dir(), only=[EXPLORER_NOTEBOOK])[0]
     values = {**plan.defaults, **plan.parameters}
@@ -70,7 +70,7 @@ def serve_explorer(parameters: dict[str, Any], port: int = DEFAULT_PORT, ip: str
 
     ``token``: ``None`` makes a random one (printed in the address), ``""`` serves without one.
     """
-    from ..report.execute import python_kernel
+    from .execute import python_kernel
 
     token = secrets.token_hex(16) if token is None else token
     with tempfile.TemporaryDirectory(prefix="vlr_viz_explore_") as tmp, python_kernel() as kernel:
@@ -129,8 +129,8 @@ def add_explore_parser(subparsers) -> argparse.ArgumentParser:
 
 def cmd_explore(args) -> int:
     """Check the parameters, then serve the explorer until Ctrl-C."""
-    from ..report.params import parse_cli_parameters
-    from ..report.plan import default_notebooks_dir
+    from .params import parse_cli_parameters
+    from .plan import default_notebooks_dir
 
     notebooks = args.notebooks or default_notebooks_dir()
     overrides = parse_cli_parameters(args.param, notebooks, only=[EXPLORER_NOTEBOOK])
