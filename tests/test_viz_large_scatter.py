@@ -3,7 +3,7 @@ import pytest
 
 from vlr_viz.data import ArrayImages
 from vlr_viz.viz import thumbnail_uris
-from vlr_viz.viz.large_scatter import common_space_scatter, point_table
+from vlr_viz.viz.large_scatter import common_space_scatter, linked_common_space, point_table, sample_pairs
 
 
 @pytest.fixture
@@ -43,3 +43,41 @@ def _walk(widget):
     yield widget
     for child in getattr(widget, "children", ()):
         yield from _walk(child)
+
+
+def test_sample_pairs_keeps_whole_pairs_within_the_budget():
+    t2i = np.repeat(np.arange(100), 5)  # 100 images with 5 captions each: 600 points
+    images, captions, kept_t2i, fraction = sample_pairs(t2i, 100, max_points=120, seed=3)
+    assert images.size == 20 and captions.size == 100 and fraction == pytest.approx(120 / 600)
+    np.testing.assert_array_equal(images[kept_t2i], t2i[captions])  # every kept caption points at its own image
+    assert set(t2i[captions]) == set(images)  # an image comes with all of its captions
+    again = sample_pairs(t2i, 100, max_points=120, seed=3)
+    np.testing.assert_array_equal(again[0], images)  # seeded
+    full = sample_pairs(t2i, 100, max_points=600)
+    assert full[3] == 1.0 and full[0].size == 100 and full[1].size == 500
+    with pytest.raises(ValueError, match="max_points"):
+        sample_pairs(t2i, 100, max_points=1)
+
+
+def test_a_common_space_above_max_points_is_drawn_on_a_stated_subsample(rng):
+    from vlr_viz.viz import common_space_figure
+
+    n = 60
+    t2i = np.repeat(np.arange(n), 2)
+    emb = {"img": rng.normal(size=(n, 8)), "txt": rng.normal(size=(2 * n, 8))}
+    labels = np.arange(n) % 3
+    fig = common_space_figure(emb, emb, labels, ["a", "b", "c"], [f"c{j}" for j in range(2 * n)], method="pca",
+                              txt_to_img=t2i, max_points=90, seed=1)
+    assert fig.layout.meta["n_images"] == 30 and fig.layout.meta["n_captions"] == 60
+    assert "a random 50.0 % of the test pairs" in fig.layout.title.text
+    whole = common_space_figure(emb, None, labels, ["a", "b", "c"], method="pca", txt_to_img=t2i, max_points=500)
+    assert whole.layout.meta["n_images"] == n
+
+
+def test_linked_common_space_shows_every_point(rng):
+    panels = {"before": {"img": rng.normal(size=(4, 8)), "txt": rng.normal(size=(6, 8))}}
+    panels["after"] = {"img": 2 * panels["before"]["img"], "txt": 2 * panels["before"]["txt"]}  # same directions
+    grid = linked_common_space(panels, [0, 1, 0, 1], ["x", "y"], [0, 0, 1, 2, 3, 3], method="pca")
+    widgets = [w for w in _walk(grid) if type(w).__name__ == "JupyterScatter"]
+    assert len(widgets) == 2 and all(w.points.shape[0] == 10 for w in widgets)
+    np.testing.assert_allclose(widgets[0].points[:, :2], widgets[1].points[:, :2], atol=1e-5)  # aligned, unmoved

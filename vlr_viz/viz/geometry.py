@@ -139,7 +139,7 @@ def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np
                         seed: int = 0, cache_dir=None, align: bool = True, n_thumbnails: int = 40,
                         thumbnail_indices=None, thumbnail_scale: float = 0.05,
                         webgl_threshold: int = WEBGL_THRESHOLD, title: str | None = None,
-                        reference_layout=None) -> go.Figure:
+                        reference_layout=None, max_points: int | None = None) -> go.Figure:
     """Images and captions of the common space in 2-D, baseline next to rebalanced, coloured by category.
 
     Args:
@@ -157,9 +157,32 @@ def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np
         chars: one emoji character per image (``PairSet.meta["chars"]``), shown in hover text.
         reference_layout: ``(N + M, 2)`` layout to align the first panel to (keeps a widget's view steady).
         webgl_threshold: use ``Scattergl`` when the figure has more points than this.
+        max_points: with more images + captions than this, draw a seeded random subsample of whole pairs
+            (`vlr_viz.viz.large_scatter.sample_pairs`, seed ``seed``) and say which fraction in the title; show
+            every point with `vlr_viz.viz.large_scatter.linked_common_space`.
 
     Image markers are circles, caption markers open diamonds; the legend toggles a category in both panels.
     """
+    if max_points is not None:
+        img0, txt0 = _panel_embeddings(before, "before")
+        n_img = img0.shape[0]
+        t2i_all = np.arange(n_img) if txt_to_img is None else np.asarray(txt_to_img, dtype=np.int64)
+        if n_img + txt0.shape[0] > max_points:
+            from .large_scatter import sample_pairs
+
+            keep, kept, kept_t2i, fraction = sample_pairs(t2i_all, n_img, max_points, seed)
+            sub = lambda e: None if e is None else {"img": np.asarray(e["img"])[keep],  # noqa: E731
+                                                     "txt": np.asarray(e["txt"])[kept]}
+            pick = lambda xs, idx: None if xs is None else [xs[int(i)] for i in idx]  # noqa: E731
+            sampled_title = (f"Common space ({method.upper()}): a random {100 * fraction:.1f} % of the test pairs "
+                             f"({keep.size:,} images, {kept.size:,} captions; seed {seed})")
+            return common_space_figure(
+                sub(before), sub(after), np.asarray(labels)[keep], label_names, pick(captions, kept),
+                thumbnails=None if thumbnails is None else (thumbnails.subset(keep) if hasattr(thumbnails, "subset")
+                                                            else np.asarray(thumbnails)[keep]),
+                method=method, show_links=show_links, txt_to_img=kept_t2i, chars=pick(chars, keep), titles=titles,
+                seed=seed, cache_dir=cache_dir, align=align, n_thumbnails=n_thumbnails,
+                thumbnail_scale=thumbnail_scale, webgl_threshold=webgl_threshold, title=title or sampled_title)
     img_b, txt_b = _panel_embeddings(before, "before")
     panels = [(img_b, txt_b)]
     if after is not None:

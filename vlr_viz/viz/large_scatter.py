@@ -6,7 +6,8 @@ Procrustes-aligned to the first) and returns one widget: the panels share pan/zo
 selected in the baseline is selected in the rebalanced view too). Points are coloured by category; images are
 drawn larger than captions; the tooltip shows the category, the modality and the caption, with a thumbnail of the
 image when thumbnails are given (`vlr_viz.viz.thumbnail_uris`). Plotly (`vlr_viz.viz.common_space_figure`) stays the choice for small sets and
-static PNGs; `PLOTLY_MAX_POINTS` is where a notebook switches.
+static PNGs; `PLOTLY_MAX_POINTS` is where a notebook switches: above it, `sample_pairs` draws a seeded subsample of
+whole pairs for the plotly figure (its fraction stated in the title) and `linked_common_space` shows every point.
 """
 from __future__ import annotations
 
@@ -71,3 +72,41 @@ def common_space_scatter(tables: Mapping[str, pd.DataFrame], height: int = 420):
     if len(panels) == 1:
         return panels[0][0].show()
     return jscatter.compose(panels, sync_view=True, sync_hover=True, sync_selection=True, row_height=height)
+
+
+def sample_pairs(txt_to_img, n_images: int, max_points: int = PLOTLY_MAX_POINTS, seed: int = 0):
+    """A seeded random subsample of whole pairs (an image with all its captions) of at most ``max_points`` points.
+
+    Returns ``(images, captions, txt_to_img, fraction)``: the kept image and caption indices (sorted), the kept
+    captions' image positions within ``images`` and the fraction of points kept (1.0 when nothing is left out).
+    """
+    t2i = np.asarray(txt_to_img, np.int64)
+    total = n_images + t2i.size
+    if max_points < 2:
+        raise ValueError(f"max_points must be at least 2; got {max_points}")
+    if total <= max_points:
+        return np.arange(n_images), np.arange(t2i.size), t2i, 1.0
+    per_image = np.bincount(t2i, minlength=n_images) + 1  # the image and its captions
+    order = np.random.default_rng(seed).permutation(n_images)
+    keep = np.sort(order[:max(1, int(np.searchsorted(np.cumsum(per_image[order]), max_points, side="right")))])
+    position = np.full(n_images, -1, np.int64)
+    position[keep] = np.arange(keep.size)
+    captions = np.flatnonzero(position[t2i] >= 0)
+    return keep, captions, position[t2i[captions]], (keep.size + captions.size) / total
+
+
+def linked_common_space(panels: Mapping[str, Mapping[str, np.ndarray]], labels, label_names: Sequence[str],
+                        txt_to_img, captions=None, thumbnails: Sequence[str] | None = None, method: str = "umap",
+                        seed: int = 0, cache_dir=None, height: int = 420):
+    """Every image and caption of ``{title: {"img": (N, D), "txt": (M, D)}}`` in linked jupyter-scatter panels: each
+    panel's ``[img; txt]`` projected (`project_2d`, cached with ``cache_dir``), later panels Procrustes-aligned to
+    the first (`common_space_scatter`)."""
+    from .geometry import procrustes_align, project_2d
+
+    layouts = {title: project_2d(np.vstack([e["img"], e["txt"]]), method=method, seed=seed, cache_dir=cache_dir)
+               for title, e in panels.items()}
+    first = next(iter(layouts.values()))
+    n = len(labels)
+    tables = {title: point_table(xy[:n], xy[n:], labels, label_names, txt_to_img, captions, thumbnails)
+              for title, xy in ((t, xy if xy is first else procrustes_align(first, xy)) for t, xy in layouts.items())}
+    return common_space_scatter(tables, height=height)
