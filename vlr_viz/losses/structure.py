@@ -44,18 +44,8 @@ def relation_distance(student: torch.Tensor, target: torch.Tensor, distance: str
         if distance == "mae":
             return (diff.abs().sum() - diag.abs().sum()) / (n * (n - 1))
         return (diff.square().sum() - diag.square().sum()) / (n * (n - 1))
-    return _kl_to_log_target(student, target_log_softmax(target))
-
-
-def target_log_softmax(target: torch.Tensor) -> torch.Tensor:
-    """``log softmax_{j≠i}`` of each row of a ``(B, B)`` target relation, ``(B, B-1)``: the KL target, computed once
-    when several student relations are compared with the same target."""
-    return torch.log_softmax(off_diagonal(target), dim=1)
-
-
-def _kl_to_log_target(student: torch.Tensor, log_target: torch.Tensor) -> torch.Tensor:
-    """``"kl"`` of `relation_distance` given the target's `target_log_softmax`."""
-    return F.kl_div(torch.log_softmax(off_diagonal(student), dim=1), log_target, log_target=True,
+    x, y = off_diagonal(student), off_diagonal(target)
+    return F.kl_div(torch.log_softmax(x, dim=1), torch.log_softmax(y, dim=1), log_target=True,
                     reduction="batchmean")
 
 
@@ -141,11 +131,7 @@ def structure_loss(v: torch.Tensor, t: torch.Tensor, a: torch.Tensor, b: torch.T
     r_v, r_t, e = teacher_relations(a, b, lam, tau2, center_teachers)
     which = ("pair", "intra", "inter") if student_relation == "all" else (student_relation,)
     s = student_relations(v, t, tau2, which)
-    if distance == "kl":  # the target E is the same for every term: its log-softmax once
-        log_e = target_log_softmax(e)
-        d = lambda x: _kl_to_log_target(x, log_e)  # noqa: E731
-    else:
-        d = lambda x: relation_distance(x, e, distance)  # noqa: E731
+    d = lambda x: relation_distance(x, e, distance)
     parts = []
     if "pair" in which:
         parts.append(d(s["S_pair"]))
@@ -154,7 +140,7 @@ def structure_loss(v: torch.Tensor, t: torch.Tensor, a: torch.Tensor, b: torch.T
     if "inter" in which:
         parts.append(d(s["S_vt"]))
     if distance == "kl":
-        kd_v, kd_t = d(r_v), d(r_t)
+        kd_v, kd_t = relation_distance(r_v, e, distance), relation_distance(r_t, e, distance)
     else:  # R_v - E = λ (R_v - R_t) and R_t - E = (1 - λ)(R_t - R_v): one pass over the gap, exact
         gap = relation_distance(r_v, r_t, distance)
         scale = (lambda w: w.abs()) if distance == "mae" else (lambda w: w.square())

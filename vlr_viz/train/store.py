@@ -39,7 +39,7 @@ from ..cache import atomic_write_bytes, content_hash, default_cache_dir
 from .config import TrainConfig
 from .history import History
 
-TRAINING_CODE_VERSION = "3"
+TRAINING_CODE_VERSION = "2"
 """Changes whenever the training code computes something else for the same inputs (it keys every stored run)."""
 
 
