@@ -11,12 +11,10 @@ validation split only. docs/codes.md describes the method and reads the results.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from ..arrays import l2_normalize
@@ -107,9 +105,9 @@ def run_dcmq_experiment(data: dict[str, PairFeatures], bits_list=(16, 32, 64, 12
                         ks=(1, 5, 10), map_ks=(50,), progress: bool = False) -> DCMQExperiment:
     """DCMQ codes (every supervision × seed) at every code length, FAISS ``baselines`` and the float teacher.
 
-    All cores work without oversubscription: the FAISS baselines train on one core in a worker thread (FAISS
-    releases the GIL) while the DCMQ students train on the others (``config.num_threads``, default all cores, one
-    less while the baselines run; every run is reproducible at any thread count).
+    The FAISS baselines train first, on one FAISS thread (FAISS's thread count is one setting for the whole
+    process, and OPQ's products depend on it), then the DCMQ students on ``config.num_threads`` torch threads
+    (default: torch's setting; every run is reproducible at any thread count).
 
     Args:
         data: ``{"train", "val", "test"}`` `PairFeatures` of the common space (:func:`common_space_splits`).
@@ -121,26 +119,22 @@ def run_dcmq_experiment(data: dict[str, PairFeatures], bits_list=(16, 32, 64, 12
         progress: tqdm bars over code lengths and epochs.
     """
     config = config or DCMQConfig()
-    threads = config.num_threads or torch.get_num_threads()
     rows, results, fitted = [], {}, {}
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = [pool.submit(faiss_rows, data, int(b), baselines, ks, map_ks, 1) for b in bits_list if baselines]
-        dcmq_threads = max(1, threads - 1) if pending else threads
-        for bits in tqdm(list(bits_list), desc="code lengths", disable=not progress):
-            configs = [replace(config, bits=int(bits), seed=int(s), supervision=sup, num_threads=dcmq_threads)
-                       for sup in supervisions for s in seeds]
-            for c, res in zip(configs, fit_dcmq_runs(configs, data["train"], data["val"], progress=progress)):
-                results[(c.supervision, int(bits), c.seed)] = res
-                rows.append(_metrics_row(SUPERVISION_METHOD[c.supervision], bits, c.seed,
-                                         res.evaluate(data["test"], ks, map_ks),
-                                         bytes_per_item=memory_per_item(int(bits), c.num_codewords)["stored_bytes"],
-                                         best_epoch=res.best_epoch, seconds=res.seconds,
-                                         val_rsum=res.val_metrics.get("rsum", np.nan),
-                                         val_map=res.val_metrics.get("map_mean", np.nan)))
-        for job in pending:
-            base_rows, base = job.result()
-            rows += base_rows
-            fitted.update(base)
+    for bits in bits_list if baselines else ():
+        base_rows, base = faiss_rows(data, int(bits), baselines, ks, map_ks, threads=1)
+        rows += base_rows
+        fitted.update(base)
+    for bits in tqdm(list(bits_list), desc="code lengths", disable=not progress):
+        configs = [replace(config, bits=int(bits), seed=int(s), supervision=sup)
+                   for sup in supervisions for s in seeds]
+        for c, res in zip(configs, fit_dcmq_runs(configs, data["train"], data["val"], progress=progress)):
+            results[(c.supervision, int(bits), c.seed)] = res
+            rows.append(_metrics_row(SUPERVISION_METHOD[c.supervision], bits, c.seed,
+                                     res.evaluate(data["test"], ks, map_ks),
+                                     bytes_per_item=memory_per_item(int(bits), c.num_codewords)["stored_bytes"],
+                                     best_epoch=res.best_epoch, seconds=res.seconds,
+                                     val_rsum=res.val_metrics.get("rsum", np.nan),
+                                     val_map=res.val_metrics.get("map_mean", np.nan)))
     rows.append(float_teacher_row(data["test"], ks, map_ks))
     order = {m: i for i, m in enumerate(METHODS)}
     table = pd.DataFrame(rows)

@@ -175,8 +175,9 @@ def gumbel_straight_through(logits: torch.Tensor, codebooks: torch.Tensor, tau: 
 # ---------------------------------------------------------------------------------------------------------------
 def kmeans_codebooks(sub: torch.Tensor, num_codewords: int, iters: int = 25, seed: int = 0) -> torch.Tensor:
     """k-means codebooks ``(M, K, d)`` of sub-vectors ``(N, M, d)`` (``N >= K``), one FAISS ``faiss.Kmeans`` per
-    sub-codebook (``iters`` Lloyd iterations from ``K`` random training points, seeded; as many FAISS threads as
-    torch has): exactly how ``faiss.IndexPQ`` trains its codebooks."""
+    sub-codebook (``iters`` Lloyd iterations from ``K`` random training points, seeded; one FAISS thread, so the
+    codebooks do not depend on the machine's core count or on FAISS work in other threads): exactly how
+    ``faiss.IndexPQ`` trains its codebooks."""
     import faiss
 
     from .faiss_export import faiss_threads
@@ -185,7 +186,7 @@ def kmeans_codebooks(sub: torch.Tensor, num_codewords: int, iters: int = 25, see
     if n < num_codewords:
         raise ValueError(f"k-means needs at least K = {num_codewords} training vectors, got {n}")
     books = []
-    with faiss_threads(torch.get_num_threads()):
+    with faiss_threads(1):
         for book in range(m):
             km = faiss.Kmeans(d, num_codewords, niter=iters, seed=seed + book, min_points_per_centroid=1,
                               max_points_per_centroid=1 << 30, verbose=False)
