@@ -76,6 +76,10 @@ def test_dcmq_command_with_the_common_space_teacher(tmp_path, capsys):
     assert "run folder" in printed
     index = faiss.deserialize_index(np.fromfile(out / "test_text_codes.faiss", dtype=np.uint8))
     assert (index.pq.M, index.pq.nbits) == (2, 8) and index.ntotal > 0
+    from safetensors import safe_open
+
+    with safe_open(out / "student.safetensors", "pt") as f:
+        assert json.loads(f.metadata()["config"])["bits"] == 16 and len(list(f.keys())) > 0
 
 
 def test_dcmq_command_with_a_local_clip_teacher(tmp_path, capsys):

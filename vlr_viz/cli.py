@@ -62,11 +62,10 @@ def cmd_train(args) -> int:
 def cmd_train_dcmq(args) -> int:
     """DCMQ codes at ``--bits`` from the teacher, next to FAISS PQ / OPQ and the float teacher on the test split; the
     run folder gets ``metrics.json``, the full table, the student and FAISS indexes of the test split's codes."""
-    import io
     import json
 
     import faiss
-    import torch
+    from safetensors.torch import save
 
     from .cache import atomic_write_bytes
     from .data.arguments import dataset_options_from_args
@@ -87,9 +86,9 @@ def cmd_train_dcmq(args) -> int:
     out = Path(args.out or default_run_folder(args.dataset, f"dcmq{args.bits}", seed))
     out.mkdir(parents=True, exist_ok=True)
     result = exp.results[("teacher", args.bits, seed)]
-    buffer = io.BytesIO()
-    torch.save({"config": result.config.to_dict(), "state_dict": result.student.state_dict()}, buffer)
-    atomic_write_bytes(out / "student.pt", buffer.getvalue())
+    state = {k: v.contiguous() for k, v in result.student.state_dict().items()}
+    atomic_write_bytes(out / "student.safetensors",
+                       save(state, metadata={"config": json.dumps(result.config.to_dict())}))
     for modality in ("image", "text"):
         index = result.faiss_index(exp.data["test"], modality)
         atomic_write_bytes(out / f"test_{modality}_codes.faiss", faiss.serialize_index(index).tobytes())
