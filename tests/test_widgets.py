@@ -320,3 +320,23 @@ def test_explorer_display_carries_a_static_snapshot_for_clients_without_a_kernel
     bundle = explorer._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
     assert f"{explorer.result.metrics['rsum']:.2f}" in bundle["text/html"] and "vlr-viz explore" in bundle["text/html"]
+
+
+def test_the_sweep_is_compute_over_the_grid_and_its_figure_draws_every_line(grids):
+    from vlr_viz.widgets import sweep_figure
+
+    train, ev = grids
+    explorer = ImbalanceExplorer(train, least_squares_student, eval_grid=ev, probe_size=16)
+    sweep = explorer.sweep("word_dropout", [0.0, 0.25, 0.75], [0.0, 2.0])
+    assert sweep[["structure weight", "text severity"]].values.tolist() == [
+        [0.0, 0.0], [0.0, 0.25], [0.0, 0.75], [2.0, 0.0], [2.0, 0.25], [2.0, 0.75]]
+    for row in sweep.to_dict("records"):
+        kind = "word_dropout" if row["text severity"] > 0 else "none"
+        state = ExplorerState(text_kind=kind, text_severity=row["text severity"],
+                              structure_weight=row["structure weight"])
+        assert row["rsum"] == run_state(state, train, least_squares_student, ev, 16).metrics["rsum"]
+    assert sweep.loc[1, "student text ndcg@10"] != sweep.loc[0, "student text ndcg@10"]  # dropout changes it
+    fig = sweep_figure(sweep, "word_dropout")
+    assert len(fig.data) == 2 * 4  # one line per structure weight in each of the four metric panels
+    rsum_lines = [t for t in fig.data if t.xaxis == "x"]
+    assert sorted(float(y) for t in rsum_lines for y in t.y) == sorted(sweep.rsum.astype(float))

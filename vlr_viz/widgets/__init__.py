@@ -11,12 +11,12 @@ from .grid import FEATURE_NOISE, NONE, FeatureGrid, build_feature_grid
 from .state import (STUDENT_RELATIONS, ExplorerResult, ExplorerState, TrainedStudent, probe_indices, run_state,
                     trainer_train_fn)
 from .views import (figure_view, geometry_figure, json_safe_figure, metrics_html, metrics_table, relation_figure,
-                    show_figure)
+                    show_figure, sweep_figure)
 from .widget import ImbalanceExplorer
 
 __all__ = [
     "FEATURE_NOISE", "NONE", "STUDENT_RELATIONS", "ExplorerResult", "ExplorerState", "FeatureGrid",
     "ImbalanceExplorer", "TrainedStudent", "build_explorer", "build_feature_grid", "figure_view", "geometry_figure",
     "json_safe_figure", "metrics_html", "metrics_table", "probe_indices", "relation_figure", "run_state",
-    "show_figure", "trainer_train_fn",
+    "show_figure", "sweep_figure", "trainer_train_fn",
 ]

@@ -3,6 +3,7 @@ scatter) and the display of figures in every client (FigureWidget when anywidget
 from __future__ import annotations
 
 import html
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -164,4 +165,21 @@ def show_figure(view, fig: go.Figure):
     view.clear_output(wait=True)
     with view:
         display(fig)
+    return fig
+
+
+SWEEP_METRICS = ("rsum", "student image ndcg@10", "student text ndcg@10", "teacher text ndcg@10")
+
+
+def sweep_figure(sweep: pd.DataFrame, text_kind: str, metrics: Sequence[str] = SWEEP_METRICS) -> go.Figure:
+    """`ImbalanceExplorer.sweep` as lines: one panel per metric, text severity on x, one line per structure
+    weight (weight 0 keeps matching and representation terms only)."""
+    import plotly.express as px
+
+    long = sweep.melt(id_vars=["structure weight", "text severity"], value_vars=list(metrics), var_name="metric")
+    fig = px.line(long, x="text severity", y="value", color="structure weight", facet_col="metric", markers=True,
+                  facet_col_wrap=len(metrics), height=400, title=f"Text '{text_kind}' severity × structure weight"
+                  "<br><sup>weight 0: matching and representation terms only</sup>")
+    fig.update_yaxes(matches=None, showticklabels=True)
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     return fig

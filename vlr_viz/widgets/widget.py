@@ -88,6 +88,22 @@ class ImbalanceExplorer:
                                            self.seed)
         return self._cache[state]
 
+    def sweep(self, text_kind: str, severities: Sequence[float], structure_weights: Sequence[float]):
+        """What the controls do, for a static report: `compute` at every text ``severity`` of ``text_kind`` (0: no
+        degradation) × structure weight; one row per state (``structure weight``, ``text severity``, ``λ`` and
+        every metric of `ExplorerResult.metrics`)."""
+        import pandas as pd
+
+        rows = []
+        for weight in structure_weights:
+            for severity in severities:
+                state = ExplorerState(text_kind=text_kind if severity > 0 else NONE, text_severity=severity,
+                                      structure_weight=weight)
+                result = self.compute(state)
+                rows.append({"structure weight": weight, "text severity": severity, "λ": result.lam,
+                             **result.metrics})
+        return pd.DataFrame(rows)
+
     def update(self, state: ExplorerState | None = None) -> ExplorerResult:
         """Compute the result of ``state`` (default: the controls' state) and refresh every view."""
         state = self.state if state is None else state
