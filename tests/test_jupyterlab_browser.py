@@ -117,7 +117,9 @@ def test_notebook_05_live_in_jupyterlab(browser, tmp_path):  # noqa: F811
             page.wait_for_function(KERNEL_IDLE, timeout=120_000)
             page.wait_for_function("[...document.querySelectorAll('.widget-vbox .js-plotly-plot text')].some("
                                    "e => e.textContent.includes('structure weight 0'))", timeout=120_000)
-            reloaded = _explorer_state(page)
+            page.wait_for_function("text => [...document.querySelectorAll('.widget-vbox .js-plotly-plot text')]"
+                                   ".some(e => e.textContent.includes(text))", arg=lam[1], timeout=60_000)
+            reloaded = _explorer_state(page)  # both figures drawn again from the widgets' state
             assert "structure weight 0" in reloaded["metrics"] and lam[1] in reloaded["figures"]
             readout = page.locator(".widget-slider", has=page.locator("label", has_text=SLIDER)).first
             assert readout.locator(".widget-readout").inner_text().strip() == "0.0"
