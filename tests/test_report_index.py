@@ -62,7 +62,9 @@ def test_imbalance_and_codes_headlines_by_hand():
         "faiss_opq_16/rsum": 102.8, "faiss_opq_16/map": 58.9, "faiss_opq_16/bytes_per_item": 2,
         "dcmq_16/rsum": 109.1, "dcmq_16/rsum_std": 0.7, "dcmq_16/map": 62.2, "dcmq_16/map_std": 0.4,
         "dcmq_16/bytes_per_item": 2, "dcmq_32/rsum": 110.0, "dcmq_32/map": 57.0, "faiss_opq_32/rsum": 112.6,
-        "faiss_opq_32/map": 57.9}, "dead_codewords_percent": {"teacher_16": 15.04}})
+        "faiss_opq_32/map": 57.9}, "dead_codewords_percent": {"teacher_16": 15.04},
+        "versus_opq": {"16/rsum_gain": 6.3, "16/map_gain": 3.3, "16/beats_opq": 1.0, "32/rsum_gain": -2.6,
+                       "32/map_gain": -0.9, "32/beats_opq": 0.0}})
     rows = [re.findall(r"<td class=''>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", codes.table_html)[1:]]
     assert rows == [["DCMQ (teacher-distilled)", "16", "2", "109.10 ± 0.70", "62.20 ± 0.40", "15.0"],
                     ["DCMQ (teacher-distilled)", "32", "–", "110.00", "57.00", "–"],

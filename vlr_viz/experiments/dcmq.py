@@ -23,11 +23,10 @@ from ..eval.codes import code_retrieval_metrics, cross_modal_map, memory_per_ite
 from ..models.faiss_baselines import KINDS, train_faiss_codes
 from ..train.data import PairFeatures
 from ..train.dcmq import DCMQConfig, fit_dcmq_runs
+from ..viz.codes import LABELS, SUPERVISION_METHOD
 
 #: Row labels of the experiment table, in display order.
-METHODS = {"dcmq": "DCMQ (teacher-distilled)", "labels": "label-supervised codes", "faiss_pq": "FAISS PQ",
-           "faiss_opq": "FAISS OPQ", "float": "float teacher"}
-SUPERVISION_METHOD = {"teacher": "dcmq", "labels": "labels"}
+METHODS = LABELS
 
 
 @dataclass

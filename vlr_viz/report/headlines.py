@@ -9,7 +9,8 @@ Three recorded shapes are recognised, whichever notebook recorded them:
   (notebook 01): the teachers' imbalance index per degradation condition;
 * ``codes_table``: ``{"<method>_<bits>/<rsum|rsum_std|map|map_std|bytes_per_item>": value}`` (notebook 06):
   the compact-codes table, DCMQ against FAISS PQ / OPQ, label-supervised codes and the float teacher, with
-  ``dead_codewords_percent`` ``{"<supervision>_<bits>": value}`` beside the learned codes.
+  ``dead_codewords_percent`` ``{"<supervision>_<bits>": value}`` beside the learned codes and the verdict
+  against OPQ recorded as ``versus_opq``.
 
 A shape that is absent or malformed gives no headline (the report never fails for its index).
 """
@@ -19,6 +20,8 @@ import html
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from ..viz.codes import LABELS as CODE_LABELS, SUPERVISION_METHOD
 
 BASELINE = "baseline"
 
@@ -153,22 +156,10 @@ def imbalance_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
 
 # ----------------------------------------------------------------------------------------------- codes
 
-def _by_method_and_bits(values: Any, sep: str = "_") -> dict[tuple[str, int], Any]:
-    """``{(method, bits): value}`` from keys ``"<method>_<bits>"`` (the method may itself contain ``_``)."""
-    out = {}
-    if not isinstance(values, dict):
-        return out
-    for key, value in values.items():
-        method, _, bits = str(key).rpartition(sep)
-        if method and bits.isdigit():
-            out[(method, int(bits))] = value
-    return out
-
-
-CODE_METHODS = {"dcmq": "DCMQ (teacher-distilled)", "labels": "label-supervised codes", "faiss_pq": "FAISS PQ",
-                "faiss_opq": "FAISS OPQ", "float": "float teacher"}
-"""Row labels of the codes headline, in display order (the methods of `vlr_viz.experiments.dcmq`)."""
-_SUPERVISION_OF = {"dcmq": "teacher", "labels": "labels"}
+def _method_and_bits(key: Any) -> tuple[str, int] | None:
+    """``(method, bits)`` of a key ``"<method>_<bits>"`` (the method may itself contain ``_``), else ``None``."""
+    method, _, bits = str(key).rpartition("_")
+    return (method, int(bits)) if method and bits.isdigit() else None
 
 
 def _mean_std(cell: dict, name: str) -> str:
@@ -178,39 +169,51 @@ def _mean_std(cell: dict, name: str) -> str:
     return _fmt(mean) + (f" ± {_fmt(std)}" if std else "")
 
 
+def _opq_findings(versus_opq: Any) -> list[str]:
+    """One sentence per code length from the recorded ``versus_opq`` (`vlr_viz.experiments.dcmq.versus_opq`:
+    ``{"<bits>/rsum_gain" | "<bits>/map_gain" | "<bits>/beats_opq": value}``)."""
+    by_bits: dict[int, dict] = {}
+    for key, value in (versus_opq if isinstance(versus_opq, dict) else {}).items():
+        bits, _, column = str(key).partition("/")
+        if bits.isdigit():
+            by_bits.setdefault(int(bits), {})[column] = _number(value)
+    out = []
+    for bits, v in sorted(by_bits.items()):
+        if None not in (v.get("rsum_gain"), v.get("map_gain"), v.get("beats_opq")):
+            verdict = "beats" if v["beats_opq"] else "does not beat"
+            out.append(f"{bits} bits: DCMQ {verdict} FAISS OPQ (RSUM {v['rsum_gain']:+.2f}, "
+                       f"mAP {v['map_gain']:+.2f}).")
+    return out
+
+
 def codes_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
     """RSUM and category mAP (mean ± std over seeds) of every method and code length, bytes per item and, for the
-    learned codes, the share of dead codewords; a finding per code length says whether DCMQ beats OPQ."""
+    learned codes, the share of dead codewords; the recorded verdict against OPQ, one finding per code length."""
     table = metrics.get("codes_table")
     if not isinstance(table, dict):
         return None
     cells: dict[tuple[str, int], dict] = {}
     for key, value in table.items():
         where, _, column = str(key).rpartition("/")
-        method, _, bits = where.rpartition("_")
-        if method and bits.isdigit() and column:
-            cells.setdefault((method, int(bits)), {})[column] = value
-    dead = {k: _number(v) for k, v in _by_method_and_bits(metrics.get("dead_codewords_percent")).items()}
-    order = {m: i for i, m in enumerate(CODE_METHODS)}
+        if column and (at := _method_and_bits(where)):
+            cells.setdefault(at, {})[column] = value
+    dead_values = metrics.get("dead_codewords_percent")
+    dead = {at: _number(v) for k, v in (dead_values if isinstance(dead_values, dict) else {}).items()
+            if (at := _method_and_bits(k))}
+    supervision_of = {m: s for s, m in SUPERVISION_METHOD.items()}
+    order = {m: i for i, m in enumerate(CODE_LABELS)}
     rows = []
     for (method, bits), cell in sorted(cells.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])):
         if _number(cell.get("rsum")) is None:
             continue
-        rows.append([html.escape(CODE_METHODS.get(method, method)), str(bits),
+        rows.append([html.escape(CODE_LABELS.get(method, method)), str(bits),
                      _fmt(_number(cell.get("bytes_per_item")), 0), _mean_std(cell, "rsum"), _mean_std(cell, "map"),
-                     _fmt(dead.get((_SUPERVISION_OF.get(method, method), bits)), 1)])
+                     _fmt(dead.get((supervision_of.get(method, method), bits)), 1)])
     if not rows:
         return None
     findings = ["Cross-modal RSUM with float queries against the coded other modality and category mAP (mean of "
                 "image→text and text→image) on the test split; learned codes mean ± std over seeds, FAISS "
-                "deterministic."]
-    for (method, bits), cell in sorted(cells.items()):
-        opq = cells.get(("faiss_opq", bits), {})
-        a, b = (_number(cell.get(k)) for k in ("rsum", "map"))
-        oa, ob = (_number(opq.get(k)) for k in ("rsum", "map"))
-        if method == "dcmq" and None not in (a, b, oa, ob):
-            verdict = "beats" if a >= oa and b > ob else "does not beat"
-            findings.append(f"{bits} bits: DCMQ {verdict} FAISS OPQ (RSUM {a - oa:+.2f}, mAP {b - ob:+.2f}).")
+                "deterministic.", *_opq_findings(metrics.get("versus_opq"))]
     table_html = _table(["method", "bits", "bytes per item", "RSUM", "mAP (%)", "dead codewords (%)"], rows)
     return Headline("Retrieval with compact codes: DCMQ against FAISS PQ / OPQ", name, table_html, findings)
 

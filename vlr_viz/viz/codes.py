@@ -17,6 +17,9 @@ from vlr_viz.viz import series_color
 
 LABELS = {"dcmq": "DCMQ (teacher-distilled)", "labels": "label-supervised codes", "faiss_pq": "FAISS PQ",
           "faiss_opq": "FAISS OPQ", "float": "float teacher"}
+"""The methods of the compact-codes experiment (`vlr_viz.experiments.dcmq`), in display order, with their labels."""
+SUPERVISION_METHOD = {"teacher": "dcmq", "labels": "labels"}
+"""The method name of the learned codes of each supervision (`vlr_viz.train.dcmq.DCMQConfig.supervision`)."""
 COLORS = {"dcmq": "#1B7837", "labels": "#D6604D", "faiss_pq": "#4477AA", "faiss_opq": "#762A83",
           "float": series_color("teacher")}
 
@@ -86,7 +89,7 @@ def codeword_usage_figure(usage: pd.DataFrame, title: str | None = None) -> go.F
     fig = make_subplots(rows=1, cols=len(bits), subplot_titles=[f"{b} bits" for b in bits], shared_yaxes=True)
     for col, b in enumerate(bits, 1):
         for sup, part in usage[usage.bits == b].groupby("supervision", sort=False):
-            method = "dcmq" if sup == "teacher" else sup
+            method = SUPERVISION_METHOD.get(sup, sup)
             fig.add_trace(go.Histogram(x=part.share, name=LABELS.get(method, sup), legendgroup=sup,
                                        showlegend=col == 1, marker_color=COLORS.get(method, series_color(sup)),
                                        opacity=0.6, nbinsx=40), row=1, col=col)
