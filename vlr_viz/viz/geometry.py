@@ -132,6 +132,21 @@ def _thumbnail_picks(n: int, count: int, indices) -> np.ndarray:
         np.empty(0, np.int64)
 
 
+def panel_layouts(panels, method: str = "umap", seed: int = 0, cache_dir=None, align: bool = True,
+                  reference_layout=None) -> list[np.ndarray]:
+    """The ``(N + M, 2)`` layout of each ``(img, txt)`` panel (`project_2d` of ``[img; txt]``): the first aligned to
+    ``reference_layout`` when given, every later one Procrustes-aligned to the first (``align``)."""
+    layouts = [project_2d(np.vstack([i, t]), method=method, seed=seed, cache_dir=cache_dir) for i, t in panels]
+    if reference_layout is not None:
+        ref = np.asarray(reference_layout)
+        if ref.shape != layouts[0].shape:
+            raise ValueError(f"reference_layout must have shape {layouts[0].shape}; got {ref.shape}")
+        layouts[0] = procrustes_align(ref, layouts[0])
+    if align:
+        layouts[1:] = [procrustes_align(layouts[0], xy) for xy in layouts[1:]]
+    return layouts
+
+
 def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarray] | None, labels,
                         label_names: Sequence[str] | None = None, captions: Sequence[str] | None = None,
                         thumbnails=None, method: str = "umap", show_links: bool = False, *, txt_to_img=None,
@@ -206,14 +221,7 @@ def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np
         raise ValueError(f"chars has {len(chars)} entries for {n} images")
     cap_lab = lab[t2i]
 
-    layouts = [project_2d(np.vstack([i, t]), method=method, seed=seed, cache_dir=cache_dir) for i, t in panels]
-    if reference_layout is not None:
-        ref = np.asarray(reference_layout)
-        if ref.shape != layouts[0].shape:
-            raise ValueError(f"reference_layout must have shape {layouts[0].shape}; got {ref.shape}")
-        layouts[0] = procrustes_align(ref, layouts[0])
-    if align and len(layouts) == 2:
-        layouts[1] = procrustes_align(layouts[0], layouts[1])
+    layouts = panel_layouts(panels, method, seed, cache_dir, align, reference_layout)
 
     first_caption = first_caption_of_image(t2i, n)
     glyph = [f"{chars[i]} " if chars is not None and chars[i] else "" for i in range(n)]

@@ -99,14 +99,12 @@ def linked_common_space(panels: Mapping[str, Mapping[str, np.ndarray]], labels, 
                         txt_to_img, captions=None, thumbnails: Sequence[str] | None = None, method: str = "umap",
                         seed: int = 0, cache_dir=None, height: int = 420):
     """Every image and caption of ``{title: {"img": (N, D), "txt": (M, D)}}`` in linked jupyter-scatter panels: each
-    panel's ``[img; txt]`` projected (`project_2d`, cached with ``cache_dir``), later panels Procrustes-aligned to
-    the first (`common_space_scatter`)."""
-    from .geometry import procrustes_align, project_2d
+    panel laid out by `vlr_viz.viz.geometry.panel_layouts` (projections cached with ``cache_dir``, later panels
+    Procrustes-aligned to the first), shown by `common_space_scatter`."""
+    from .geometry import panel_layouts
 
-    layouts = {title: project_2d(np.vstack([e["img"], e["txt"]]), method=method, seed=seed, cache_dir=cache_dir)
-               for title, e in panels.items()}
-    first = next(iter(layouts.values()))
+    layouts = panel_layouts([(e["img"], e["txt"]) for e in panels.values()], method, seed, cache_dir)
     n = len(labels)
     tables = {title: point_table(xy[:n], xy[n:], labels, label_names, txt_to_img, captions, thumbnails)
-              for title, xy in ((t, xy if xy is first else procrustes_align(first, xy)) for t, xy in layouts.items())}
+              for title, xy in zip(panels, layouts)}
     return common_space_scatter(tables, height=height)
