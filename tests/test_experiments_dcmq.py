@@ -97,3 +97,50 @@ def test_code_figures_draw_every_method_and_length(experiment):
     assert isinstance(codeword_usage_figure(usage), go.Figure)
     with pytest.raises(ValueError, match="lacks"):
         codes_vs_bits_figure(experiment.table.drop(columns="rsum"))
+
+
+def test_a_warm_experiment_trains_nothing_and_gives_the_same_table(experiment, monkeypatch):
+    """The DCMQ passes and FAISS quantisers of the experiment above are in this session's run store: the same call
+    again trains neither (both are made to fail) and returns the same table, results and baselines."""
+    from vlr_viz.models import faiss_baselines
+    from vlr_viz.train.dcmq import store as dcmq_store
+
+    monkeypatch.setattr(dcmq_store, "fit_dcmq_runs", lambda *a, **k: pytest.fail("a stored DCMQ pass was retrained"))
+    monkeypatch.setattr(faiss_baselines, "train_faiss_codes", lambda *a, **k: pytest.fail("FAISS retrained"))
+    with torch_threads(1):
+        warm = run_dcmq_experiment(experiment.data, [16], seeds=[0, 1], config=DCMQConfig(epochs=2, kmeans_iters=3))
+    pd.testing.assert_frame_equal(warm.table, experiment.table, check_exact=True)
+    test = experiment.data["test"]
+    for key, cold in experiment.results.items():
+        again = warm.results[key]
+        assert again.best_epoch == cold.best_epoch and again.val_metrics == cold.val_metrics
+        pd.testing.assert_frame_equal(again.history, cold.history, check_exact=True)
+        np.testing.assert_array_equal(again.codeword_usage, cold.codeword_usage)
+        for a, b in zip(again.encode(test), cold.encode(test)):
+            np.testing.assert_array_equal(a, b)
+    for key, cold in experiment.baselines.items():
+        again = warm.baselines[key]
+        assert again.seconds == cold.seconds > 0
+        np.testing.assert_array_equal(again.codebooks, cold.codebooks)
+        np.testing.assert_array_equal(again.encode(test.image.numpy()), cold.encode(test.image.numpy()))
+
+
+def test_a_damaged_stored_pass_is_reported_and_trained_again(tmp_path):
+    from vlr_viz.train.dcmq.store import fit_dcmq_runs_stored
+    from vlr_viz.train.store import RunStore, StoredRunWarning
+
+    parts = {s: _synthetic(i, n=260) for i, s in enumerate(("train", "val"))}
+    parts["test"] = parts["val"]
+    data = common_space_splits({s: p[0] for s, p in parts.items()}, {s: p[1] for s, p in parts.items()})
+    store = RunStore(tmp_path)
+    configs = [DCMQConfig(bits=16, epochs=1, kmeans_iters=2, seed=s) for s in (0, 1)]
+    with torch_threads(1):
+        cold, hit = fit_dcmq_runs_stored(configs, data["train"], data["val"], store=store)
+        assert not hit
+        (entry,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+        (entry / "codes.safetensors").write_bytes(b"not the codes")
+        with pytest.warns(StoredRunWarning, match="codes.safetensors differs from manifest.json"):
+            again, hit = fit_dcmq_runs_stored(configs, data["train"], data["val"], store=store)
+        assert not hit and fit_dcmq_runs_stored(configs, data["train"], data["val"], store=store)[1]
+    for a, b in zip(cold, again):
+        np.testing.assert_array_equal(a.image_codes, b.image_codes)

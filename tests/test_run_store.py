@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -136,11 +137,82 @@ def test_seeds_through_the_store_train_only_what_is_missing(tmp_path, data, monk
     monkeypatch.setattr(multi_seed, "fit_batched", lambda configs, *a, **k: trained.append(
         [c.seed for c in configs]) or real(configs, *a, **k))
     seeds = [replace(config(), seed=s) for s in (1, 3, 5)]
-    out = fit_batched_stored(seeds, train, val, test, store=store)
+    out = fit_batched_stored(seeds, train, val, test, store=store, workers=1)
     assert trained == [[1, 5]] and [hit for _, _, hit in out] == [False, True, False]
     assert out[1][0].best_metrics == one.best_metrics
-    again = fit_batched_stored(seeds, train, val, test, store=store)
+    again = fit_batched_stored(seeds, train, val, test, store=store, workers=1)
     assert trained == [[1, 5]] and all(hit for _, _, hit in again)
     for (a, ea, _), (b, eb, _) in zip(out, again):
         assert a.best_metrics == b.best_metrics
         np.testing.assert_array_equal(ea[0], eb[0])
+
+
+def test_runs_trained_in_worker_processes_equal_runs_trained_here(tmp_path, data, monkeypatch):
+    """Two spawned workers (one torch thread each) train the missing runs into the store: the same states,
+    embeddings and selected epochs, bit for bit, as the same runs trained one after the other in this process."""
+    from dataclasses import replace
+
+    from vlr_viz.train import multi_seed
+    from vlr_viz.train.store import fit_batched_stored
+    from vlr_viz.train.threads import torch_threads
+
+    train, val, test = data
+    configs = [replace(config(method=m), seed=s) for m in ("baseline", "sad", "covlr") for s in (0, 1)]
+    here_store, pool_store = RunStore(tmp_path / "here"), RunStore(tmp_path / "pool")
+    with torch_threads(1):
+        here = fit_batched_stored(configs, train, val, test, store=here_store, workers=1)
+        fit_batched_stored(configs[:1], train, val, test, store=pool_store, workers=2)  # one run: trained here
+        monkeypatch.setattr(multi_seed, "fit_batched", lambda *a, **k: pytest.fail("trained in this process"))
+        pooled = fit_batched_stored(configs, train, val, test, store=pool_store, workers=2)
+    assert [hit for _, _, hit in pooled] == [True] + [False] * 5
+    assert sorted(e["key"] for e in here_store.entries()) == sorted(e["key"] for e in pool_store.entries())
+    for (a, ea, _), (b, eb, _), c in zip(here, pooled, configs):
+        assert (b.config.method, b.config.seed) == (c.method, c.seed)
+        assert a.best_epoch == b.best_epoch and a.best_metrics == b.best_metrics
+        np.testing.assert_array_equal(ea[0], eb[0])
+        np.testing.assert_array_equal(ea[1], eb[1])
+        for k, v in a.model.state_dict().items():
+            torch.testing.assert_close(b.model.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_a_run_failing_in_a_worker_raises_its_own_error_naming_the_run(tmp_path, data):
+    """A learning rate of 1e38 makes every run's loss NaN at its second step: the worker's `NonFiniteLossError`
+    reaches the caller with the run named, no entry is written for a failed run, and no half-written folder stays."""
+    from vlr_viz.train import NonFiniteLossError
+    from vlr_viz.train.store import fit_batched_stored
+
+    train, val, test = data
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at epoch 1, step 1") as info:
+        fit_batched_stored([config(seed=0, lr=1e38), config(seed=1, lr=1e38)], train, val, test, store=store,
+                           workers=2)
+    assert any("store key" in note and "seed=" in note for note in getattr(info.value, "__notes__", []))
+    assert store.entries() == [] and not list(store.root.glob("*.tmp"))
+
+
+def test_evaluations_are_stored_exactly_and_damage_is_recomputed(tmp_path, twemoji_splits, monkeypatch):
+    """`stored_evaluate` returns `evaluate`'s table value for value, reads it back without ranking anything, keys
+    on the options, and recomputes an entry that does not parse."""
+    from vlr_viz.cache import CorruptCacheWarning
+    from vlr_viz.eval import evaluate
+    from vlr_viz.eval import stored as stored_module
+
+    test = twemoji_splits["test"]
+    rng = np.random.default_rng(0)
+    img, txt = rng.normal(size=(test.n_images, 16)), rng.normal(size=(test.n_captions, 16))  # random: the store is under test
+    rel = rng.random((test.n_captions, test.n_images))
+    expected = evaluate(img, txt, test, relevance=rel, empty_queries="zero")
+    cold = stored_module.stored_evaluate(img, txt, test, relevance=rel, empty_queries="zero", store_dir=tmp_path)
+    pd.testing.assert_frame_equal(cold, expected, check_exact=True)
+    monkeypatch.setattr(stored_module, "evaluate", lambda *a, **k: pytest.fail("a stored evaluation was recomputed"))
+    warm = stored_module.stored_evaluate(img, txt, test, relevance=rel, empty_queries="zero", store_dir=tmp_path)
+    pd.testing.assert_frame_equal(warm, expected, check_exact=True)
+    assert warm.attrs == expected.attrs == {"empty_queries": "zero"}
+    monkeypatch.setattr(stored_module, "evaluate", evaluate)
+    skip = stored_module.stored_evaluate(img, txt, test, relevance=rel, store_dir=tmp_path)
+    assert skip.attrs["empty_queries"] == "skip" and len(list(tmp_path.glob("*.json"))) == 2
+    for path in tmp_path.glob("*.json"):
+        path.write_text(path.read_text()[:100])
+    with pytest.warns(CorruptCacheWarning, match="is damaged"):
+        again = stored_module.stored_evaluate(img, txt, test, relevance=rel, empty_queries="zero", store_dir=tmp_path)
+    pd.testing.assert_frame_equal(again, expected, check_exact=True)

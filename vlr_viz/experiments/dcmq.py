@@ -10,7 +10,6 @@ validation split only. docs/codes.md describes the method and reads the results.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -20,9 +19,10 @@ from tqdm.auto import tqdm
 from ..arrays import l2_normalize
 from ..eval import recall_at_k
 from ..eval.codes import code_retrieval_metrics, cross_modal_map, memory_per_item
-from ..models.faiss_baselines import KINDS, train_faiss_codes
+from ..models.faiss_baselines import KINDS, stored_faiss_codes
 from ..train.data import PairFeatures
-from ..train.dcmq import DCMQConfig, fit_dcmq_runs
+from ..train.dcmq import DCMQConfig
+from ..train.dcmq.store import fit_dcmq_runs_stored
 from ..viz.codes import LABELS, SUPERVISION_METHOD
 
 #: Row labels of the experiment table, in display order.
@@ -83,18 +83,17 @@ def float_teacher_row(test: PairFeatures, ks=(1, 5, 10), map_ks=(50,)) -> dict:
 
 def faiss_rows(data: dict[str, PairFeatures], bits: int, kinds=KINDS, ks=(1, 5, 10), map_ks=(50,),
                threads: int | None = None) -> tuple[list[dict], dict]:
-    """Rows of FAISS PQ / OPQ at ``bits``, trained on the training split's images and captions together."""
+    """Rows of FAISS PQ / OPQ at ``bits``, trained on the training split's images and captions together (read back
+    when trained before: `vlr_viz.models.faiss_baselines.stored_faiss_codes`)."""
     train, test = data["train"], data["test"]
     vectors = np.concatenate([train.image.numpy(), train.text.numpy()])
     rows, fitted = [], {}
     for kind in kinds:
-        t0 = time.perf_counter()
-        codes = train_faiss_codes(vectors, bits, kind, threads=threads)
-        seconds = time.perf_counter() - t0
+        codes = stored_faiss_codes(vectors, bits, kind, threads=threads)
         img, txt = test.image.numpy(), test.text.numpy()
         metrics = code_retrieval_metrics(codes.transform(img), codes.transform(txt), codes.encode(img),
                                          codes.encode(txt), codes.codebooks, test.txt_to_img, test.labels, ks, map_ks)
-        rows.append(_metrics_row(kind, bits, -1, metrics, bytes_per_item=bits // 8, best_epoch=-1, seconds=seconds))
+        rows.append(_metrics_row(kind, bits, -1, metrics, bytes_per_item=bits // 8, best_epoch=-1, seconds=codes.seconds))
         fitted[(kind, bits)] = codes
     return rows, fitted
 
@@ -106,7 +105,8 @@ def run_dcmq_experiment(data: dict[str, PairFeatures], bits_list=(16, 32, 64, 12
 
     The FAISS baselines train first, on one FAISS thread (FAISS's thread count is one setting for the whole
     process, and OPQ's products depend on it), then the DCMQ students on ``config.num_threads`` torch threads
-    (default: torch's setting; every run is reproducible at any thread count).
+    (default: torch's setting; every run is reproducible at any thread count). Both are read back from the run
+    store when they were trained before (`vlr_viz.train.dcmq.store`, `vlr_viz.models.faiss_baselines`).
 
     Args:
         data: ``{"train", "val", "test"}`` `PairFeatures` of the common space (:func:`common_space_splits`).
@@ -126,7 +126,8 @@ def run_dcmq_experiment(data: dict[str, PairFeatures], bits_list=(16, 32, 64, 12
     for bits in tqdm(list(bits_list), desc="code lengths", disable=not progress):
         configs = [replace(config, bits=int(bits), seed=int(s), supervision=sup)
                    for sup in supervisions for s in seeds]
-        for c, res in zip(configs, fit_dcmq_runs(configs, data["train"], data["val"], progress=progress)):
+        passed, _ = fit_dcmq_runs_stored(configs, data["train"], data["val"], progress=progress)
+        for c, res in zip(configs, passed):
             results[(c.supervision, int(bits), c.seed)] = res
             rows.append(_metrics_row(SUPERVISION_METHOD[c.supervision], bits, c.seed,
                                      res.evaluate(data["test"], ks, map_ks),

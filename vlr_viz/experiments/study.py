@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..data import DatasetOptions, load_splits
 from ..data.pairs import PairSet
-from ..eval import caption_image_relevance, evaluate
+from ..eval import caption_image_relevance
+from ..eval.stored import stored_evaluate
 from ..features import load_features
 from ..imbalance import degrade_pairs
 from ..train import PairFeatures, encode, fit, recipe_config
@@ -104,18 +105,20 @@ def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool
 
 
 def train_runs(splits: Splits, methods="sad", seeds=(0,), progress: bool = False, *, force: bool = False,
-               method_config: dict | None = None, threads: int | None = None, **config) -> list[Run]:
+               method_config: dict | None = None, threads: int | None = None, workers: int | None = None,
+               **config) -> list[Run]:
     """`train_run` for every recipe of ``methods`` (a name or a list) × seed: the runs the run store lacks train
-    together as one batched model (`vlr_viz.train.multi_seed`), each with the numbers of its own run.
-    ``method_config``: per-recipe `TrainConfig` overrides on top of ``config``. Runs come back recipe by recipe,
-    seed by seed. ``threads``: see `train_run`."""
+    at once, in ``workers`` processes on a CPU (default one per core; `vlr_viz.train.parallel`) or as one batched
+    model on a GPU (`vlr_viz.train.multi_seed`), each with the numbers of its own run. ``method_config``:
+    per-recipe `TrainConfig` overrides on top of ``config``. Runs come back recipe by recipe, seed by seed.
+    ``threads``: see `train_run` (in worker processes: per worker)."""
     methods = [methods] if isinstance(methods, str) else list(methods)
     plan = [(m, int(s)) for m in methods for s in seeds]
     configs = [recipe_config(m, seed=s, **{**config, **(method_config or {}).get(m, {})}) for m, s in plan]
     feats = splits.features
     with torch_threads(threads):
         done = fit_batched_stored(configs, feats["train"], feats["val"], feats["test"], force=force,
-                                  progress=progress, summaries=[{"recipe": m, "condition": splits.condition}
+                                  progress=progress, workers=workers, summaries=[{"recipe": m, "condition": splits.condition}
                                                                 for m, _ in plan])
     return [Run(m, s, result, img, txt, result.seconds, from_store=hit)
             for (m, s), (result, (img, txt), hit) in zip(plan, done)]
@@ -123,29 +126,32 @@ def train_runs(splits: Splits, methods="sad", seeds=(0,), progress: bool = False
 
 def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False, empty_queries: str = "skip") -> pd.DataFrame:
     """Every metric of `vlr_viz.eval.evaluate` for the run on the test split (clean relevance; ``empty_queries``:
-    the NDCG convention for queries with nothing relevant, ``"skip"`` or the TIP24 code's ``"zero"``)."""
+    the NDCG convention for queries with nothing relevant, ``"skip"`` or the TIP24 code's ``"zero"``), read back
+    when the same embeddings were evaluated the same way before (`vlr_viz.eval.stored`)."""
     test = splits.features["test"]
     teachers = ({"image": test.teacher_image.numpy(), "text": test.teacher_text.numpy()}
                 if with_teachers else None)
-    df = evaluate(run.img_emb, run.txt_emb, splits.pairs["test"], teachers=teachers, relevance=splits.relevance,
-                  model=run.method, empty_queries=empty_queries)
+    df = stored_evaluate(run.img_emb, run.txt_emb, splits.pairs["test"], teachers=teachers,
+                         relevance=splits.relevance, model=run.method, empty_queries=empty_queries)
     return df.assign(seed=run.seed, condition=splits.condition)
 
 
 def compare_methods(methods, conditions: dict, seeds=(0,), cache_dir=None, progress: bool = False,
                     method_config: dict | None = None, dataset: str = "twemoji", empty_queries: str = "skip",
-                    threads: int | None = None, **config) -> tuple[pd.DataFrame, dict]:
+                    threads: int | None = None, workers: int | None = None,
+                    **config) -> tuple[pd.DataFrame, dict]:
     """Train every recipe × condition × seed; return (tidy metrics frame, runs keyed by (condition, method, seed)).
 
     ``methods``: recipe names (`vlr_viz.train.RECIPES`). ``conditions`` maps a display name to
     ``(image_spec, text_spec)``. ``method_config`` holds per-recipe `TrainConfig` overrides. ``empty_queries``:
-    see `evaluate_run`; the frame's ``attrs["empty_queries"]`` records it. ``threads``: see `train_run`.
+    see `evaluate_run`; the frame's ``attrs["empty_queries"]`` records it. ``threads``, ``workers``: see
+    `train_runs`.
     """
     frames, runs = [], {}
     for cname, (image, text) in conditions.items():
         splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir, progress=progress)
         for run in train_runs(splits, methods, seeds, progress, method_config=method_config, threads=threads,
-                              **config):
+                              workers=workers, **config):
             runs[(cname, run.method, run.seed)] = run
             frames.append(evaluate_run(run, splits, empty_queries=empty_queries).assign(
                 condition=cname, train_seconds=run.seconds))

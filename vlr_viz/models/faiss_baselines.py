@@ -10,7 +10,10 @@ the rotated queries. Nothing is re-implemented: FAISS trains and encodes.
 """
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -29,12 +32,14 @@ class FaissCodes:
         index: the trained (empty) FAISS index: ``IndexPQ``, or ``IndexPreTransform(OPQMatrix, IndexPQ)``.
         rotation: ``(d, d)`` OPQ rotation ``R`` (``None`` for PQ).
         codebooks: ``(M, 256, d/M)`` float32 codebooks (in the rotated space for OPQ).
+        seconds: how long FAISS trained it.
     """
 
     kind: str
     index: object
     rotation: np.ndarray | None
     codebooks: np.ndarray
+    seconds: float = 0.0
 
     @property
     def bits(self) -> int:
@@ -76,19 +81,56 @@ def train_faiss_codes(train_vectors, bits: int, kind: str = "faiss_pq", threads:
         raise ValueError(f"train_vectors: k-means of 256 codewords needs at least 256 vectors, got {len(x)}")
     pq = faiss.IndexPQ(d, m, 8, faiss.METRIC_INNER_PRODUCT)
     pq.pq.cp.min_points_per_centroid = 1  # a few thousand training vectors are enough here: no warning
-    index, rotation, opq_pq = pq, None, None
+    index = pq
     if kind == "faiss_opq":
         opq = faiss.OPQMatrix(d, m)
         opq_pq = faiss.ProductQuantizer(d, m, 8)  # the PQ that OPQ alternates with, quiet like the one above
         opq_pq.cp.min_points_per_centroid = 1
         opq.pq = opq_pq
         index = faiss.IndexPreTransform(opq, pq)
+    t0 = time.perf_counter()
     with faiss_threads(threads):
         index.train(x)
+    return _codes_of(kind, index, time.perf_counter() - t0)
+
+
+def _codes_of(kind: str, index, seconds: float) -> FaissCodes:
+    """The `FaissCodes` of a trained index (`train_faiss_codes`'s layout), its rotation and codebooks read out."""
+    faiss = _faiss()
+    rotation, pq = None, index
     if kind == "faiss_opq":
-        rotation = faiss.vector_to_array(faiss.downcast_VectorTransform(index.chain.at(0)).A).reshape(d, d)
-    codebooks = faiss.vector_to_array(pq.pq.centroids).reshape(m, 256, d // m).copy()
-    return FaissCodes(kind, index, rotation, codebooks)
+        rotation = faiss.vector_to_array(faiss.downcast_VectorTransform(index.chain.at(0)).A).reshape(index.d,
+                                                                                                   index.d)
+        pq = faiss.downcast_index(index.index)
+    m = pq.pq.M
+    codebooks = faiss.vector_to_array(pq.pq.centroids).reshape(m, 256, pq.d // m).copy()
+    return FaissCodes(kind, index, rotation, codebooks, seconds)
 
 
-__all__ = ["KINDS", "FaissCodes", "train_faiss_codes"]
+def stored_faiss_codes(train_vectors, bits: int, kind: str = "faiss_pq", threads: int | None = None,
+                       store_dir=None) -> FaissCodes:
+    """`train_faiss_codes`, read back from the run store's ``faiss/`` folder when the same vectors were quantised
+    the same way before (keyed by their content, ``bits``, ``kind``, ``threads`` and the FAISS version; the index is
+    kept as ``faiss.serialize_index`` bytes, checksummed like every cache entry: `vlr_viz.cache.cached_array`)."""
+    from ..cache import cached_array, content_hash
+    from ..train.store import default_store_dir
+
+    faiss = _faiss()
+    x = np.ascontiguousarray(numeric_matrix(train_vectors, "train_vectors", np.float32))
+    key = content_hash("faiss-codes", faiss.__version__, x, int(bits), kind, threads)
+    folder = Path(default_store_dir() / "faiss" if store_dir is None else store_dir)
+    name = f"{kind}-{int(bits)}"
+    meta = {}
+
+    def train() -> np.ndarray:
+        codes = train_faiss_codes(x, bits, kind, threads)
+        meta["seconds"] = codes.seconds  # written into the entry's sidecar after this returns
+        return faiss.serialize_index(codes.index)
+
+    data, hit = cached_array(folder, name, key, train, meta=meta)
+    if hit:
+        try:
+            meta = json.loads((folder / f"{name}-{key}.npy.json").read_text()).get("meta", {})
+        except (OSError, ValueError):
+            meta = {}
+    return _codes_of(kind, faiss.deserialize_index(np.ascontiguousarray(data)), float(meta.get("seconds", 0.0)))

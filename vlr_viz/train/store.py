@@ -15,7 +15,8 @@ a fresh cache directory is a cold start for features and runs alike; ``$VLR_VIZ_
 An entry is written whole into ``<key>.tmp`` and renamed into place (`vlr_viz.train.checkpoint` does the same for
 checkpoints); a missing or wrong checksum makes the entry count as absent (it is reported and retrained). A lock
 file serialises two processes asking for the same run: the second waits and reads the first one's result.
-``vlr-viz runs ls`` / ``vlr-viz runs rm`` show and clear entries.
+``vlr-viz runs ls`` / ``vlr-viz runs rm`` show and clear entries. The evaluations of stored embeddings live beside
+them, under ``evaluations/`` (`vlr_viz.eval.stored`).
 """
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ TRAINING_CODE_VERSION = "2"
 """Changes whenever the training code computes something else for the same inputs (it keys every stored run)."""
 
 
+DERIVED = ("evaluations", "dcmq", "faiss")
+"""Folders of the store that hold what is computed from runs and embeddings: stored evaluations
+(`vlr_viz.eval.stored`), DCMQ passes (`vlr_viz.train.dcmq.store`) and FAISS quantisers
+(`vlr_viz.models.faiss_baselines.stored_faiss_codes`). ``vlr-viz runs rm --all`` clears them with the runs."""
+
+
 class StoredRunWarning(UserWarning):
     """A stored run failed its integrity check; it is trained again."""
 
@@ -57,9 +64,14 @@ def fingerprint(features) -> str:
 
 def run_key(config: TrainConfig, train, val, evaluate=None, probe=None, extra=None) -> str:
     """The store key of training ``config`` on ``train`` (selected on ``val``) and embedding ``evaluate``."""
-    return content_hash("run", config.to_dict(), fingerprint(train), fingerprint(val),
-                        None if evaluate is None else fingerprint(evaluate),
-                        None if probe is None else np.asarray(probe, dtype=np.int64), extra, TRAINING_CODE_VERSION)
+    return run_keys([config], train, val, evaluate, probe, extra)[0]
+
+
+def run_keys(configs, train, val, evaluate=None, probe=None, extra=None) -> list[str]:
+    """`run_key` of every config, the features fingerprinted once."""
+    prints = [fingerprint(train), fingerprint(val), None if evaluate is None else fingerprint(evaluate),
+              None if probe is None else np.asarray(probe, dtype=np.int64), extra, TRAINING_CODE_VERSION]
+    return [content_hash("run", config.to_dict(), *prints) for config in configs]
 
 
 @dataclass
@@ -98,11 +110,10 @@ class RunStore:
 
     def get(self, key: str) -> StoredRun | None:
         """The stored run, or ``None`` when there is none or it is damaged (reported, then removed)."""
-        folder = self.path(key)
-        if not (folder / "manifest.json").is_file():
+        files = self.get_files(key)
+        if files is None:
             return None
         try:
-            files = self._verified_files(folder)
             history = History.from_bytes(files["history.json"], files.get("snapshots.npz"))
             emb = {n: np.load(io.BytesIO(files[n]), allow_pickle=False) if n in files else None
                    for n in ("img_emb.npy", "txt_emb.npy")}
@@ -110,24 +121,38 @@ class RunStore:
                              load(files["best.safetensors"]), history, emb["img_emb.npy"], emb["txt_emb.npy"],
                              json.loads(files["summary.json"]))
         except (ValueError, KeyError, OSError, json.JSONDecodeError) as e:
-            warnings.warn(f"stored run {folder} is damaged ({e}); it is trained again", StoredRunWarning, stacklevel=2)
-            shutil.rmtree(folder, ignore_errors=True)
+            self.discard(key, e)
             return None
 
-    @staticmethod
-    def _verified_files(folder: Path) -> dict[str, bytes]:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        files = {}
-        for name, entry in manifest.items():
-            data = (folder / name).read_bytes()
-            if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                raise ValueError(f"{name} differs from manifest.json")
-            files[name] = data
-        return files
+    def get_files(self, key: str) -> dict[str, bytes] | None:
+        """The files of an entry, each checked against the manifest; ``None`` when there is no entry or it is
+        damaged (reported, then removed)."""
+        folder = self.path(key)
+        if not (folder / "manifest.json").is_file():
+            return None
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+            files = {}
+            for name, entry in manifest.items():
+                data = (folder / name).read_bytes()
+                if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                    raise ValueError(f"{name} differs from manifest.json")
+                files[name] = data
+            return files
+        except (ValueError, KeyError, TypeError, OSError, json.JSONDecodeError) as e:
+            self.discard(key, e)
+            return None
+
+    def discard(self, key: str, reason: Exception) -> None:
+        """Report a damaged entry (`StoredRunWarning`) and remove it, so that it is computed again."""
+        folder = self.path(key)
+        warnings.warn(f"stored entry {folder} is damaged ({reason}); it is computed again", StoredRunWarning,
+                      stacklevel=3)
+        shutil.rmtree(folder, ignore_errors=True)
 
     def put(self, key: str, config: TrainConfig, state: dict, history: History, summary: dict,
             img_emb: np.ndarray | None = None, txt_emb: np.ndarray | None = None) -> Path:
-        """Write a run whole (``<key>.tmp`` renamed into place, manifest last); returns its folder."""
+        """Write a run whole (`put_files`); returns its folder."""
         files = {"config.json": config.to_json().encode(),
                  "summary.json": json.dumps({**summary, "stored": time.strftime("%Y-%m-%d %H:%M:%S")},
                                             indent=1, default=float).encode(),
@@ -135,6 +160,11 @@ class RunStore:
                  **history.to_bytes()}
         if img_emb is not None:
             files["img_emb.npy"], files["txt_emb.npy"] = _npy(img_emb), _npy(txt_emb)
+        return self.put_files(key, files)
+
+    def put_files(self, key: str, files: dict[str, bytes]) -> Path:
+        """Write an entry whole: its files into ``<key>.tmp``, the manifest (size and SHA-256 of each) last, then
+        one rename into place; returns its folder."""
         folder, tmp = self.path(key), self.path(key + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         for name, data in files.items():
@@ -174,7 +204,11 @@ class RunStore:
         return rows
 
     def remove(self, keys=None) -> int:
-        """Delete the given runs (all with ``keys=None``); returns how many were removed."""
+        """Delete the given runs (all with ``keys=None``, and everything under `DERIVED`); returns how many runs were
+        removed."""
+        if keys is None:
+            for derived in DERIVED:
+                shutil.rmtree(self.root / derived, ignore_errors=True)
         targets = [r["key"] for r in self.entries()] if keys is None else list(keys)
         removed = 0
         for key in targets:
@@ -235,16 +269,24 @@ def fit_stored(config: TrainConfig, train, val, evaluate=None, *, store: RunStor
 
 
 def fit_batched_stored(configs, train, val, evaluate=None, *, store: RunStore | None = None, force: bool = False,
-                       progress: bool = False, summaries: list[dict] | None = None) -> list[tuple]:
-    """`fit_stored` for several configs: those the store lacks train together as one batched model
-    (`vlr_viz.train.multi_seed.fit_batched`, which trains CoVLR runs alone). One ``(TrainResult, embeddings, hit)``
-    per config, in order; ``summaries``: one extra summary dict per config."""
+                       progress: bool = False, summaries: list[dict] | None = None,
+                       workers: int | None = None) -> list[tuple]:
+    """`fit_stored` for several configs. One ``(TrainResult, embeddings, hit)`` per config, in order;
+    ``summaries``: one extra summary dict per config.
+
+    The runs the store lacks train on a CPU in ``workers`` processes at once (`vlr_viz.train.parallel`; default: one
+    per core, ``1`` trains them here one after the other), on a CUDA device together as one batched model
+    (`vlr_viz.train.multi_seed.fit_batched`, which trains CoVLR runs alone). Every path gives the same numbers.
+    """
+    from .device import resolve_device
     from .multi_seed import fit_batched
+    from .parallel import default_workers, train_into_store
+    from .. import distributed as dist_utils
 
     store = store or RunStore()
     configs = list(configs)
     summaries = summaries or [{} for _ in configs]
-    keys = [run_key(c, train, val, evaluate) for c in configs]
+    keys = run_keys(configs, train, val, evaluate)
     found = [None] * len(configs) if force else [store.get(k) for k in keys]
     missing = [i for i, f in enumerate(found) if f is None]
     if missing:
@@ -257,11 +299,17 @@ def fit_batched_stored(configs, train, val, evaluate=None, *, store: RunStore | 
                 for i in missing:
                     found[i] = store.get(keys[i])
                 missing = [i for i in missing if found[i] is None]
-            if missing:
+            workers = default_workers() if workers is None else workers
+            on_cpu = resolve_device(configs[0].device).type == "cpu" and not dist_utils.is_distributed()
+            if len(missing) > 1 and workers > 1 and on_cpu:
+                train_into_store([(keys[i], configs[i], summaries[i]) for i in missing], train, val, evaluate,
+                                 store.root, workers=workers, progress=progress)
+            elif missing:
                 results = fit_batched([configs[i] for i in missing], train, val, progress=progress)
                 for i, result in zip(missing, results):
                     store.put(keys[i], **_entry(configs[i], result, train, val, evaluate, summaries[i]))
-                    found[i] = store.get(keys[i])
+            for i in missing:
+                found[i] = store.get(keys[i])
         finally:
             for lock in locks:
                 lock.close()

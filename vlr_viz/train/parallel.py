@@ -1,0 +1,106 @@
+"""Independent training runs on all CPU cores: a pool of worker processes, each training one run at a time.
+
+The default student is a pair of small towers whose matrix products keep one core busy; a second thread in the same
+run gains little, while a second *run* on the other core doubles the throughput. `train_into_store` therefore
+trains the runs a `~vlr_viz.train.store.RunStore` lacks in ``workers`` spawned processes (one torch thread each by
+default), and each worker writes its result straight into the store, which is how the parent reads it back. A run
+trained in a worker is the same computation as in the parent with the same thread count, so it gives the same
+numbers (a test compares them bit for bit).
+
+Where the work goes: the features are sent to each worker once (its initializer), each task carries only a config;
+CoVLR runs go first (its meta step makes a run about 2.7× as long), so the last runs to finish are short ones.
+``VLR_VIZ_TRAIN_WORKERS`` overrides the default number of workers (the CPU cores this process may use).
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+
+RELATIVE_COST = {"covlr": 2.7}
+"""Run time relative to a matching-only run, for the order of submission (`benchmarks/bench_train_runs.py`)."""
+
+_WORKER: dict = {}
+
+
+def default_workers() -> int:
+    """``$VLR_VIZ_TRAIN_WORKERS`` when set, else the number of CPU cores this process may run on."""
+    value = os.environ.get("VLR_VIZ_TRAIN_WORKERS")
+    if value:
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"VLR_VIZ_TRAIN_WORKERS must be a positive integer, got {value!r}")
+        return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _init_worker(train, val, evaluate, store_root: str, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER.update(train=train, val=val, evaluate=evaluate, store_root=store_root)
+
+
+def _train_one(key: str, config: dict, summary: dict) -> float:
+    """Train one run in a worker and write it into the store; returns its training seconds."""
+    from .store import RunStore, _entry
+    from .trainer import fit
+
+    config = TrainConfig.from_dict(config)
+    train, val, evaluate = _WORKER["train"], _WORKER["val"], _WORKER["evaluate"]
+    result = fit(config, train, val, progress=False)
+    RunStore(Path(_WORKER["store_root"])).put(key, **_entry(config, result, train, val, evaluate, summary))
+    return result.seconds
+
+
+def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, evaluate, store_root, *,
+                     workers: int, threads: int | None = None, progress: bool = False) -> None:
+    """Train every ``(key, config, summary)`` of ``jobs`` in ``workers`` processes, each run written into the store
+    at ``store_root`` under its key by the worker that trained it.
+
+    ``threads``: torch threads per worker (default: this process's torch threads shared among the workers, at
+    least one). The caller holds the store locks of the keys. The first failing run stops the pool and its error
+    (e.g. `~vlr_viz.train.trainer.NonFiniteLossError`) is raised here with a note naming the run; runs finished
+    before it stay in the store.
+    """
+    if workers < 2 or len(jobs) < 2:
+        raise ValueError(f"train_into_store needs at least 2 workers and 2 runs, got {workers} and {len(jobs)}")
+    threads = threads or max(1, torch.get_num_threads() // workers)
+    order = sorted(jobs, key=lambda job: -RELATIVE_COST.get(job[1].method, 1.0))
+    context = torch.multiprocessing.get_context("spawn")
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_init_worker,
+                             initargs=(train, val, evaluate, str(store_root), threads)) as pool:
+        futures = {pool.submit(_train_one, key, config.to_dict(), summary): (key, config)
+                   for key, config, summary in order}
+        bar = tqdm(total=len(futures), disable=not progress, desc=f"training on {min(workers, len(jobs))} processes",
+                   unit="run")
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    error = future.exception()
+                    if error is not None:
+                        key, config = futures[future]
+                        for other in pending:
+                            other.cancel()
+                        where = f"in a worker process, training {config!r} (store key {key})"
+                        if hasattr(error, "add_note"):  # Python 3.11+: the worker's own error, with the run
+                            error.add_note(where)
+                            raise error
+                        raise RuntimeError(f"{type(error).__name__}: {error} ({where})") from error
+                    bar.update(1)
+        finally:
+            bar.set_postfix(seconds=f"{time.perf_counter() - t0:.0f}")
+            bar.close()
