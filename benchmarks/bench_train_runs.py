@@ -1,22 +1,28 @@
-"""Seconds per training run of the default schedule on Twemoji, one run at a time and S seeds trained together.
+"""Seconds per training run of the default schedule on Twemoji: one at a time, S seeds batched, S seeds on W processes.
 
 Real data: the cached Twemoji teacher features (extracted on first use). Every run trains (the run store is not
-asked). Prints, per recipe, the median seconds of one run trained alone, then the seconds of ``--seeds`` runs
-trained one by one against the same runs trained as one batched model (`vlr_viz.train.multi_seed.fit_seeds`
-with ``together=True``), and whether both gave the same selected epochs. Goal: one run <= 3 s.
+asked, or a fresh temporary one). Prints, per recipe, the median seconds of one run trained alone, then the seconds
+of ``--seeds`` runs trained one by one, the same runs trained as one batched model
+(`vlr_viz.train.multi_seed.fit_seeds` with ``together=True``) and the same runs trained by ``--workers``
+processes (`vlr_viz.train.parallel`, what notebooks and the report use on a CPU), its wall time per run and its
+speed-up over the runs one by one, and whether all three gave the same selected epochs. Goal: one run <= 3 s.
 
     python benchmarks/bench_train_runs.py [--threads 1] [--recipes baseline sad sad-kl covlr] [--seeds 5]
+        [--workers N]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from dataclasses import replace
 
 from vlr_viz.experiments.study import prepare_splits
 from vlr_viz.train import fit, recipe_config
 from vlr_viz.train.multi_seed import fit_seeds
+from vlr_viz.train.parallel import default_workers
+from vlr_viz.train.store import RunStore, fit_batched_stored
 from vlr_viz.train.threads import torch_threads
 
 
@@ -25,12 +31,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--recipes", nargs="+", default=["baseline", "sad", "sad-kl", "covlr"])
     ap.add_argument("--seeds", type=int, default=5, help="runs per recipe (seeds 0..S-1)")
+    ap.add_argument("--workers", type=int, default=default_workers(), help="processes (default: one per core)")
     args = ap.parse_args()
     splits = prepare_splits("twemoji")
     train, val = splits.features["train"], splits.features["val"]
     seeds = list(range(args.seeds))
     print(f"Twemoji, default schedule, {train.n_captions} training captions, threads {args.threads}")
-    print(f"{'recipe':<10} {'one run s':>10} {'S alone s':>10} {'S batched s':>12} {'speed-up':>9} {'same epochs':>12}")
+    print(f"S = {args.seeds} runs per recipe; W = {args.workers} processes")
+    print(f"{'recipe':<10} {'one run s':>10} {'S alone s':>10} {'S batched s':>12} {'S on W s':>9} "
+          f"{'per run s':>10} {'speed-up':>9} {'same epochs':>12}")
     with torch_threads(args.threads):
         for recipe in args.recipes:
             config = recipe_config(recipe)
@@ -42,9 +51,16 @@ def main() -> None:
             t0 = time.perf_counter()
             together = fit_seeds(config, seeds, train, val, together=True)
             batched = time.perf_counter() - t0
-            same = [a.best_epoch for a in results] == [b.best_epoch for b in together]
+            with tempfile.TemporaryDirectory() as folder:
+                t0 = time.perf_counter()
+                pooled = fit_batched_stored([replace(config, seed=s) for s in seeds], train, val,
+                                            store=RunStore(folder), workers=args.workers)
+                parallel = time.perf_counter() - t0
+            epochs = [a.best_epoch for a in results]
+            same = epochs == [b.best_epoch for b in together] == [r.best_epoch for r, _, _ in pooled]
             print(f"{recipe:<10} {statistics.median(alone):>10.2f} {sum(alone):>10.2f} {batched:>12.2f} "
-                  f"{sum(alone) / batched:>8.2f}x {str(same):>12}", flush=True)
+                  f"{parallel:>9.2f} {parallel / len(seeds):>10.2f} {sum(alone) / parallel:>8.2f}x {str(same):>12}",
+                  flush=True)
 
 
 if __name__ == "__main__":

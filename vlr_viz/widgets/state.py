@@ -170,7 +170,9 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
     other weights as in `vlr_viz.losses.DEFAULT_WEIGHTS`; 0 leaves matching and representation distillation) and
     ``student_relation`` the student relation of docs/method.md, A3. ``config`` passes further `TrainConfig` fields
     (e.g. ``tau2``, ``lambda_mode``). The explorer is a quick look, so no epoch is selected on held-out data: the
-    last epoch is kept (``select_best=False``) and the training split doubles as the logging split.
+    last epoch is kept (``select_best=False``) and the training split doubles as the logging split. Students go
+    through the run store (`vlr_viz.train.store`): a state trained before, in this session or an earlier one, is
+    read back instead of retrained.
 
     Defaults aim at seconds per control move on a CPU (Twemoji train split, 2.4k pairs: about 5 s on one
     thread): short schedule, ``hidden=256``. ``torch_threads``: torch threads while training (small MLP towers
@@ -180,7 +182,8 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
     def train(split: Mapping[str, np.ndarray], state: ExplorerState) -> TrainedStudent:
         import torch
 
-        from vlr_viz.train import PairFeatures, TrainConfig, encode, fit
+        from vlr_viz.train import PairFeatures, TrainConfig, encode
+        from vlr_viz.train.store import fit_stored
         from vlr_viz.train.threads import torch_threads as threads_for_training
 
         weights = {**dict(config.get("weights", {})), "kd_loss": float(state.structure_weight)}
@@ -193,7 +196,7 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
                              "hidden": hidden,
                              "student_relation": state.student_relation, **rest})
         with threads_for_training(torch_threads):
-            result = fit(cfg, data, data, progress=False)
+            result, _, _ = fit_stored(cfg, data, data)
         model = result.model
 
         def encode_fn(img, txt):
