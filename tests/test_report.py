@@ -398,6 +398,27 @@ def test_wall_time_and_peak_memory_of_the_kernel_are_measured_and_kept(report):
 
 
 @pytest.mark.notebooks
+def test_notebooks_side_by_side_give_what_they_give_one_after_the_other(report, tmp_path):
+    """``jobs=2``: both notebooks run at once in their own processes, with the recorded numbers, timings and
+    order of the sequential report; a failing notebook among them still fails the report by name."""
+    params = {"seed": 7, "02_typed_parameters": {"rate": 2, "name": "override"}, "01": {"hold_mb": HOLD_MB}}
+    progress = io.StringIO()
+    both = run_report("fast", params, out_dir=tmp_path / "out", figures_dir=tmp_path / "figs", notebooks_dir=FIXTURES,
+                      only=["01_metric_figure", "02"], progress_file=progress, jobs=2)
+    assert [r.name for r in both.notebooks] == [r.name for r in report.notebooks]
+    for a, b in zip(report.notebooks, both.notebooks):
+        assert b.status == "ok" and b.metrics == a.metrics and b.seconds > 0 and b.peak_rss > 0
+        assert re.search(rf"{b.name}: ok in {b.seconds:.1f} s", progress.getvalue())
+    assert both.run("01_metric_figure").peak_rss >= HOLD_MB * 2**20  # each notebook's own process tree
+    with pytest.raises(NotebookExecutionError, match="03_failing_cell.ipynb"):
+        run_report("full", {"divisor": 0}, out_dir=tmp_path / "bad", figures_dir=tmp_path / "figs",
+                   notebooks_dir=FIXTURES, only=["01", "03"], jobs=2)
+    with pytest.raises(ValueError, match="--jobs must be a positive integer"):
+        run_report("fast", out_dir=tmp_path / "x", notebooks_dir=FIXTURES, jobs=0)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.notebooks
 def test_failing_cell_names_notebook_and_cell_and_keeps_partial_notebook(tmp_path):
     source = nbformat.read(str(FAILING_NB), as_version=4)
     failing_index = next(i for i, c in enumerate(source.cells) if "1 / divisor" in c.source)

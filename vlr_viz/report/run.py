@@ -36,8 +36,13 @@ class ReportResult:
 def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_dir="reports/latest",
                figures_dir="figures", notebooks_dir="notebooks", only=None, kernel_name: str | None = None,
                png: bool | None = None, cell_timeout: float | None = DEFAULT_CELL_TIMEOUT,
-               progress_file=None) -> ReportResult:
+               progress_file=None, jobs: int = 1) -> ReportResult:
     """Validate, execute and export every selected notebook (see `vlr_viz.report`).
+
+    ``jobs``: notebooks run side by side, each in its own process (and kernel). They are independent and meet only
+    in the caches and the run store, which are safe for concurrent use, so the numbers do not change; the wall time
+    drops when the machine has idle cores, and the peak memory is then that of up to ``jobs`` notebooks at once
+    (each notebook's own peak is still measured on its own process tree).
 
     ``png``: ``None`` exports PNGs when a browser is found, ``False`` never, ``True`` always (an export error
     then fails the notebook). ``progress_file``: where the progress bar and the per-notebook lines go (default
@@ -45,6 +50,8 @@ def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_d
     and ``<out>/timings.json`` (the next run's ETA). Raises ``ValueError`` for bad parameters (before running
     anything) and `NotebookExecutionError` when a notebook fails.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs must be a positive integer, got {jobs!r}")
     plans = plan_report(preset, params, notebooks_dir, only)
     out = Path(out_dir).resolve()
     figs = Path(figures_dir).resolve()
@@ -60,15 +67,19 @@ def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_d
         return write_index(out, runs, preset, seconds, load_before, load_after), seconds, load_after
 
     with python_kernel(kernel_name) as kernel:
-        progress = NotebookProgress([p.name for p in plans], expected, file=progress_file or sys.stderr)
+        progress = NotebookProgress([p.name for p in plans], expected, file=progress_file or sys.stderr,
+                                    jobs=min(jobs, len(plans)))
         try:
-            for i, plan in enumerate(plans):
-                progress.start(i)
-                run = execute_notebook(plan, out, figs, kernel, png, cell_timeout)
-                runs.append(run)
-                progress.done(notebook_line(run, expected.get(plan.name)))
-                if run.status != "ok":
-                    break
+            if jobs > 1 and len(plans) > 1:
+                runs += _side_by_side(plans, (out, figs, kernel, png, cell_timeout), jobs, progress, expected)
+            else:
+                for i, plan in enumerate(plans):
+                    progress.start(i)
+                    run = execute_notebook(plan, out, figs, kernel, png, cell_timeout)
+                    runs.append(run)
+                    progress.done(notebook_line(run, expected.get(plan.name)))
+                    if run.status != "ok":
+                        break
         finally:
             progress.close()
     index, seconds, load_after = finish()
@@ -76,3 +87,28 @@ def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_d
     if failed is not None:
         raise NotebookExecutionError(failed.error, failed.name, failed.executed if failed.executed.exists() else None)
     return ReportResult(out, index, figs, preset, runs, seconds, load_before, load_after)
+
+
+def _side_by_side(plans, args: tuple, jobs: int, progress: NotebookProgress, expected: dict) -> list[NotebookRun]:
+    """`execute_notebook` of every plan in ``jobs`` spawned processes; the runs in plan order. After a failure no
+    further notebook starts (those already running finish)."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    import multiprocessing
+
+    finished: dict[str, NotebookRun] = {}
+    with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=multiprocessing.get_context("spawn")) \
+            as pool:
+        futures = {pool.submit(execute_notebook, plan, *args): plan for plan in plans}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.cancelled():
+                    continue
+                run = future.result()
+                finished[run.name] = run
+                progress.done(notebook_line(run, expected.get(run.name)))
+                if run.status != "ok":
+                    for other in pending:
+                        other.cancel()
+    return [finished[p.name] for p in plans if p.name in finished]

@@ -92,10 +92,10 @@ class NotebookProgress:
     refreshed by a background thread every ``tick`` seconds (every second on a terminal, every 30 s in a log)."""
 
     def __init__(self, names: Sequence[str], expected: dict[str, float], tick: float | None = None,
-                 file=None):
+                 file=None, jobs: int = 1):
         from tqdm.auto import tqdm
 
-        self.names, self.expected = list(names), dict(expected)
+        self.names, self.expected, self.jobs = list(names), dict(expected), max(int(jobs), 1)
         self.file = file or sys.stderr
         self.tick = tick if tick is not None else (1.0 if getattr(self.file, "isatty", lambda: False)() else 30.0)
         self.current, self.started = 0, time.perf_counter()
@@ -109,6 +109,13 @@ class NotebookProgress:
     def postfix(self) -> str:
         if self.current >= len(self.names):
             return ""
+        if self.jobs > 1:  # notebooks run side by side: the previous run's work left, shared by the jobs
+            todo = self.names[self.current:]
+            left = (sum(self.expected[n] for n in todo) / self.jobs if all(n in self.expected for n in todo)
+                    else None)
+            eta = (f"ETA about {format_seconds(left)} (previous run, {self.jobs} at a time)" if left is not None
+                   else "no ETA: no previous run with these parameters")
+            return f"{min(self.jobs, len(todo))} running · {eta}"
         left = remaining_seconds(self.names, self.current, time.perf_counter() - self.started, self.expected)
         eta = (f"ETA {format_seconds(left)} (previous run)" if left is not None
                else "no ETA: no previous run with these parameters")
