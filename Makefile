@@ -19,8 +19,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/vlr-viz report --preset full
 
+# the tests run on every core (pytest-xdist), each test file on one worker so that its fixtures run once
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not notebooks and not browser"

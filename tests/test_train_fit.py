@@ -203,3 +203,41 @@ def test_epochs_can_be_selected_on_category_map(data):
     img, txt = encode(result.model, val.image, val.text)
     again = category_retrieval(img, txt, val.labels, val.labels[val.txt_to_img.numpy()])
     assert again["map_mean"] == pytest.approx(best["val_category_map"])
+
+
+def test_bf16_precision_multiplies_in_bfloat16_and_keeps_float32_state():
+    """``precision="bf16"``: the towers' products run in bfloat16 during training steps (autocast) but not during
+    validation; weights stay float32; the run learns like the float32 one without equalling it; a float32 config
+    keeps the run-store key it had before the field existed."""
+    from synthetic_features import synthetic, tiny
+
+    from vlr_viz.cache import content_hash
+    from vlr_viz.train.store import TRAINING_CODE_VERSION, fingerprint, run_key
+
+    train, val = synthetic(0), synthetic(1, n_img=24, extra=4)
+    seen = []
+
+    def record(module, inputs, output):
+        seen.append((module.training, output.dtype))
+
+    results = {}
+    for precision in ("fp32", "bf16"):
+        cfg = tiny(method="baseline", precision=precision, dropout=0.0, epochs_stage1=2, epochs_stage2=6)
+        seen.clear()
+        with torch.nn.modules.module.register_module_forward_hook(
+                lambda m, i, o: record(m, i, o) if isinstance(m, torch.nn.Linear) else None):
+            results[precision] = fit(cfg, train, val, progress=False)
+        dtypes = {training: {d for t, d in seen if t == training} for training in (True, False)}
+        assert dtypes[False] == {torch.float32}
+        assert dtypes[True] == ({torch.bfloat16} if precision == "bf16" else {torch.float32})
+        assert all(p.dtype == torch.float32 for p in results[precision].model.parameters())
+    fp32, bf16 = results["fp32"], results["bf16"]
+    assert not torch.equal(next(fp32.model.parameters()), next(bf16.model.parameters()))
+    assert abs(fp32.best_metrics["rsum"] - bf16.best_metrics["rsum"]) <= 10
+    chance = 2 * 100 * (1 + 5 + 10) / val.n_images  # RSUM of random rankings (both directions)
+    assert bf16.best_metrics["rsum"] > 1.5 * chance and fp32.best_metrics["rsum"] > 1.5 * chance
+    cfg = tiny(method="baseline")
+    before = {k: v for k, v in cfg.to_dict().items() if k != "precision"}
+    assert run_key(cfg, train, val) == content_hash("run", before, fingerprint(train), fingerprint(val), None, None,
+                                                    None, TRAINING_CODE_VERSION)
+    assert run_key(tiny(method="baseline", precision="bf16"), train, val) != run_key(cfg, train, val)

@@ -90,15 +90,16 @@ def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_d
 
 
 def _side_by_side(plans, args: tuple, jobs: int, progress: NotebookProgress, expected: dict) -> list[NotebookRun]:
-    """`execute_notebook` of every plan in ``jobs`` spawned processes; the runs in plan order. After a failure no
-    further notebook starts (those already running finish)."""
+    """`execute_notebook` of every plan in ``jobs`` spawned processes, the longest of the previous run first (then
+    in plan order); the runs in plan order. After a failure no further notebook starts (those running finish)."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     import multiprocessing
 
     finished: dict[str, NotebookRun] = {}
     with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=multiprocessing.get_context("spawn")) \
             as pool:
-        futures = {pool.submit(execute_notebook, plan, *args): plan for plan in plans}
+        longest_first = sorted(plans, key=lambda plan: -expected.get(plan.name, 0.0))
+        futures = {pool.submit(execute_notebook, plan, *args): plan for plan in longest_first}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)

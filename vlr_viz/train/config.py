@@ -17,6 +17,7 @@ LAMBDA_MODES = ("learned", "reliability", "fixed")
 SCHEDULES = ("cosine", "constant")
 TERMS = tuple(DEFAULT_WEIGHTS)
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
 
 FIELD_CHECKS = {
     "method": Choice(METHODS),
@@ -55,6 +56,7 @@ FIELD_CHECKS = {
     "snapshot_every": Integer(min=0),
     "n_probe": Integer(min=0),
     "device": Choice(DEVICES),
+    "precision": Choice(PRECISIONS),
 }
 """The type, range or choices of every `TrainConfig` field (`vlr_viz.checks`); notebooks reuse them."""
 
@@ -80,6 +82,11 @@ class TrainConfig:
     its own run: linear warm-up over the first ``warmup_frac`` of the stage's steps, then cosine decay to 0
     (``schedule="cosine"``) or the constant peak rate (``"constant"``).
     The epoch with the best ``select_metric`` on the validation split is kept (``select_best``).
+
+    Precision: ``"fp32"`` (default) computes everything in float32. ``"bf16"`` runs each step's forward pass and
+    losses under ``torch.autocast`` with bfloat16 (open_clip's ``--precision amp_bf16``): matrix products in
+    bfloat16, while softmax, norms, reductions, the weights, gradients, AdamW state and all validation stay float32.
+    It pays where the hardware multiplies bfloat16 natively (recent GPUs; x86 CPUs with AMX or AVX-512 BF16).
     """
 
     method: str = "sad"
@@ -124,6 +131,7 @@ class TrainConfig:
     snapshot_every: int = 5
     n_probe: int = 48
     device: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         checked = check_values(FIELD_CHECKS, {f.name: getattr(self, f.name) for f in fields(self)})

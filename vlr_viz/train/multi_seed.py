@@ -42,7 +42,8 @@ from .history import History
 from .model import RetrievalModel, build_mlp_encoder
 from .methods import get_method
 from .trainer import (CATEGORY_METRICS, NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe,
-                      _snapshot_due, _to_device, adamw, fit, relation_snapshot, stage_weights, validate)
+                      _snapshot_due, _to_device, adamw, fit, mixed_precision, relation_snapshot, stage_weights,
+                      validate)
 
 
 class StackedTower:
@@ -100,7 +101,7 @@ def _param_groups(stacked: list[StackedTower], models: list[RetrievalModel], wei
 
 SHAPE_FIELDS = ("epochs_stage1", "epochs_stage2", "batch_size", "lr", "weight_decay", "warmup_frac", "schedule",
                 "embed_dim", "hidden", "depth", "dropout", "select_metric", "select_best", "snapshot_every", "n_probe",
-                "device")
+                "device", "precision")
 """`TrainConfig` fields that runs trained together must share."""
 
 
@@ -238,13 +239,16 @@ def _stacked_epoch(configs, models, towers, rng_states, opt, data: PairFeatures,
             group["lr"] = lr
         captions = torch.stack(per_seed).to(data.text.device)  # (S, B)
         img_id = data.txt_to_img[captions]
-        v = towers["image"].forward(data.image[img_id], rng_states, training=True)
-        t = towers["text"].forward(data.text[captions], rng_states, training=True)
+        with mixed_precision(config, data.text.device):  # precision is one of the shared fields
+            v = towers["image"].forward(data.image[img_id], rng_states, training=True)
+            t = towers["text"].forward(data.text[captions], rng_states, training=True)
         totals, logged = [], []
         for s, model in enumerate(models):
-            terms = get_method(configs[s].method).terms_of_embeddings(
-                model, v[s], t[s], data.teacher_image[img_id[s]], data.teacher_text[captions[s]], img_id[s],
-                configs[s], stage)
+            with mixed_precision(config, data.text.device):
+                terms = get_method(configs[s].method).terms_of_embeddings(
+                    model, v[s], t[s], data.teacher_image[img_id[s]], data.teacher_text[captions[s]], img_id[s],
+                    configs[s], stage)
+            terms = {k: x.float() for k, x in terms.items()}
             total, weighted = weighted_sum(terms, weights[s])
             if not torch.isfinite(total):
                 bad = [f"{k}={x.item()}" for k, x in terms.items() if not torch.isfinite(x)]

@@ -71,7 +71,20 @@ def run_keys(configs, train, val, evaluate=None, probe=None, extra=None) -> list
     """`run_key` of every config, the features fingerprinted once."""
     prints = [fingerprint(train), fingerprint(val), None if evaluate is None else fingerprint(evaluate),
               None if probe is None else np.asarray(probe, dtype=np.int64), extra, TRAINING_CODE_VERSION]
-    return [content_hash("run", config.to_dict(), *prints) for config in configs]
+    return [content_hash("run", _keyed_fields(config), *prints) for config in configs]
+
+
+ADDED_FIELDS = {"precision": "fp32"}
+"""`TrainConfig` fields added after runs were first stored, with their default: a config at that default is keyed
+without the field, so the runs stored before it stay valid (they were trained that way)."""
+
+
+def _keyed_fields(config: TrainConfig) -> dict:
+    d = config.to_dict()
+    for name, default in ADDED_FIELDS.items():
+        if d.get(name) == default:
+            del d[name]
+    return d
 
 
 @dataclass

@@ -51,13 +51,21 @@ def stage_weights(config: TrainConfig, stage: int) -> dict[str, float]:
     return get_method(config.method).stage_weights(config, stage)
 
 
+def mixed_precision(config: TrainConfig, device: torch.device):
+    """``torch.autocast`` in bfloat16 for ``config.precision == "bf16"`` (`TrainConfig`), a no-op for fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+
+
 def batch_terms(model: RetrievalModel, data: PairFeatures, captions: torch.Tensor, config: TrainConfig,
                 stage: int) -> dict[str, torch.Tensor]:
-    """Raw loss terms of one batch (``captions``: this rank's caption indices; terms span the global batch)."""
+    """Raw loss terms of one batch (``captions``: this rank's caption indices; terms span the global batch), in
+    float32 (computed under `mixed_precision`)."""
     img_id = data.txt_to_img[captions]
-    return get_method(config.method).batch_terms(model, data.image[img_id], data.text[captions],
-                                                 data.teacher_image[img_id], data.teacher_text[captions], img_id,
-                                                 config, stage)
+    with mixed_precision(config, data.text.device):
+        terms = get_method(config.method).batch_terms(model, data.image[img_id], data.text[captions],
+                                                      data.teacher_image[img_id], data.teacher_text[captions],
+                                                      img_id, config, stage)
+    return {k: v.float() for k, v in terms.items()}
 
 
 @torch.no_grad()
