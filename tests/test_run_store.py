@@ -199,7 +199,8 @@ def test_evaluations_are_stored_exactly_and_damage_is_recomputed(tmp_path, twemo
 
     test = twemoji_splits["test"]
     rng = np.random.default_rng(0)
-    img, txt = rng.normal(size=(test.n_images, 16)), rng.normal(size=(test.n_captions, 16))  # random: the store is under test
+    # random embeddings: the store is under test, not a model
+    img, txt = rng.normal(size=(test.n_images, 16)), rng.normal(size=(test.n_captions, 16))
     rel = rng.random((test.n_captions, test.n_images))
     expected = evaluate(img, txt, test, relevance=rel, empty_queries="zero")
     cold = stored_module.stored_evaluate(img, txt, test, relevance=rel, empty_queries="zero", store_dir=tmp_path)

@@ -93,7 +93,8 @@ def faiss_rows(data: dict[str, PairFeatures], bits: int, kinds=KINDS, ks=(1, 5, 
         img, txt = test.image.numpy(), test.text.numpy()
         metrics = code_retrieval_metrics(codes.transform(img), codes.transform(txt), codes.encode(img),
                                          codes.encode(txt), codes.codebooks, test.txt_to_img, test.labels, ks, map_ks)
-        rows.append(_metrics_row(kind, bits, -1, metrics, bytes_per_item=bits // 8, best_epoch=-1, seconds=codes.seconds))
+        rows.append(_metrics_row(kind, bits, -1, metrics, bytes_per_item=bits // 8, best_epoch=-1,
+                                 seconds=codes.seconds))
         fitted[(kind, bits)] = codes
     return rows, fitted
 

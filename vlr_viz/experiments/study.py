@@ -118,8 +118,8 @@ def train_runs(splits: Splits, methods="sad", seeds=(0,), progress: bool = False
     feats = splits.features
     with torch_threads(threads):
         done = fit_batched_stored(configs, feats["train"], feats["val"], feats["test"], force=force,
-                                  progress=progress, workers=workers, summaries=[{"recipe": m, "condition": splits.condition}
-                                                                for m, _ in plan])
+                                  progress=progress, workers=workers,
+                                  summaries=[{"recipe": m, "condition": splits.condition} for m, _ in plan])
     return [Run(m, s, result, img, txt, result.seconds, from_store=hit)
             for (m, s), (result, (img, txt), hit) in zip(plan, done)]
 

@@ -15,8 +15,9 @@ a fresh cache directory is a cold start for features and runs alike; ``$VLR_VIZ_
 An entry is written whole into ``<key>.tmp`` and renamed into place (`vlr_viz.train.checkpoint` does the same for
 checkpoints); a missing or wrong checksum makes the entry count as absent (it is reported and retrained). A lock
 file serialises two processes asking for the same run: the second waits and reads the first one's result.
-``vlr-viz runs ls`` / ``vlr-viz runs rm`` show and clear entries. The evaluations of stored embeddings live beside
-them, under ``evaluations/`` (`vlr_viz.eval.stored`).
+``vlr-viz runs ls`` / ``vlr-viz runs rm`` show and clear entries. What is computed from runs and embeddings lives
+beside them in the folders named by `DERIVED`; `RunStore.put_files` / `RunStore.get_files` give other stores the
+same whole-entry writes and checksummed reads.
 """
 from __future__ import annotations
 
