@@ -217,3 +217,29 @@ def test_evaluations_are_stored_exactly_and_damage_is_recomputed(tmp_path, twemo
     with pytest.warns(CorruptCacheWarning, match="is damaged"):
         again = stored_module.stored_evaluate(img, txt, test, relevance=rel, empty_queries="zero", store_dir=tmp_path)
     pd.testing.assert_frame_equal(again, expected, check_exact=True)
+
+
+def test_a_script_without_a_main_guard_trains_on_worker_processes_and_runs_once(tmp_path):
+    """Spawned workers do not import the caller's main module (`vlr_viz.processes.SpawnPool`): a plain script that
+    trains on two workers is not run again by them (it logs one line), and its runs train and are stored."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    log, store = tmp_path / "script.log", tmp_path / "store"
+    script = tmp_path / "plain_script.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {tests!r})
+        from synthetic_features import synthetic, tiny
+        from vlr_viz.train.store import RunStore, fit_batched_stored
+
+        with open({str(log)!r}, "a") as f:
+            f.write("the script ran\\n")
+        out = fit_batched_stored([tiny(seed=0), tiny(seed=1)], synthetic(0), synthetic(1, n_img=24, extra=4),
+                                 store=RunStore({str(store)!r}), workers=2)
+        print("trained", [hit for _, _, hit in out], [r.best_epoch > 0 for r, _, _ in out])
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "trained [False, False] [True, True]" in proc.stdout
+    assert log.read_text() == "the script ran\n"
+    assert len(RunStore(store).entries()) == 2

@@ -92,12 +92,12 @@ def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_d
 def _side_by_side(plans, args: tuple, jobs: int, progress: NotebookProgress, expected: dict) -> list[NotebookRun]:
     """`execute_notebook` of every plan in ``jobs`` spawned processes, the longest of the previous run first (then
     in plan order); the runs in plan order. After a failure no further notebook starts (those running finish)."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from ..processes import SpawnPool
 
     finished: dict[str, NotebookRun] = {}
-    with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=multiprocessing.get_context("spawn")) \
-            as pool:
+    with SpawnPool(min(jobs, len(plans))) as pool:
         longest_first = sorted(plans, key=lambda plan: -expected.get(plan.name, 0.0))
         futures = {pool.submit(execute_notebook, plan, *args): plan for plan in longest_first}
         pending = set(futures)

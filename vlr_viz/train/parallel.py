@@ -2,10 +2,11 @@
 
 The default student is a pair of small towers whose matrix products keep one core busy; a second thread in the same
 run gains little, while a second *run* on the other core doubles the throughput. `train_into_store` therefore
-trains the runs a `~vlr_viz.train.store.RunStore` lacks in ``workers`` spawned processes (one torch thread each by
-default), and each worker writes its result straight into the store, which is how the parent reads it back. A run
-trained in a worker is the same computation as in the parent with the same thread count, so it gives the same
-numbers (a test compares them bit for bit).
+trains the runs a `~vlr_viz.train.store.RunStore` lacks in ``workers`` spawned processes
+(`vlr_viz.processes.SpawnPool`: a script calling it needs no ``__main__`` guard), one torch thread each by default,
+and each worker writes its result straight into the store, which is how the parent reads it back. A run trained in
+a worker is the same computation as in the parent with the same thread count, so it gives the same numbers (a test
+compares them bit for bit).
 
 Where the work goes: the features are sent to each worker once (its initializer), each task carries only a config;
 CoVLR runs go first (its meta step makes a run about 2.7× as long), so the last runs to finish are short ones.
@@ -15,12 +16,13 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from ..processes import SpawnPool
 from .config import TrainConfig
 
 RELATIVE_COST = {"covlr": 2.7}
@@ -77,10 +79,9 @@ def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, eval
         raise ValueError(f"train_into_store needs at least 2 workers and 2 runs, got {workers} and {len(jobs)}")
     threads = threads or max(1, torch.get_num_threads() // workers)
     order = sorted(jobs, key=lambda job: -RELATIVE_COST.get(job[1].method, 1.0))
-    context = torch.multiprocessing.get_context("spawn")
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_init_worker,
-                             initargs=(train, val, evaluate, str(store_root), threads)) as pool:
+    with SpawnPool(min(workers, len(jobs)), initializer=_init_worker,
+                   initargs=(train, val, evaluate, str(store_root), threads)) as pool:
         futures = {pool.submit(_train_one, key, config.to_dict(), summary): (key, config)
                    for key, config, summary in order}
         bar = tqdm(total=len(futures), disable=not progress, desc=f"training on {min(workers, len(jobs))} processes",
