@@ -146,6 +146,21 @@ def _check_sidecar(side, side_path: Path) -> None:
                          f"got {type(side).__name__} {json.dumps(side)[:60]}")
 
 
+def entry_path(cache_dir: str | os.PathLike, name: str, key: str) -> Path:
+    """Where `cached_array` and `cached_rows` keep the entry ``key`` of ``name`` (its sidecar: ``<path>.json``)."""
+    return Path(cache_dir) / f"{name}-{key}.npy"
+
+
+def entry_meta(path: str | os.PathLike) -> dict:
+    """The ``meta`` an entry was saved with (`save_array`); ``{}`` when its sidecar is missing or unreadable."""
+    try:
+        side = json.loads(Path(str(path) + ".json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    meta = side.get("meta") if isinstance(side, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
 def cached_array(
     cache_dir: str | os.PathLike | None,
     name: str,
@@ -161,7 +176,7 @@ def cached_array(
     """
     if cache_dir is None:
         return compute(), False
-    path = Path(cache_dir) / f"{name}-{key}.npy"
+    path = entry_path(cache_dir, name, key)
     try:
         present = path.exists()
     except OSError as e:  # an unreadable cache folder: compute as if the entry were missing
@@ -249,7 +264,7 @@ def cached_rows(
 
     from numpy.lib.format import open_memmap
 
-    path = Path(cache_dir) / f"{name}-{key}.npy"
+    path = entry_path(cache_dir, name, key)
     if path.exists() and (array := _load_or_discard(path)) is not None:
         return array, True
     partial, progress = Path(str(path) + ".partial"), Path(str(path) + ".progress.json")

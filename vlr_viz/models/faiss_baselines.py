@@ -10,7 +10,6 @@ the rotated queries. Nothing is re-implemented: FAISS trains and encodes.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,13 +111,13 @@ def stored_faiss_codes(train_vectors, bits: int, kind: str = "faiss_pq", threads
     """`train_faiss_codes`, read back from the run store's ``faiss/`` folder when the same vectors were quantised
     the same way before (keyed by their content, ``bits``, ``kind``, ``threads`` and the FAISS version; the index is
     kept as ``faiss.serialize_index`` bytes, checksummed like every cache entry: `vlr_viz.cache.cached_array`)."""
-    from ..cache import cached_array, content_hash
+    from ..cache import cached_array, content_hash, entry_meta, entry_path
     from ..train.store import default_store_dir
 
     faiss = _faiss()
     x = np.ascontiguousarray(numeric_matrix(train_vectors, "train_vectors", np.float32))
     key = content_hash("faiss-codes", faiss.__version__, x, int(bits), kind, threads)
-    folder = Path(default_store_dir() / "faiss" if store_dir is None else store_dir)
+    folder = default_store_dir() / "faiss" if store_dir is None else Path(store_dir)
     name = f"{kind}-{int(bits)}"
     meta = {}
 
@@ -129,8 +128,5 @@ def stored_faiss_codes(train_vectors, bits: int, kind: str = "faiss_pq", threads
 
     data, hit = cached_array(folder, name, key, train, meta=meta)
     if hit:
-        try:
-            meta = json.loads((folder / f"{name}-{key}.npy.json").read_text()).get("meta", {})
-        except (OSError, ValueError):
-            meta = {}
+        meta = entry_meta(entry_path(folder, name, key))
     return _codes_of(kind, faiss.deserialize_index(np.ascontiguousarray(data)), float(meta.get("seconds", 0.0)))

@@ -109,17 +109,17 @@ class NotebookProgress:
     def postfix(self) -> str:
         if self.current >= len(self.names):
             return ""
+        todo = self.names[self.current:]
         if self.jobs > 1:  # notebooks run side by side: the previous run's work left, shared by the jobs
-            todo = self.names[self.current:]
             left = (sum(self.expected[n] for n in todo) / self.jobs if all(n in self.expected for n in todo)
                     else None)
-            eta = (f"ETA about {format_seconds(left)} (previous run, {self.jobs} at a time)" if left is not None
-                   else "no ETA: no previous run with these parameters")
-            return f"{min(self.jobs, len(todo))} running · {eta}"
-        left = remaining_seconds(self.names, self.current, time.perf_counter() - self.started, self.expected)
-        eta = (f"ETA {format_seconds(left)} (previous run)" if left is not None
-               else "no ETA: no previous run with these parameters")
-        return f"{self.names[self.current]} · {eta}"
+            running, source = f"{min(self.jobs, len(todo))} running", f"previous run, {self.jobs} at a time"
+        else:
+            left = remaining_seconds(self.names, self.current, time.perf_counter() - self.started, self.expected)
+            running, source = todo[0], "previous run"
+        if left is None:
+            return f"{running} · no ETA: no previous run with these parameters"
+        return f"{running} · ETA {'about ' if self.jobs > 1 else ''}{format_seconds(left)} ({source})"
 
     def _refresh(self) -> None:
         self.bar.set_postfix_str(self.postfix(), refresh=True)

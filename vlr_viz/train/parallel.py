@@ -53,8 +53,8 @@ def _init_worker(train, val, evaluate, store_root: str, threads: int) -> None:
     _WORKER.update(train=train, val=val, evaluate=evaluate, store_root=store_root)
 
 
-def _train_one(key: str, config: dict, summary: dict) -> float:
-    """Train one run in a worker and write it into the store; returns its training seconds."""
+def _train_one(key: str, config: dict, summary: dict) -> None:
+    """Train one run in a worker and write it into the store."""
     from .store import RunStore, _entry
     from .trainer import fit
 
@@ -62,7 +62,6 @@ def _train_one(key: str, config: dict, summary: dict) -> float:
     train, val, evaluate = _WORKER["train"], _WORKER["val"], _WORKER["evaluate"]
     result = fit(config, train, val, progress=False)
     RunStore(Path(_WORKER["store_root"])).put(key, **_entry(config, result, train, val, evaluate, summary))
-    return result.seconds
 
 
 def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, evaluate, store_root, *,
