@@ -5,20 +5,19 @@ near-duplicate families, caption texts), the relevance matrix, the teachers' fea
 evaluation code; `EVALUATION_CODE_VERSION` changes whenever that code computes something else. The content hash of
 all of them names a JSON file under ``evaluations/`` of the run store (`vlr_viz.train.store.default_store_dir`), so
 a warm report ranks nothing, ``vlr-viz runs rm --all`` clears evaluations with the runs, and a test session's
-private run store keeps its evaluations private too. Files are written atomically; one that does not parse or
-belongs to another key is reported and recomputed. Values round-trip exactly (JSON floats are shortest-repr).
+private run store keeps its evaluations private too. Entries are `vlr_viz.stored_tables` files: written
+atomically, exact, and recomputed (with a warning) when damaged.
 """
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..cache import CorruptCacheWarning, atomic_write_bytes, content_hash
-from .evaluate import COLUMNS, evaluate
+from ..cache import content_hash
+from ..stored_tables import stored_table
+from .evaluate import evaluate
 
 EVALUATION_CODE_VERSION = "1"
 """Changes whenever `vlr_viz.eval.evaluate` computes something else for the same inputs (it keys every entry)."""
@@ -48,23 +47,28 @@ def default_evaluation_dir() -> Path:
 
 def stored_evaluate(img_emb, txt_emb, pairs, *, store_dir=None, **options) -> pd.DataFrame:
     """`vlr_viz.eval.evaluate` (same arguments) read from ``store_dir`` (default `default_evaluation_dir`) when it
-    was computed before, else computed and stored. ``options["cache_dir"]`` only says where relevance is cached
-    and does not key the entry."""
+    was computed before, else computed and stored (`vlr_viz.stored_tables.stored_table`). ``options["cache_dir"]``
+    only says where relevance is cached and does not key the entry."""
     folder = Path(store_dir) if store_dir is not None else default_evaluation_dir()
     key = evaluation_key(img_emb, txt_emb, pairs, **{k: v for k, v in options.items() if k != "cache_dir"})
-    path = folder / f"{key}.json"
-    if path.is_file():
-        try:
-            entry = json.loads(path.read_text())
-            if entry["key"] != key:
-                raise ValueError(f"it holds key {entry['key']}")
-            df = pd.DataFrame(entry["rows"], columns=COLUMNS)
-            df.attrs.update(entry["attrs"])
-            return df
-        except (ValueError, KeyError, TypeError, OSError) as e:
-            warnings.warn(f"stored evaluation {path} is damaged ({e}); it is computed again", CorruptCacheWarning,
-                          stacklevel=2)
-    df = evaluate(img_emb, txt_emb, pairs, **options)
-    entry = {"key": key, "attrs": dict(df.attrs), "rows": df[COLUMNS].to_dict("records")}
-    atomic_write_bytes(path, json.dumps(entry).encode())
-    return df
+    return stored_table(folder / f"{key}.json", lambda: evaluate(img_emb, txt_emb, pairs, **options))
+
+
+def stored_code_retrieval_metrics(image_queries, text_queries, image_codes, text_codes, codebooks, txt_to_img,
+                                  image_labels, ks=(1, 5, 10), map_ks=(50,), *, store_dir=None) -> dict[str, float]:
+    """`vlr_viz.eval.codes.code_retrieval_metrics` (same arguments) read from ``store_dir`` (default ``codes/`` in
+    `default_evaluation_dir`) when the same queries, codes and codebooks were evaluated before, else computed and
+    stored; exact, as `stored_evaluate`."""
+    from .codes import code_retrieval_metrics
+
+    arrays = [_array(x) for x in (image_queries, text_queries, image_codes, text_codes, codebooks, txt_to_img,
+                                  image_labels)]
+    key = content_hash("code-metrics", EVALUATION_CODE_VERSION, *arrays, list(ks), list(map_ks))
+    folder = Path(store_dir) if store_dir is not None else default_evaluation_dir() / "codes"
+
+    def compute() -> pd.DataFrame:
+        metrics = code_retrieval_metrics(image_queries, text_queries, image_codes, text_codes, codebooks, txt_to_img,
+                                         image_labels, ks, map_ks)
+        return pd.DataFrame([metrics])
+
+    return stored_table(folder / f"{key}.json", compute).iloc[0].to_dict()

@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from ..arrays import l2_normalize
 from ..eval import recall_at_k
-from ..eval.codes import code_retrieval_metrics, cross_modal_map, memory_per_item
+from ..eval.codes import cross_modal_map, memory_per_item
+from ..eval.stored import stored_code_retrieval_metrics
 from ..models.faiss_baselines import KINDS, stored_faiss_codes
 from ..train.data import PairFeatures
 from ..train.dcmq import DCMQConfig
@@ -91,8 +92,9 @@ def faiss_rows(data: dict[str, PairFeatures], bits: int, kinds=KINDS, ks=(1, 5, 
     for kind in kinds:
         codes = stored_faiss_codes(vectors, bits, kind, threads=threads)
         img, txt = test.image.numpy(), test.text.numpy()
-        metrics = code_retrieval_metrics(codes.transform(img), codes.transform(txt), codes.encode(img),
-                                         codes.encode(txt), codes.codebooks, test.txt_to_img, test.labels, ks, map_ks)
+        metrics = stored_code_retrieval_metrics(codes.transform(img), codes.transform(txt), codes.encode(img),
+                                                codes.encode(txt), codes.codebooks, test.txt_to_img, test.labels, ks,
+                                                map_ks)
         rows.append(_metrics_row(kind, bits, -1, metrics, bytes_per_item=bits // 8, best_epoch=-1,
                                  seconds=codes.seconds))
         fitted[(kind, bits)] = codes
@@ -131,7 +133,7 @@ def run_dcmq_experiment(data: dict[str, PairFeatures], bits_list=(16, 32, 64, 12
         for c, res in zip(configs, passed):
             results[(c.supervision, int(bits), c.seed)] = res
             rows.append(_metrics_row(SUPERVISION_METHOD[c.supervision], bits, c.seed,
-                                     res.evaluate(data["test"], ks, map_ks),
+                                     res.evaluate(data["test"], ks, map_ks, stored=True),
                                      bytes_per_item=memory_per_item(int(bits), c.num_codewords)["stored_bytes"],
                                      best_epoch=res.best_epoch, seconds=res.seconds,
                                      val_rsum=res.val_metrics.get("rsum", np.nan),

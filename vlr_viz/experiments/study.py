@@ -7,7 +7,7 @@ what its image really shows.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,8 @@ def prepare_splits(dataset: str = "twemoji", image=None, text=None, seed: int = 
 
 @dataclass
 class Run:
-    """A trained student and its test-split embeddings (``method``: the recipe name)."""
+    """A trained student and its test-split embeddings (``method``: the recipe name); ``splits``: the `Splits` it
+    was trained and embedded on (the analyses of `vlr_viz.experiments.study_analysis` read them from here)."""
 
     method: str
     seed: int
@@ -75,6 +76,7 @@ class Run:
     txt_emb: np.ndarray
     seconds: float
     from_store: bool = False
+    splits: Splits | None = field(default=None, repr=False, compare=False)
 
 
 def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool = False, *,
@@ -95,13 +97,13 @@ def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool
         with torch_threads(threads):
             result = fit(cfg, feats["train"], feats["val"], progress=progress)
         img, txt = encode(result.model, feats["test"].image, feats["test"].text)
-        return Run(method, seed, result, img, txt, time.perf_counter() - t0)
+        return Run(method, seed, result, img, txt, time.perf_counter() - t0, splits=splits)
     with torch_threads(threads):
         result, (img, txt), hit = fit_stored(cfg, feats["train"], feats["val"], feats["test"],
                                              store=None if store is True else store, force=force,
                                              progress=progress, summary={"recipe": method,
                                                                          "condition": splits.condition})
-    return Run(method, seed, result, img, txt, result.seconds, from_store=hit)
+    return Run(method, seed, result, img, txt, result.seconds, from_store=hit, splits=splits)
 
 
 def train_runs(splits: Splits, methods="sad", seeds=(0,), progress: bool = False, *, force: bool = False,
@@ -120,7 +122,7 @@ def train_runs(splits: Splits, methods="sad", seeds=(0,), progress: bool = False
         done = fit_batched_stored(configs, feats["train"], feats["val"], feats["test"], force=force,
                                   progress=progress, workers=workers,
                                   summaries=[{"recipe": m, "condition": splits.condition} for m, _ in plan])
-    return [Run(m, s, result, img, txt, result.seconds, from_store=hit)
+    return [Run(m, s, result, img, txt, result.seconds, from_store=hit, splits=splits)
             for (m, s), (result, (img, txt), hit) in zip(plan, done)]
 
 

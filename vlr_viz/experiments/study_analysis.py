@@ -1,7 +1,8 @@
 """Analyses of trained runs for the rebalancing report (notebook 04): the headline rows of the table, the paired
 bootstrap over test queries, what each run ended with (λ, modality gap, alignment and uniformity), the
 reliability λ of the calibrated presets, and the landscape a learned λ descends. Each is one call over the runs
-and splits of `vlr_viz.experiments.study`; the statistics themselves live in `vlr_viz.stats`.
+and splits of `vlr_viz.experiments.study`; the statistics themselves live in `vlr_viz.stats`. The costly ones are
+stored (`vlr_viz.stored_tables`, keyed by the content of what they read), so a warm report reads them back.
 """
 from __future__ import annotations
 
@@ -17,9 +18,14 @@ from ..imbalance.presets import FEATURE_KIND, FEATURE_PRESETS
 from ..losses import lambda_objective
 from ..models.fusion import reliability_lambda
 from ..stats import paired_bootstrap, retrieval_units
+from ..stored_tables import analysis_path, stored_table
 from .study import Run, Splits, prepare_splits
 from ..train import caption_batches
+from ..train.store import fingerprint
 from ..train.threads import torch_threads
+
+ANALYSIS_CODE_VERSION = "1"
+"""Changes whenever an analysis below computes something else for the same inputs (it keys every stored table)."""
 
 HEADLINE_COLUMNS = {
     ("cross", "rsum", "pair"): "RSUM",
@@ -46,7 +52,16 @@ def query_bootstrap(run: Run, reference: Run, splits: Splits, *, ks=(1, 5, 10), 
     RSUM (an image and its captions form one unit) and i2i / t2t NDCG@``ndcg_k`` with ROUGE-L relevance, each
     recomputed for both runs on the same resampled queries. One row per metric with ``n`` (queries), the two
     values, ``mean_diff`` (run − reference), ``ci_low``, ``ci_high``, ``se`` and ``note``. Under
-    ``empty_queries="skip"`` queries with nothing relevant (the same for both runs) are left out."""
+    ``empty_queries="skip"`` queries with nothing relevant (the same for both runs) are left out. Stored."""
+    pairs = splits.pairs["test"]
+    parts = [[(r.method, r.seed, np.asarray(r.img_emb), np.asarray(r.txt_emb)) for r in (run, reference)],
+             pairs.txt_to_img, pairs.labels, pairs.family, splits.relevance, list(ks), ndcg_k, empty_queries,
+             n_resamples, seed]
+    compute = lambda: _query_bootstrap(run, reference, splits, ks, ndcg_k, empty_queries, n_resamples, seed)  # noqa: E731
+    return stored_table(analysis_path("query_bootstrap", ANALYSIS_CODE_VERSION, *parts), compute)
+
+
+def _query_bootstrap(run, reference, splits, ks, ndcg_k, empty_queries, n_resamples, seed) -> pd.DataFrame:
     pairs = splits.pairs["test"]
     per_query = {}
     for r in (run, reference):
@@ -72,12 +87,12 @@ def bootstrap_against_baseline(runs: dict, conditions: dict, seed: int, baseline
                                dataset: str = "twemoji") -> pd.DataFrame:
     """`query_bootstrap` of every method against ``baseline`` on seed ``seed``, in every condition of a
     `compare_methods` call (``runs`` keyed ``(condition, method, seed)``, ``conditions`` as passed to it).
-    Rows gain a ``condition`` column."""
+    Rows gain a ``condition`` column. The splits are the runs' own (`Run.splits`), else prepared from ``dataset``."""
     frames = []
     for cname, (image, text) in conditions.items():
         if (cname, baseline, seed) not in runs:
             raise ValueError(f"no run of the baseline {baseline!r} with seed {seed} in condition {cname!r}")
-        splits = prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir)
+        splits = _splits_of(runs[(cname, baseline, seed)], dataset, image, text, cache_dir)
         for (c, method, s), run in runs.items():
             if c == cname and s == seed and method != baseline:
                 frames.append(query_bootstrap(run, runs[(cname, baseline, seed)], splits, seed=seed,
@@ -89,16 +104,20 @@ def bootstrap_against_baseline(runs: dict, conditions: dict, seed: int, baseline
 def run_summary(runs: dict, txt_to_img) -> pd.DataFrame:
     """What each trained run ended with, one row per ``(condition, method, seed)`` key of ``runs``: the selected
     epoch, λ (and how it was set), and the test-split geometry: ``modality_gap`` (Liang et al. 2022),
-    ``alignment``, ``uniformity_image``, ``uniformity_text`` (Wang & Isola 2020; `vlr_viz.imbalance`)."""
-    rows = []
-    for (condition, method, seed), run in runs.items():
-        res = run.result
-        rows.append({"condition": condition, "method": method, "seed": seed, "best_epoch": res.best_epoch,
-                     "lam": res.model.scalars()["lam"], "lambda_mode": res.config.lambda_mode
-                     if res.config.method != "baseline" else "none",
-                     "modality_gap": modality_gap(run.img_emb, run.txt_emb),
-                     **alignment_uniformity(run.img_emb, run.txt_emb, txt_to_img)})
-    return pd.DataFrame(rows)
+    ``alignment``, ``uniformity_image``, ``uniformity_text`` (Wang & Isola 2020; `vlr_viz.imbalance`). Stored."""
+    heads = [{"condition": condition, "method": method, "seed": seed, "best_epoch": run.result.best_epoch,
+              "lam": run.result.model.scalars()["lam"],
+              "lambda_mode": run.result.config.lambda_mode if run.result.config.method != "baseline" else "none"}
+             for (condition, method, seed), run in runs.items()]
+    embeddings = [(np.asarray(run.img_emb), np.asarray(run.txt_emb)) for run in runs.values()]
+
+    def compute() -> pd.DataFrame:
+        return pd.DataFrame([{**head, "modality_gap": modality_gap(img, txt),
+                              **alignment_uniformity(img, txt, txt_to_img)}
+                             for head, (img, txt) in zip(heads, embeddings)])
+
+    return stored_table(analysis_path("run_summary", ANALYSIS_CODE_VERSION, heads, embeddings,
+                                      np.asarray(txt_to_img)), compute)
 
 
 def run_lambdas(summary: pd.DataFrame, conditions: dict) -> pd.DataFrame:
@@ -134,7 +153,7 @@ def lambda_landscape(run: Run, splits: Splits, lambdas=np.linspace(0.0, 1.0, 21)
     averaged over ``n_batches`` training batches (the run's batch size and seed, epoch 1's order), split into the
     student term ``w_kd·kd`` and the teacher terms ``w_kd_v·kd_v + w_kd_t·kd_t``. Its minimum says where gradient
     descent on λ would settle: near the student's own relations and between the two teachers, whatever their
-    reliability. Rows ``lam, student_term, teacher_terms, total``."""
+    reliability. Rows ``lam, student_term, teacher_terms, total``. Stored."""
     cfg = run.result.config
     if cfg.method != "sad":
         raise ValueError(f"lambda_landscape needs a structure-aware run (method 'sad'); {run.method!r} is "
@@ -143,6 +162,13 @@ def lambda_landscape(run: Run, splits: Splits, lambdas=np.linspace(0.0, 1.0, 21)
     batches = caption_batches(train.n_captions, batch_size or cfg.batch_size, cfg.seed, 1)[:n_batches]
     if not batches:
         raise ValueError("the training split is smaller than one batch")
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    path = analysis_path("lambda_landscape", ANALYSIS_CODE_VERSION, cfg.to_dict(), state, fingerprint(train),
+                         np.asarray(lambdas, dtype=float), [np.asarray(b) for b in batches])
+    return stored_table(path, lambda: _lambda_landscape(model, cfg, train, lambdas, batches))
+
+
+def _lambda_landscape(model, cfg, train, lambdas, batches) -> pd.DataFrame:
     opts = dict(tau2=float(model.fusion.tau2), student_relation=cfg.student_relation, distance=cfg.distance,
                 center_teachers=cfg.center_teachers)
     student = {"kd_loss": cfg.weights["kd_loss"]}
@@ -173,7 +199,7 @@ def reliability_sweep(levels=LEVELS, references=("pairs", "labels"), dataset: st
     One row per ``(degraded, level, reference)``: ``degraded`` (``"image"`` or ``"text"``), ``level``
     (``"clean"`` first, then ``levels``), ``kind``, ``severity``, ``reference``, ``lam`` (weight of the text
     teacher), ``rel_v``, ``rel_t``. λ should rise above 0.5 when images are degraded (trust the text teacher) and
-    fall below it when captions are.
+    fall below it when captions are. The λ of each set of features is stored.
     """
     unknown = [lv for lv in levels if lv not in LEVELS]
     if unknown:
@@ -188,22 +214,42 @@ def reliability_sweep(levels=LEVELS, references=("pairs", "labels"), dataset: st
             feats = load_features(pairs, cache_dir=cache_dir, progress=progress)
             kind, severity = (("none", 0.0) if level == "clean" else (FEATURE_KIND, presets[level]) if presets
                               else PRESETS[degraded][level])
-            for ref in references:
-                lam, info = reliability_lambda(feats.image, feats.text, pairs.txt_to_img, reference=ref,
-                                               labels=pairs.labels)
-                rows.append({"degraded": degraded, "level": level, "kind": kind, "severity": severity,
-                             "reference": ref, "lam": lam, "rel_v": info["rel_v"], "rel_t": info["rel_t"]})
+            lams = _reliability_lambdas(feats, pairs, references)
+            rows += [{"degraded": degraded, "level": level, "kind": kind, "severity": severity, **row}
+                     for row in lams.to_dict("records")]
     return pd.DataFrame(rows)
+
+
+def _reliability_lambdas(feats, pairs, references) -> pd.DataFrame:
+    """Rows ``reference, lam, rel_v, rel_t`` of `reliability_lambda` on one set of teacher features (stored)."""
+    def compute() -> pd.DataFrame:
+        rows = []
+        for ref in references:
+            lam, info = reliability_lambda(feats.image, feats.text, pairs.txt_to_img, reference=ref,
+                                           labels=pairs.labels)
+            rows.append({"reference": ref, "lam": lam, "rel_v": info["rel_v"], "rel_t": info["rel_t"]})
+        return pd.DataFrame(rows, columns=["reference", "lam", "rel_v", "rel_t"])
+
+    return stored_table(analysis_path("reliability_lambda", ANALYSIS_CODE_VERSION, np.asarray(feats.image),
+                                      np.asarray(feats.text), pairs.txt_to_img, pairs.labels, list(references)),
+                        compute)
 
 
 def _runs_per_condition(runs: dict, conditions: dict, method: str, seed: int, dataset: str, cache_dir):
     """``(condition, run, splits)`` for every condition of a `compare_methods` call: the ``method`` run with ``seed``
-    and the condition's splits; ValueError naming the condition where the run is missing."""
+    and the condition's splits (`_splits_of`); ValueError naming the condition where the run is missing."""
     for cname, (image, text) in conditions.items():
         if (cname, method, seed) not in runs:
             raise ValueError(f"no run of {method!r} with seed {seed} in condition {cname!r}")
-        yield cname, runs[(cname, method, seed)], prepare_splits(dataset, image=image, text=text,
-                                                                 cache_dir=cache_dir)
+        run = runs[(cname, method, seed)]
+        yield cname, run, _splits_of(run, dataset, image, text, cache_dir)
+
+
+def _splits_of(run: Run, dataset: str, image, text, cache_dir) -> Splits:
+    """The splits ``run`` was trained on (`Run.splits`), else those of ``dataset`` under the condition."""
+    if run.splits is not None:
+        return run.splits
+    return prepare_splits(dataset, image=image, text=text, cache_dir=cache_dir)
 
 
 def lambda_minima(runs: dict, conditions: dict, method: str = "sad-kl", seed: int = 0, cache_dir=None,

@@ -42,13 +42,15 @@ def model_from_state(config: TrainConfig, dims: dict, state: dict, encoder: nn.M
                      ) -> RetrievalModel:
     """A `RetrievalModel` (MLP towers unless ``encoder`` is given) with ``state`` loaded, in eval mode on the CPU.
 
-    ``dims``: `PairFeatures.dims` of the data it was trained on."""
-    if encoder is None:
-        if len(dims["image"]) != 1 or len(dims["text"]) != 1:
-            raise ValueError("this run has a custom encoder: pass encoder=")
-        encoder = build_mlp_encoder(config, dims["image"][0], dims["text"][0])
-    model = RetrievalModel(encoder, config.embed_dim, dims["teacher_image"], dims["teacher_text"], config)
-    model.load_state_dict(state)
+    ``dims``: `PairFeatures.dims` of the data it was trained on. The new modules are built on the meta device and
+    take ``state``'s tensors as their parameters (nothing is initialised only to be overwritten)."""
+    if encoder is None and (len(dims["image"]) != 1 or len(dims["text"]) != 1):
+        raise ValueError("this run has a custom encoder: pass encoder=")
+    with torch.device("meta"):
+        if encoder is None:
+            encoder = build_mlp_encoder(config, dims["image"][0], dims["text"][0])
+        model = RetrievalModel(encoder, config.embed_dim, dims["teacher_image"], dims["teacher_text"], config)
+    model.load_state_dict(state, assign=True)
     return model.eval()
 
 

@@ -45,10 +45,11 @@ TRAINING_CODE_VERSION = "2"
 """Changes whenever the training code computes something else for the same inputs (it keys every stored run)."""
 
 
-DERIVED = ("evaluations", "dcmq", "faiss")
+DERIVED = ("evaluations", "analyses", "dcmq", "faiss")
 """Folders of the store that hold what is computed from runs and embeddings: stored evaluations
-(`vlr_viz.eval.stored`), DCMQ passes (`vlr_viz.train.dcmq.store`) and FAISS quantisers
-(`vlr_viz.models.faiss_baselines.stored_faiss_codes`). ``vlr-viz runs rm --all`` clears them with the runs."""
+(`vlr_viz.eval.stored`), analyses (`vlr_viz.stored_tables`), DCMQ passes (`vlr_viz.train.dcmq.store`) and FAISS
+quantisers (`vlr_viz.models.faiss_baselines.stored_faiss_codes`). ``vlr-viz runs rm --all`` clears them with the
+runs."""
 
 
 class StoredRunWarning(UserWarning):

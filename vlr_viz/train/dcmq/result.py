@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from ...eval.codes import code_retrieval_metrics
+from ...eval.stored import stored_code_retrieval_metrics
 from ...models.code_student import MODALITIES, CodeStudents
 from ...models.faiss_export import faiss_index
 from ...models.quantizer import ProductQuantizer
@@ -34,12 +35,15 @@ def split_codes(student: CodeStudents, split: PairFeatures) -> dict[str, torch.T
             "text_codes": student.logits(t).argmax(-1).to(code_dtype)}
 
 
-def split_metrics(student: CodeStudents, split: PairFeatures, ks=(1, 5, 10), map_ks=(50,)) -> list[dict]:
-    """:func:`~vlr_viz.eval.codes.code_retrieval_metrics` of every student of the stack on ``split``."""
+def split_metrics(student: CodeStudents, split: PairFeatures, ks=(1, 5, 10), map_ks=(50,),
+                  stored: bool = False) -> list[dict]:
+    """:func:`~vlr_viz.eval.codes.code_retrieval_metrics` of every student of the stack on ``split`` (``stored``:
+    read back when the same codes were evaluated before, `vlr_viz.eval.stored.stored_code_retrieval_metrics`)."""
     if split.labels is None:
         raise ValueError(f"{split.name} has no labels: the code metrics need categories for mAP")
     out = split_codes(student, split)
-    return [code_retrieval_metrics(out["image"][g].cpu(), out["text"][g].cpu(), out["image_codes"][g].cpu(),
+    metrics = stored_code_retrieval_metrics if stored else code_retrieval_metrics
+    return [metrics(out["image"][g].cpu(), out["text"][g].cpu(), out["image_codes"][g].cpu(),
                                    out["text_codes"][g].cpu(), student.codebooks[g].detach().cpu(), split.txt_to_img,
                                    split.labels, ks, map_ks) for g in range(student.groups)]
 
@@ -75,9 +79,10 @@ class DCMQResult:
         out = split_codes(self.student, split)
         return out["image_codes"][0].cpu().numpy(), out["text_codes"][0].cpu().numpy()
 
-    def evaluate(self, split: PairFeatures, ks=(1, 5, 10), map_ks=(50,)) -> dict[str, float]:
-        """Cross-modal R@K / RSUM and category mAP of float queries against the coded other modality."""
-        return split_metrics(self.student, split, ks, map_ks)[0]
+    def evaluate(self, split: PairFeatures, ks=(1, 5, 10), map_ks=(50,), stored: bool = False) -> dict[str, float]:
+        """Cross-modal R@K / RSUM and category mAP of float queries against the coded other modality (``stored``:
+        see `split_metrics`)."""
+        return split_metrics(self.student, split, ks, map_ks, stored)[0]
 
     def faiss_index(self, split: PairFeatures, modality: str = "text", fast_scan: bool = False):
         """A ``faiss.IndexPQ`` of the split's ``modality`` codes (the gallery); query it with :meth:`embed`'s
