@@ -414,6 +414,31 @@ def test_save_png_writes_scaled_png_atomically(tmp_path):
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["bars.png"]  # no temporary left behind
 
 
+@pytest.mark.skipif(viz.find_browser() is None, reason="no Chrome/Chromium for kaleido on this machine")
+def test_cached_pngs_are_read_back_without_a_browser_and_keyed_by_the_figure(tmp_path, monkeypatch):
+    from vlr_viz.viz import export
+
+    monkeypatch.setenv("VLR_VIZ_CACHE", str(tmp_path / "cache"))
+    fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]))
+    first = export.figure_png_bytes(fig, width=300, height=200, cached=True)
+    assert first == export.png_cache_path(fig, 300, 200, 1.0).read_bytes() and _png_size_of(first) == (300, 200)
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-browser"))  # a render would fail now
+    assert export.figure_png_bytes(go.Figure(go.Bar(x=["a", "b"], y=[1, 2])), width=300, height=200,
+                                   cached=True) == first
+    for other in (dict(fig=go.Figure(go.Bar(x=["a", "b"], y=[1, 3])), width=300, height=200),
+                  dict(fig=fig, width=301, height=200)):
+        with pytest.raises(RuntimeError, match="BROWSER_PATH"):
+            export.figure_png_bytes(**other, cached=True)
+    path = export.png_cache_path(fig, 300, 200, 1.0)
+    path.write_bytes(first[:-20])  # not a whole PNG: rendered again
+    with pytest.raises(RuntimeError, match="BROWSER_PATH"):
+        export.figure_png_bytes(fig, width=300, height=200, cached=True)
+
+
+def _png_size_of(data: bytes):
+    return struct.unpack(">II", data[16:24])
+
+
 def test_save_png_reports_missing_browser(tmp_path, monkeypatch):
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-browser"))
     with pytest.raises(RuntimeError, match="BROWSER_PATH"):

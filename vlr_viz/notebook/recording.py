@@ -161,7 +161,8 @@ def record_figure(name: str, fig, figures_dir: str | os.PathLike | None = None, 
 
     The folder is ``figures_dir`` when given, else ``$VLR_VIZ_FIGURES_DIR/$VLR_VIZ_NOTEBOOK`` (set by the report
     runner); with neither, nothing is written. The HTML loads one shared ``plotly.min.js`` from the figures root
-    (works offline). The PNG has the figure's own width and height (or ``width`` / ``height``). In a notebook the
+    (works offline). The PNG has the figure's own width and height (or ``width`` / ``height``); it is cached by the
+    figure's content (`vlr_viz.viz.export.png_cache_path`), so a report run again starts no browser. In a notebook the
     figure is displayed inline as a responsive snapshot (`vlr_viz.notebook.display.display_figure`; ``display=False``
     to skip) and returned: when the call is a cell's last line, end it with ``;`` or assign the result, or the
     figure shows twice.
@@ -186,7 +187,7 @@ def record_figure(name: str, fig, figures_dir: str | os.PathLike | None = None, 
         if _png_wanted():
             png_path = folder / f"{name}.png"
             try:
-                atomic_write_bytes(png_path, figure_png_bytes(fig, width=width, height=height))
+                atomic_write_bytes(png_path, figure_png_bytes(fig, width=width, height=height, cached=True))
                 entry["png"] = str(png_path.resolve())
             except Exception as e:  # noqa: BLE001 - PNG is optional unless required below
                 if os.environ.get(FIGURE_PNG_ENV) == "1":

@@ -2,7 +2,9 @@
 
 kaleido ≥ 1 renders through a Chrome/Chromium driven by choreographer, which honours the ``BROWSER_PATH``
 environment variable: `find_browser` sets it when it is unset and a browser is found (Debian's ``chromium``
-package, ``apt-get install chromium``). One kaleido server is kept per process, so only the first export is slow.
+package, ``apt-get install chromium``). One kaleido server is kept per process, so only the first export is slow;
+the report's PNGs are also cached by figure content (``figure_png_bytes(..., cached=True)``), so a report run again
+starts no browser for the figures it drew before.
 """
 from __future__ import annotations
 
@@ -36,13 +38,51 @@ def _stop_kaleido_server() -> None:
     kaleido.stop_sync_server(silence_warnings=True)
 
 
-def figure_png_bytes(fig, width: int | None = None, height: int | None = None, scale: float = 1.0) -> bytes:
-    """PNG bytes of a plotly figure; ``RuntimeError`` with the remedy when no browser can be started."""
-    global _kaleido_server_started
+PNG_SIGNATURE, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+
+
+def png_cache_path(fig, width: int | None, height: int | None, scale: float, cache_dir=None) -> Path:
+    """Where `figure_png_bytes` keeps the PNG of ``fig`` at this size: ``<cache dir>/figures/<key>.png``, keyed by
+    the figure's JSON, the size and the plotly and kaleido versions."""
+    from importlib.metadata import version
+
+    from vlr_viz.cache import content_hash, default_cache_dir
+
+    key = content_hash("figure-png", fig.to_json(), width, height, float(scale), version("plotly"), version("kaleido"))
+    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / "figures" / f"{key}.png"
+
+
+def figure_png_bytes(fig, width: int | None = None, height: int | None = None, scale: float = 1.0,
+                     cached: bool = False) -> bytes:
+    """PNG bytes of a plotly figure; ``RuntimeError`` with the remedy when no browser can be started.
+
+    ``cached``: keep the PNG in the cache (`png_cache_path`) and read it back for the same figure and size, so
+    that a report run again starts no browser (an entry that is not a whole PNG is rendered again)."""
     if not hasattr(fig, "to_image"):
         raise TypeError(f"fig must be a plotly Figure; got {type(fig).__name__}")
     if not scale > 0:
         raise ValueError(f"scale must be positive; got {scale!r}")
+    if not cached:
+        return _render_png(fig, width, height, scale)
+    from vlr_viz.cache import atomic_write_bytes
+
+    path = png_cache_path(fig, width, height, scale)
+    try:
+        data = path.read_bytes()
+        if data.startswith(PNG_SIGNATURE) and data.endswith(PNG_END):
+            return data
+    except OSError:
+        pass
+    data = _render_png(fig, width, height, scale)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        warnings.warn(f"the PNG could not be cached at {path} ({e})", stacklevel=2)
+    return data
+
+
+def _render_png(fig, width: int | None, height: int | None, scale: float) -> bytes:
+    global _kaleido_server_started
     browser = find_browser()
     if browser is None:
         where = f"BROWSER_PATH={os.environ['BROWSER_PATH']!r} is not an executable" if os.environ.get(
