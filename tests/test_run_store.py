@@ -149,10 +149,11 @@ def test_seeds_through_the_store_train_only_what_is_missing(tmp_path, data, monk
 
 def test_runs_trained_in_worker_processes_equal_runs_trained_here(tmp_path, data, monkeypatch):
     """Two spawned workers (one torch thread each) train the missing runs into the store: the same states,
-    embeddings and selected epochs, bit for bit, as the same runs trained one after the other in this process."""
+    embeddings and selected epochs, bit for bit, as the same runs trained one after the other in this process, and
+    as each run trained whole (the recipes of one seed share their stage 1 in both places)."""
     from dataclasses import replace
 
-    from vlr_viz.train import multi_seed
+    from vlr_viz.train import fit, multi_seed
     from vlr_viz.train.store import fit_batched_stored
     from vlr_viz.train.threads import torch_threads
 
@@ -164,15 +165,18 @@ def test_runs_trained_in_worker_processes_equal_runs_trained_here(tmp_path, data
         fit_batched_stored(configs[:1], train, val, test, store=pool_store, workers=2)  # one run: trained here
         monkeypatch.setattr(multi_seed, "fit_batched", lambda *a, **k: pytest.fail("trained in this process"))
         pooled = fit_batched_stored(configs, train, val, test, store=pool_store, workers=2)
+        whole = [fit(c, train, val, progress=False) for c in configs]
     assert [hit for _, _, hit in pooled] == [True] + [False] * 5
     assert sorted(e["key"] for e in here_store.entries()) == sorted(e["key"] for e in pool_store.entries())
-    for (a, ea, _), (b, eb, _), c in zip(here, pooled, configs):
+    for (a, ea, _), (b, eb, _), c, w in zip(here, pooled, configs, whole):
         assert (b.config.method, b.config.seed) == (c.method, c.seed)
-        assert a.best_epoch == b.best_epoch and a.best_metrics == b.best_metrics
+        assert a.best_epoch == b.best_epoch == w.best_epoch and a.best_metrics == b.best_metrics == w.best_metrics
+        assert a.history.steps == b.history.steps == w.history.steps
         np.testing.assert_array_equal(ea[0], eb[0])
         np.testing.assert_array_equal(ea[1], eb[1])
         for k, v in a.model.state_dict().items():
             torch.testing.assert_close(b.model.state_dict()[k], v, rtol=0, atol=0)
+            torch.testing.assert_close(w.model.state_dict()[k], v, rtol=0, atol=0)
 
 
 def test_a_run_failing_in_a_worker_raises_its_own_error_naming_the_run(tmp_path, data):

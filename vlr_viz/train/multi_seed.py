@@ -41,8 +41,9 @@ from .device import resolve_device
 from .history import History
 from .model import RetrievalModel, build_mlp_encoder
 from .methods import get_method
+from .stage1 import fit_sharing_stage1
 from .trainer import (CATEGORY_METRICS, NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe,
-                      _snapshot_due, _to_device, adamw, fit, mixed_precision, relation_snapshot, stage_weights,
+                      _snapshot_due, _to_device, adamw, mixed_precision, relation_snapshot, stage_weights,
                       validate)
 
 
@@ -119,7 +120,8 @@ def fit_seeds(config: TrainConfig, seeds: Sequence[int], train: PairFeatures, va
 def fit_batched(configs: Sequence[TrainConfig], train: PairFeatures, val: PairFeatures, *, probe=None,
                 progress: bool = False, together: bool | None = None) -> list[TrainResult]:
     """One `TrainResult` per config, the runs trained as one batched model (module docstring). The configs must
-    agree on `SHAPE_FIELDS`; CoVLR runs, and everything in a multi-process run, train one by one. ``together``:
+    agree on `SHAPE_FIELDS`; CoVLR runs, and everything in a multi-process run, train one by one, those of one
+    `vlr_viz.train.stage1.stage1_signature` sharing their stage 1 (`fit_sharing_stage1`). ``together``:
     ``None`` batches the runs on a CUDA device only (where it pays, module docstring), ``True`` always,
     ``False`` never."""
     configs = list(configs)
@@ -136,9 +138,9 @@ def fit_batched(configs: Sequence[TrainConfig], train: PairFeatures, val: PairFe
              or dist_utils.is_distributed()]
     batch = [c for c in configs if c not in alone]
     if len(batch) < 2:
-        return [fit(c, train, val, probe=probe, progress=progress) for c in configs]
+        return fit_sharing_stage1(configs, train, val, probe=probe, progress=progress)
     results = dict(zip(map(id, batch), _fit_together(batch, train, val, probe, progress)))
-    results.update({id(c): fit(c, train, val, probe=probe, progress=progress) for c in alone})
+    results.update(zip(map(id, alone), fit_sharing_stage1(alone, train, val, probe=probe, progress=progress)))
     return [results[id(c)] for c in configs]
 
 

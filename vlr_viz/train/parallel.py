@@ -9,7 +9,9 @@ a worker is the same computation as in the parent with the same thread count, so
 compares them bit for bit).
 
 Where the work goes: the features are sent to each worker once (its initializer), each task carries only a config;
-CoVLR runs go first (its meta step makes a run about 2.7× as long), so the last runs to finish are short ones.
+runs that share their stage 1 (`vlr_viz.train.stage1`: the recipes of one seed and condition) have it trained once,
+by a short first task, and then continue from it side by side; CoVLR runs go first (its meta step makes a run
+about 2.7× as long), so the last runs to finish are short ones.
 ``VLR_VIZ_TRAIN_WORKERS`` overrides the default number of workers (the CPU cores this process may use).
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ..processes import SpawnPool
 from .config import TrainConfig
+from .stage1 import stage1_groups
 
 RELATIVE_COST = {"covlr": 2.7}
 """Run time relative to a matching-only run, for the order of submission (`benchmarks/bench_train_runs.py`)."""
@@ -53,15 +56,25 @@ def _init_worker(train, val, evaluate, store_root: str, threads: int) -> None:
     _WORKER.update(train=train, val=val, evaluate=evaluate, store_root=store_root)
 
 
-def _train_one(key: str, config: dict, summary: dict) -> None:
-    """Train one run in a worker and write it into the store."""
+def _train_one(key: str, config: dict, summary: dict, stage1=None) -> None:
+    """Train one run in a worker (from ``stage1`` when given) and write it into the store."""
     from .store import RunStore, _entry
     from .trainer import fit
 
     config = TrainConfig.from_dict(config)
     train, val, evaluate = _WORKER["train"], _WORKER["val"], _WORKER["evaluate"]
-    result = fit(config, train, val, progress=False)
+    result = fit(config, train, val, progress=False, stage1=stage1)
     RunStore(Path(_WORKER["store_root"])).put(key, **_entry(config, result, train, val, evaluate, summary))
+
+
+def _record_stage1(config: dict):
+    """Train stage 1 of ``config`` in a worker and return its `~vlr_viz.train.stage1.Stage1`."""
+    from .trainer import fit
+
+    config, recorded = TrainConfig.from_dict(config), []
+    fit(config, _WORKER["train"], _WORKER["val"], progress=False, until_epoch=config.epochs_stage1,
+        record_stage1=recorded)
+    return recorded[0]
 
 
 def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, evaluate, store_root, *,
@@ -77,30 +90,46 @@ def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, eval
     if workers < 2 or len(jobs) < 2:
         raise ValueError(f"train_into_store needs at least 2 workers and 2 runs, got {workers} and {len(jobs)}")
     threads = threads or max(1, torch.get_num_threads() // workers)
-    order = sorted(jobs, key=lambda job: -RELATIVE_COST.get(job[1].method, 1.0))
+    by_cost = lambda group: sorted(group, key=lambda job: -RELATIVE_COST.get(job[1].method, 1.0))  # noqa: E731
+    groups = [by_cost([jobs[i] for i in group]) for group in stage1_groups([config for _, config, _ in jobs])]
     t0 = time.perf_counter()
     with SpawnPool(min(workers, len(jobs)), initializer=_init_worker,
                    initargs=(train, val, evaluate, str(store_root), threads)) as pool:
-        futures = {pool.submit(_train_one, key, config.to_dict(), summary): (key, config)
-                   for key, config, summary in order}
-        bar = tqdm(total=len(futures), disable=not progress, desc=f"training on {min(workers, len(jobs))} processes",
+        futures = {}
+
+        def submit(group: list, stage1=None) -> None:
+            for key, config, summary in group:
+                futures[pool.submit(_train_one, key, config.to_dict(), summary, stage1)] = (key, config, None)
+
+        for group in groups:  # the shared stage-1 passes first: they are short and fan out to their runs
+            if len(group) > 1:
+                futures[pool.submit(_record_stage1, group[0][1].to_dict())] = (None, group[0][1], group)
+        submit(by_cost([group[0] for group in groups if len(group) == 1]))
+        bar = tqdm(total=len(jobs), disable=not progress, desc=f"training on {min(workers, len(jobs))} processes",
                    unit="run")
         pending = set(futures)
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
+                    key, config, group = futures[future]
                     error = future.exception()
                     if error is not None:
-                        key, config = futures[future]
                         for other in pending:
                             other.cancel()
-                        where = f"in a worker process, training {config!r} (store key {key})"
+                        where = (f"in a worker process, training {config!r} (store key {key})" if group is None else
+                                 f"in a worker process, training stage 1 of {config!r}, shared by the runs with "
+                                 f"store keys {[job[0] for job in group]}")
                         if hasattr(error, "add_note"):  # Python 3.11+: the worker's own error, with the run
                             error.add_note(where)
                             raise error
                         raise RuntimeError(f"{type(error).__name__}: {error} ({where})") from error
-                    bar.update(1)
+                    if group is None:
+                        bar.update(1)
+                        continue
+                    known = set(futures)
+                    submit(group, future.result())
+                    pending |= set(futures) - known
         finally:
             bar.set_postfix(seconds=f"{time.perf_counter() - t0:.0f}")
             bar.close()

@@ -177,7 +177,7 @@ def _resolve_probe(probe, val: PairFeatures, config: TrainConfig) -> np.ndarray:
 
 def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=None, progress: bool = True,
         encoder: torch.nn.Module | None = None, checkpoint_dir=None, resume_from=None,
-        until_epoch: int | None = None) -> TrainResult:
+        until_epoch: int | None = None, stage1=None, record_stage1: list | None = None) -> TrainResult:
     """Train one student; returns the model of the best validation epoch and the full `History`.
 
     Args:
@@ -191,6 +191,9 @@ def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=No
         checkpoint_dir: write a checkpoint there after every epoch (the last good one survives a crash).
         resume_from: a checkpoint folder of the same config and data to continue from.
         until_epoch: stop after this epoch (a later call with ``resume_from`` finishes the run identically).
+        stage1: a `vlr_viz.train.stage1.Stage1` of a run with the same `stage1_signature`: start from the end of
+            its stage 1 instead of training it again (the same numbers as training it: stage 1 is matching only).
+        record_stage1: a list that receives the `~vlr_viz.train.stage1.Stage1` of this run at the end of stage 1.
 
     Raises:
         NonFiniteLossError: a term became NaN/inf (named in the message); the checkpoint folder keeps the
@@ -208,6 +211,8 @@ def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=No
         raise ValueError(f"batch_size {config.batch_size} must divide by the number of processes ({world})")
     if until_epoch is not None and not 1 <= until_epoch <= config.epochs:
         raise ValueError(f"until_epoch must lie in [1, {config.epochs}], got {until_epoch}")
+    if stage1 is not None:
+        stage1.check(config, resume_from)
     if val.n_captions < 2:
         raise ValueError("the validation split needs at least 2 captions")
     device = resolve_device(config.device)
@@ -224,7 +229,7 @@ def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=No
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)
         return _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resume_from,
-                    until_epoch or config.epochs, device, dims, t_start)
+                    until_epoch or config.epochs, device, dims, t_start, stage1, record_stage1)
 
 
 def _to_device(data: PairFeatures, device: torch.device) -> PairFeatures:
@@ -233,8 +238,9 @@ def _to_device(data: PairFeatures, device: torch.device) -> PairFeatures:
 
 
 def _train_epoch(model, opt, data: PairFeatures, config: TrainConfig, epoch: int, step: int, steps_per_epoch: int,
-                 checkpoint_note: str) -> tuple[list[dict], list[float], int]:
-    """One epoch of steps; returns the step rows, the epoch means of their values, and the next step index."""
+                 checkpoint_note: str) -> tuple[list[dict], list[str], np.ndarray, int]:
+    """One epoch of steps; returns each step's ``{step, epoch, stage, lr}``, the names and float32 table of the
+    values logged per step (`step_rows` makes the history's rows of them), and the next step index."""
     stage = 1 if epoch <= config.epochs_stage1 else 2
     weights = stage_weights(config, stage)
     sharded = list(model.encoder.parameters())
@@ -261,13 +267,24 @@ def _train_epoch(model, opt, data: PairFeatures, config: TrainConfig, epoch: int
                                    model.logit_scale.tau.detach(), model.fusion.tau2.detach()]).float())
         infos.append({"step": step, "epoch": epoch, "stage": stage, "lr": lr})
         step += 1
-    table = torch.stack(values).cpu().numpy()  # one device sync per epoch
+    return infos, keys, torch.stack(values).cpu().numpy(), step  # one device sync per epoch
+
+
+def step_rows(infos: list[dict], keys: list[str], table: np.ndarray) -> tuple[list[dict], dict]:
+    """The history's step rows of an epoch and the epoch means of their values."""
     rows = [{**info, **dict(zip(keys, vals.tolist()))} for info, vals in zip(infos, table)]
-    return rows, dict(zip(keys, table.mean(0).tolist())), step
+    return rows, dict(zip(keys, table.mean(0).tolist()))
+
+
+def epoch_row(epoch: int, rows: list[dict], means: dict, scalars: dict, metrics: dict, seconds: float) -> dict:
+    """The history's row of a trained epoch: its stage and last learning rate, the means of its step values, the
+    scalars λ, τ, τ2 at its end, its validation metrics (``val_<name>``) and its wall time."""
+    return {"epoch": epoch, "stage": rows[-1]["stage"], "lr": rows[-1]["lr"], **means, **scalars,
+            **{f"val_{k}": v for k, v in metrics.items()}, "seconds": seconds}
 
 
 def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resume_from, until_epoch, device, dims,
-         t_start) -> TrainResult:
+         t_start, stage1=None, record_stage1=None) -> TrainResult:
     lam0, lambda_info = get_method(config.method).initial_lambda(config, train)
     if encoder is None:
         encoder = build_mlp_encoder(config, dims["image"][0], dims["text"][0])
@@ -286,7 +303,14 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
                                         else np.full(probe_idx.size, -1))})
     best = {"state": None, "epoch": 0, "metric": None, "metrics": {}}
     start_epoch, step = 1, 0
-    if resume_from is not None:
+    recorder = None
+    if record_stage1 is not None and config.epochs_stage1 >= 1:
+        from .stage1 import Stage1Recorder
+
+        recorder = Stage1Recorder(config)
+    if stage1 is not None:
+        start_epoch, step, best = stage1.apply(model, opt, history, config, val_dev, probe_idx)
+    elif resume_from is not None:
         ck = load_checkpoint(resume_from)
         if ck["config"].to_dict() != config.to_dict():
             diff = sorted(k for k, v in config.to_dict().items() if ck["config"].to_dict().get(k) != v)
@@ -312,6 +336,8 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
                              f"choose from {sorted(metrics)}")
         history.add_epoch({"epoch": 0, "stage": 0, **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()}})
         history.add_snapshot(0, relation_snapshot(model, val_dev, probe_idx, config))
+        if recorder is not None:
+            recorder.epoch(0, model, metrics)
 
     main = dist_utils.is_main()
     bar = tqdm(range(start_epoch, until_epoch + 1), disable=not (progress and main), desc=config.method,
@@ -321,18 +347,22 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
         t_epoch = time.perf_counter()
         note = (f"the checkpoint of epoch {last_epoch} in {checkpoint_dir} is kept" if checkpoint_dir
                 and last_epoch >= 1 else "no checkpoint was written")
-        rows, means, step = _train_epoch(model, opt, train_dev, config, epoch, step, steps_per_epoch, note)
+        infos, keys, table, step = _train_epoch(model, opt, train_dev, config, epoch, step, steps_per_epoch, note)
+        rows, means = step_rows(infos, keys, table)
         history.add_steps(rows)
         metrics = validate(model, val_dev, config.select_metric in CATEGORY_METRICS)
-        history.add_epoch({"epoch": epoch, "stage": rows[-1]["stage"], "lr": rows[-1]["lr"], **means,
-                           **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()},
-                           "seconds": time.perf_counter() - t_epoch})
+        seconds = time.perf_counter() - t_epoch
+        history.add_epoch(epoch_row(epoch, rows, means, model.scalars(), metrics, seconds))
         if _snapshot_due(config, epoch):
             history.add_snapshot(epoch, relation_snapshot(model, val_dev, probe_idx, config))
         value = metrics[config.select_metric]
         if _is_better(config.select_metric, value, best["metric"]) or not config.select_best:
             best = {"state": {k: v.detach().clone() for k, v in model.state_dict().items()}, "epoch": epoch,
                     "metric": value, "metrics": metrics}
+        if recorder is not None and epoch <= config.epochs_stage1:
+            recorder.epoch(epoch, model, metrics, infos, keys, table, seconds)
+            if epoch == config.epochs_stage1:
+                record_stage1.append(recorder.finish(model, opt, step, best))
         last_epoch = epoch
         if checkpoint_dir is not None:
             if main:
