@@ -19,9 +19,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/vlr-viz report --preset full
 
-# the tests run on every core (pytest-xdist), each test file on one worker so that its fixtures run once
+# the tests run on every core (pytest-xdist), each test file on one worker so that its fixtures run once; the
+# slowest tests are listed at the end
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not notebooks and not browser"

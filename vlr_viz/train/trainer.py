@@ -193,7 +193,8 @@ def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=No
         until_epoch: stop after this epoch (a later call with ``resume_from`` finishes the run identically).
         stage1: a `vlr_viz.train.stage1.Stage1` of a run with the same `stage1_signature`: start from the end of
             its stage 1 instead of training it again (the same numbers as training it: stage 1 is matching only).
-        record_stage1: a list that receives the `~vlr_viz.train.stage1.Stage1` of this run at the end of stage 1.
+        record_stage1: a list that receives the `~vlr_viz.train.stage1.Stage1` of this run at the end of stage 1
+            (of a run trained from its first epoch).
 
     Raises:
         NonFiniteLossError: a term became NaN/inf (named in the message); the checkpoint folder keeps the
@@ -304,7 +305,7 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
     best = {"state": None, "epoch": 0, "metric": None, "metrics": {}}
     start_epoch, step = 1, 0
     recorder = None
-    if record_stage1 is not None and config.epochs_stage1 >= 1:
+    if record_stage1 is not None and stage1 is None and resume_from is None and config.epochs_stage1 >= 1:
         from .stage1 import Stage1Recorder
 
         recorder = Stage1Recorder(config)
