@@ -24,7 +24,7 @@ from ..models.faiss_baselines import KINDS, stored_faiss_codes
 from ..train.data import PairFeatures
 from ..train.dcmq import DCMQConfig
 from ..train.dcmq.store import fit_dcmq_runs_stored
-from ..viz.codes import LABELS, SUPERVISION_METHOD
+from ..code_methods import LABELS, SUPERVISION_METHOD
 
 #: Row labels of the experiment table, in display order.
 METHODS = LABELS

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from ..cache import atomic_write_bytes
-from ..viz.export import figure_png_bytes, find_browser
 
 METRICS_PATH_ENV = "VLR_VIZ_METRICS_PATH"
 FIGURES_DIR_ENV = "VLR_VIZ_FIGURES_DIR"
@@ -130,6 +129,8 @@ def _png_wanted() -> bool:
         return False
     if flag == "1":
         return True
+    from ..viz.export import find_browser  # here: the report process reads metrics without loading the figure code
+
     return find_browser() is not None
 
 
@@ -187,6 +188,8 @@ def record_figure(name: str, fig, figures_dir: str | os.PathLike | None = None, 
         if _png_wanted():
             png_path = folder / f"{name}.png"
             try:
+                from ..viz.export import figure_png_bytes
+
                 atomic_write_bytes(png_path, figure_png_bytes(fig, width=width, height=height, cached=True))
                 entry["png"] = str(png_path.resolve())
             except Exception as e:  # noqa: BLE001 - PNG is optional unless required below

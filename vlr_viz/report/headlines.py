@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..viz.codes import LABELS as CODE_LABELS, SUPERVISION_METHOD
+from ..code_methods import LABELS as CODE_LABELS, SUPERVISION_METHOD
 
 BASELINE = "baseline"
 

@@ -13,13 +13,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from vlr_viz.code_methods import LABELS, SUPERVISION_METHOD
 from vlr_viz.viz import series_color
 
-LABELS = {"dcmq": "DCMQ (teacher-distilled)", "labels": "label-supervised codes", "faiss_pq": "FAISS PQ",
-          "faiss_opq": "FAISS OPQ", "float": "float teacher"}
-"""The methods of the compact-codes experiment (`vlr_viz.experiments.dcmq`), in display order, with their labels."""
-SUPERVISION_METHOD = {"teacher": "dcmq", "labels": "labels"}
-"""The method name of the learned codes of each supervision (`vlr_viz.train.dcmq.DCMQConfig.supervision`)."""
 COLORS = {"dcmq": "#1B7837", "labels": "#D6604D", "faiss_pq": "#4477AA", "faiss_opq": "#762A83",
           "float": series_color("teacher")}
 
