@@ -86,5 +86,7 @@ def test_a_stage1_of_other_settings_is_refused_by_name(splits, recorded):
         fit(tiny(epochs_stage1=2, epochs_stage2=2, lr=1e-2), train, val, progress=False, stage1=recorded)
     with pytest.raises(ValueError, match="no stage 2"):
         fit(tiny(epochs_stage1=2, epochs_stage2=0), train, val, progress=False, stage1=recorded)
+    with pytest.raises(ValueError, match="trained on other features"):
+        fit(tiny(epochs_stage1=2, epochs_stage2=2), synthetic(2, n_img=40), val, progress=False, stage1=recorded)
     with pytest.raises(ValueError, match="either stage1 or resume_from"):
         fit(tiny(epochs_stage1=2, epochs_stage2=2), train, val, progress=False, stage1=recorded, resume_from="x")

@@ -43,6 +43,10 @@ def shares_stage1(config: TrainConfig) -> bool:
     return config.epochs_stage1 >= 1 and config.epochs_stage2 >= 1
 
 
+def _data_shape(train, val) -> tuple:
+    return train.n_captions, val.n_captions, json.dumps(train.dims(), sort_keys=True)
+
+
 def _fusion_free(state: dict) -> dict:
     return {k: v for k, v in state.items() if not k.startswith("fusion.")}
 
@@ -59,9 +63,14 @@ class Stage1:
     step: int
     best: dict
     epochs: list = field(default_factory=list)
+    data: tuple = ()
 
-    def check(self, config: TrainConfig, resume_from=None) -> None:
-        """ValueError unless ``config`` can continue from this stage 1."""
+    def check(self, config: TrainConfig, train, val, resume_from=None) -> None:
+        """ValueError unless ``config`` can continue from this stage 1 on ``train`` / ``val`` (the same sizes and
+        dims as the features it was trained on: the caller passes the same features)."""
+        if self.data and self.data != _data_shape(train, val):
+            raise ValueError(f"this stage 1 was trained on other features ({self.data} against "
+                             f"{_data_shape(train, val)}: captions of train and val, dims)")
         if resume_from is not None:
             raise ValueError("pass either stage1 or resume_from, not both")
         if not shares_stage1(config):
@@ -115,10 +124,10 @@ class Stage1:
 class Stage1Recorder:
     """Collects a `Stage1` while `vlr_viz.train.trainer.fit` trains stage 1 of ``config``."""
 
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config: TrainConfig, train, val):
         from .trainer import _snapshot_due
 
-        self.config, self.epochs = config, []
+        self.config, self.epochs, self.data = config, [], _data_shape(train, val)
         self._due = lambda epoch: epoch == 0 or _snapshot_due(config, epoch)
 
     def epoch(self, epoch: int, model, metrics: dict, infos=None, keys=None, table=None, seconds=None) -> None:
@@ -139,7 +148,7 @@ class Stage1Recorder:
         best = {**best, "state": None if best["state"] is None else _fusion_free(best["state"])}
         return Stage1(stage1_signature(self.config), _fusion_free(
             {k: v.detach().clone() for k, v in model.state_dict().items()}), optimizer_state,
-            _rng_states(next(model.parameters()).device), step, best, self.epochs)
+            _rng_states(next(model.parameters()).device), step, best, self.epochs, self.data)
 
 
 def stage1_groups(configs) -> list[list[int]]:

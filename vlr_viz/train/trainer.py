@@ -213,7 +213,7 @@ def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=No
     if until_epoch is not None and not 1 <= until_epoch <= config.epochs:
         raise ValueError(f"until_epoch must lie in [1, {config.epochs}], got {until_epoch}")
     if stage1 is not None:
-        stage1.check(config, resume_from)
+        stage1.check(config, train, val, resume_from)
     if val.n_captions < 2:
         raise ValueError("the validation split needs at least 2 captions")
     device = resolve_device(config.device)
@@ -308,7 +308,7 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
     if record_stage1 is not None and stage1 is None and resume_from is None and config.epochs_stage1 >= 1:
         from .stage1 import Stage1Recorder
 
-        recorder = Stage1Recorder(config)
+        recorder = Stage1Recorder(config, train, val)
     if stage1 is not None:
         start_epoch, step, best = stage1.apply(model, opt, history, config, val_dev, probe_idx)
     elif resume_from is not None:
