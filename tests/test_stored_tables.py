@@ -163,7 +163,8 @@ def test_code_metrics_are_stored_exactly(tmp_path, monkeypatch):
     rng = np.random.default_rng(5)  # random queries and codes: the store is under test, not a code
     codebooks = torch.randn(2, 4, 3)
     img, txt = torch.randn(6, 6), torch.randn(9, 6)
-    img_codes, txt_codes = torch.randint(0, 4, (6, 2), dtype=torch.uint8), torch.randint(0, 4, (9, 2), dtype=torch.uint8)
+    img_codes = torch.randint(0, 4, (6, 2), dtype=torch.uint8)
+    txt_codes = torch.randint(0, 4, (9, 2), dtype=torch.uint8)
     t2i, labels = torch.as_tensor(np.r_[np.arange(6), [0, 2, 4]]), rng.integers(0, 2, 6)
     args = (img, txt, img_codes, txt_codes, codebooks, t2i, labels, (1, 5), (3,))
     expected = codes.code_retrieval_metrics(*args)

@@ -57,8 +57,9 @@ def query_bootstrap(run: Run, reference: Run, splits: Splits, *, ks=(1, 5, 10), 
     parts = [[(r.method, r.seed, np.asarray(r.img_emb), np.asarray(r.txt_emb)) for r in (run, reference)],
              pairs.txt_to_img, pairs.labels, pairs.family, splits.relevance, list(ks), ndcg_k, empty_queries,
              n_resamples, seed]
-    compute = lambda: _query_bootstrap(run, reference, splits, ks, ndcg_k, empty_queries, n_resamples, seed)  # noqa: E731
-    return stored_table(analysis_path("query_bootstrap", ANALYSIS_CODE_VERSION, *parts), compute)
+    return stored_table(analysis_path("query_bootstrap", ANALYSIS_CODE_VERSION, *parts),
+                        lambda: _query_bootstrap(run, reference, splits, ks, ndcg_k, empty_queries, n_resamples,
+                                                 seed))
 
 
 def _query_bootstrap(run, reference, splits, ks, ndcg_k, empty_queries, n_resamples, seed) -> pd.DataFrame:
