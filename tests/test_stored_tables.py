@@ -161,10 +161,11 @@ def test_code_metrics_are_stored_exactly(tmp_path, monkeypatch):
     from vlr_viz.eval.stored import stored_code_retrieval_metrics
 
     rng = np.random.default_rng(5)  # random queries and codes: the store is under test, not a code
-    codebooks = torch.randn(2, 4, 3)
-    img, txt = torch.randn(6, 6), torch.randn(9, 6)
-    img_codes = torch.randint(0, 4, (6, 2), dtype=torch.uint8)
-    txt_codes = torch.randint(0, 4, (9, 2), dtype=torch.uint8)
+    g = torch.Generator().manual_seed(5)
+    codebooks = torch.randn(2, 4, 3, generator=g)
+    img, txt = torch.randn(6, 6, generator=g), torch.randn(9, 6, generator=g)
+    img_codes = torch.randint(0, 4, (6, 2), dtype=torch.uint8, generator=g)
+    txt_codes = torch.randint(0, 4, (9, 2), dtype=torch.uint8, generator=g)
     t2i, labels = torch.as_tensor(np.r_[np.arange(6), [0, 2, 4]]), rng.integers(0, 2, 6)
     args = (img, txt, img_codes, txt_codes, codebooks, t2i, labels, (1, 5), (3,))
     expected = codes.code_retrieval_metrics(*args)
