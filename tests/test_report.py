@@ -20,6 +20,7 @@ from vlr_viz.report import (
     NotebookExecutionError, add_report_parser, discover_notebooks, plan_report, python_kernel, run_report,
     select_notebooks,
 )
+from vlr_viz.viz.export import find_browser
 
 FIXTURES = Path(__file__).parent / "fixtures_notebooks"
 METRIC_NB = FIXTURES / "01_metric_figure.ipynb"
@@ -369,7 +370,7 @@ def test_index_reads_like_a_report_with_figures_times_and_raw_numbers(report):
     assert "Headline results" not in index  # the fixtures record none of the headline tables
     fig = run.figures["squares"]
     assert Path(fig["html"]).exists() and fig["title"] == "squares"
-    if metrics_log.find_browser() is None:
+    if find_browser() is None:
         assert fig["png"] is None
         pytest.skip("no Chrome/Chromium here: PNG export not exercised")
     with Image.open(fig["png"]) as im:
