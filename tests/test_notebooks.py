@@ -167,16 +167,25 @@ def test_report_html_renders_its_figures_in_chromium(report, chromium, tmp_path)
 
 
 def test_a_warm_report_trains_nothing_and_gives_the_same_numbers(report, tmp_path):
-    """Run the training notebooks again after the report: every run comes from the run store (no new entry) and
-    every recorded number is the same."""
+    """Run the training notebooks again after the report: every run comes from the run store (no new entry), every
+    evaluation and analysis is read back (no stored table is written again) and every recorded number is the same."""
     from vlr_viz.train.store import RunStore
 
     store = RunStore()
     before = {e["key"] for e in store.entries()}
     assert before, "the report stored its runs"
+
+    def stored_tables() -> dict:
+        return {p: p.stat().st_mtime_ns for folder in ("evaluations", "analyses")
+                for p in (store.root / folder).rglob("*.json")}
+
+    tables = stored_tables()
+    assert {p.parent.name for p in tables} >= {"evaluations", "query_bootstrap", "reliability_lambda",
+                                               "lambda_landscape", "run_summary"}
     again = run_report("fast", out_dir=tmp_path / "out", figures_dir=tmp_path / "figs", notebooks_dir=NOTEBOOKS,
                        only=["02_relation_drift", "04_rebalancing_report"], png=False)
     assert {e["key"] for e in store.entries()} == before
+    assert stored_tables() == tables
     first = {r.name: r.metrics for r in report.notebooks}
     for run in again.notebooks:
         assert run.status == "ok", run.error
