@@ -43,8 +43,8 @@ from .model import RetrievalModel, build_mlp_encoder
 from .methods import get_method
 from .stage1 import fit_sharing_stage1
 from .trainer import (CATEGORY_METRICS, NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe,
-                      _snapshot_due, _to_device, adamw, mixed_precision, relation_snapshot, stage_weights,
-                      validate)
+                      _snapshot_due, _to_device, adamw, epoch_row, initial_epoch_row, mixed_precision,
+                      relation_snapshot, stage_weights, validate)
 
 
 class StackedTower:
@@ -189,7 +189,7 @@ def _fit_stacked(configs, models, rng_states, infos, train, val, probe_idx, devi
     best = [{"state": None, "epoch": 0, "metric": None, "metrics": {}} for _ in configs]
     for model, history, c in zip(models, histories, configs):
         metrics = validate(model, val_dev, c.select_metric in CATEGORY_METRICS)
-        history.add_epoch({"epoch": 0, "stage": 0, **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()}})
+        history.add_epoch(initial_epoch_row(model.scalars(), metrics))
         history.add_snapshot(0, relation_snapshot(model, val_dev, probe_idx, c))
     step = 0
     for epoch in tqdm(range(1, config.epochs + 1), disable=not progress, desc=f"{n_seeds} runs together",
@@ -204,9 +204,8 @@ def _fit_stacked(configs, models, rng_states, infos, train, val, probe_idx, devi
             metrics = validate(model, val_dev, c.select_metric in CATEGORY_METRICS)
             means = {k: float(np.mean([r[k] for r in rows[s]])) for k in rows[s][0] if k not in
                      ("step", "epoch", "stage", "lr")}
-            history.add_epoch({"epoch": epoch, "stage": rows[s][-1]["stage"], "lr": rows[s][-1]["lr"], **means,
-                               **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()},
-                               "seconds": (time.perf_counter() - t_epoch) / n_seeds})
+            history.add_epoch(epoch_row(epoch, rows[s], means, model.scalars(), metrics,
+                                        (time.perf_counter() - t_epoch) / n_seeds))
             if _snapshot_due(c, epoch):
                 history.add_snapshot(epoch, relation_snapshot(model, val_dev, probe_idx, c))
             value = metrics[c.select_metric]

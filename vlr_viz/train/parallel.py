@@ -67,6 +67,11 @@ def _train_one(key: str, config: dict, summary: dict, stage1=None) -> None:
     RunStore(Path(_WORKER["store_root"])).put(key, **_entry(config, result, train, val, evaluate, summary))
 
 
+def _by_cost(jobs: list) -> list:
+    """``(key, config, summary)`` jobs, the longest runs first (`RELATIVE_COST`)."""
+    return sorted(jobs, key=lambda job: -RELATIVE_COST.get(job[1].method, 1.0))
+
+
 def _record_stage1(config: dict):
     """Train stage 1 of ``config`` in a worker and return its `~vlr_viz.train.stage1.Stage1`."""
     from .trainer import fit
@@ -90,8 +95,7 @@ def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, eval
     if workers < 2 or len(jobs) < 2:
         raise ValueError(f"train_into_store needs at least 2 workers and 2 runs, got {workers} and {len(jobs)}")
     threads = threads or max(1, torch.get_num_threads() // workers)
-    by_cost = lambda group: sorted(group, key=lambda job: -RELATIVE_COST.get(job[1].method, 1.0))  # noqa: E731
-    groups = [by_cost([jobs[i] for i in group]) for group in stage1_groups([config for _, config, _ in jobs])]
+    groups = [_by_cost([jobs[i] for i in group]) for group in stage1_groups([config for _, config, _ in jobs])]
     t0 = time.perf_counter()
     with SpawnPool(min(workers, len(jobs)), initializer=_init_worker,
                    initargs=(train, val, evaluate, str(store_root), threads)) as pool:
@@ -104,7 +108,7 @@ def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, eval
         for group in groups:  # the shared stage-1 passes first: they are short and fan out to their runs
             if len(group) > 1:
                 futures[pool.submit(_record_stage1, group[0][1].to_dict())] = (None, group[0][1], group)
-        submit(by_cost([group[0] for group in groups if len(group) == 1]))
+        submit(_by_cost([group[0] for group in groups if len(group) == 1]))
         bar = tqdm(total=len(jobs), disable=not progress, desc=f"training on {min(workers, len(jobs))} processes",
                    unit="run")
         pending = set(futures)

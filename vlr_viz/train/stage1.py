@@ -84,10 +84,9 @@ class Stage1:
     def apply(self, model, opt, history, config: TrainConfig, val, probe) -> tuple[int, int, dict]:
         """Load this stage 1 into a freshly built ``model`` and ``opt`` of ``config`` (its own λ and τ2 kept), write
         the run's stage-1 history, and return ``(first epoch of stage 2, step, best so far)``."""
-        from .trainer import epoch_row, relation_snapshot, step_rows
+        from .trainer import epoch_row, initial_epoch_row, relation_snapshot, step_rows
 
         fusion = {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith("fusion.")}
-        model.load_state_dict({**self.model_state, **fusion})
         params = dict(model.named_parameters())
         for name, state in self.optimizer_state.items():
             opt.state[params[name]] = {k: v.clone() for k, v in state.items()}
@@ -95,18 +94,15 @@ class Stage1:
         device = next(model.parameters()).device
         if device.type == "cuda":
             torch.cuda.set_rng_state(self.rng_states["cuda"], device)
-        with torch.no_grad():
-            lam, tau2 = model.fusion.lam.detach().float().item(), model.fusion.tau2.detach().float().item()
-        constants = {"lam": lam, "tau2": tau2}
+        own = model.scalars()  # λ and τ2 of this run, constant through stage 1 (τ comes from each record)
         for record in self.epochs:
-            scalars = {"lam": model.fusion.lam.item(), "tau": record["tau"], "tau2": model.fusion.tau2.item()}
+            scalars = {**own, "tau": record["tau"]}
             if record["epoch"] == 0:
-                history.add_epoch({"epoch": 0, "stage": 0, **scalars,
-                                   **{f"val_{k}": v for k, v in record["metrics"].items()}})
+                history.add_epoch(initial_epoch_row(scalars, record["metrics"]))
             else:
                 table = record["table"].copy()
-                for name, value in constants.items():
-                    table[:, record["keys"].index(name)] = value
+                for name in ("lam", "tau2"):
+                    table[:, record["keys"].index(name)] = own[name]
                 rows, means = step_rows(record["infos"], record["keys"], table)
                 history.add_steps(rows)
                 history.add_epoch(epoch_row(record["epoch"], rows, means, scalars, record["metrics"],

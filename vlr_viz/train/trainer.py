@@ -277,6 +277,11 @@ def step_rows(infos: list[dict], keys: list[str], table: np.ndarray) -> tuple[li
     return rows, dict(zip(keys, table.mean(0).tolist()))
 
 
+def initial_epoch_row(scalars: dict, metrics: dict) -> dict:
+    """The history's row of epoch 0 (the model before training): λ, τ, τ2 and the validation metrics."""
+    return {"epoch": 0, "stage": 0, **scalars, **{f"val_{k}": v for k, v in metrics.items()}}
+
+
 def epoch_row(epoch: int, rows: list[dict], means: dict, scalars: dict, metrics: dict, seconds: float) -> dict:
     """The history's row of a trained epoch: its stage and last learning rate, the means of its step values, the
     scalars λ, τ, τ2 at its end, its validation metrics (``val_<name>``) and its wall time."""
@@ -335,7 +340,7 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
         if config.select_metric not in metrics:
             raise ValueError(f"select_metric {config.select_metric!r} is not a validation metric; "
                              f"choose from {sorted(metrics)}")
-        history.add_epoch({"epoch": 0, "stage": 0, **model.scalars(), **{f"val_{k}": v for k, v in metrics.items()}})
+        history.add_epoch(initial_epoch_row(model.scalars(), metrics))
         history.add_snapshot(0, relation_snapshot(model, val_dev, probe_idx, config))
         if recorder is not None:
             recorder.epoch(0, model, metrics)
