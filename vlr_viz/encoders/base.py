@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..allocator import reusing_large_blocks
 from ..data.sources import ImageSource, image_source
 from ..errors import DataFormatError
 
@@ -68,19 +69,21 @@ class Encoder:
         source = image_source(images)
         loader = DataLoader(_Transformed(source, self.image_transform(), start), batch_size=batch_size,
                             num_workers=workers, collate_fn=_collate, persistent_workers=False)
-        for batch in loader:
-            if isinstance(batch, str):
-                raise DataFormatError(batch)
-            with torch.inference_mode():
-                yield self.embed_images(batch).float().cpu().numpy()
+        with reusing_large_blocks():
+            for batch in loader:
+                if isinstance(batch, str):
+                    raise DataFormatError(batch)
+                with torch.inference_mode():
+                    yield self.embed_images(batch).float().cpu().numpy()
 
     def text_batches(self, captions: list[str], start: int = 0, batch_size: int = 256) -> Iterator[np.ndarray]:
         """Features of captions ``start ..``, one float32 batch at a time."""
         if "text" not in self.modalities:
             raise ValueError(f"encoder {self.name!r} has no text tower")
-        for i in range(start, len(captions), batch_size):
-            with torch.inference_mode():
-                yield self._texts(captions[i:i + batch_size]).float().cpu().numpy()
+        with reusing_large_blocks():
+            for i in range(start, len(captions), batch_size):
+                with torch.inference_mode():
+                    yield self._texts(captions[i:i + batch_size]).float().cpu().numpy()
 
     def encode_images(self, images, batch_size: int = 64, progress: bool = True, workers: int = 0) -> np.ndarray:
         """Features ``(N, dim)`` float32 of a uint8 array ``(N, H, W, 3)`` or an `ImageSource` (no cache)."""
