@@ -448,9 +448,16 @@ def test_save_png_reports_missing_browser(tmp_path, monkeypatch):
 
 # --- drift (training histories) ---------------------------------------------------------------------------------
 
+def _average_ranks(x):
+    """Ranks from 0, tied values sharing the mean of their ranks (float32 relations do tie)."""
+    ranks = np.empty(len(x))
+    ranks[np.argsort(x, kind="stable")] = np.arange(len(x))
+    _, group, size = np.unique(x, return_inverse=True, return_counts=True)
+    return (np.bincount(group, weights=ranks) / size)[group]
+
+
 def _spearman_oracle(a, b):
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))  # no ties in float relations
-    return np.corrcoef(ra, rb)[0, 1]
+    return np.corrcoef(_average_ranks(a), _average_ranks(b))[0, 1]
 
 
 @pytest.fixture(scope="module")
@@ -510,8 +517,7 @@ def test_relation_drift_curves_match_numpy(histories):
                 s, r = snap[s_name].astype(float), snap[r_name].astype(float)
                 off = ~np.eye(s.shape[0], dtype=bool)
                 mae.append(np.abs(s - r)[off].mean() * tau2[epoch])
-                iu = np.triu_indices(s.shape[0], k=1)  # symmetric: each off-diagonal pair once
-                rho.append(_spearman_oracle(s[iu], r[iu]))
+                rho.append(_spearman_oracle(s[off], r[off]))  # every i != j: S need not be bit-symmetric
             traces = {t.meta["metric"]: t for t in fig.data
                       if t.meta and t.meta.get("run") == run and t.meta.get("modality") == modality}
             np.testing.assert_allclose(traces["mae"].y, mae, rtol=1e-5)

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from ..allocator import reusing_large_blocks
 from ..cache import cached_rows, content_hash, default_cache_dir
 from ..data.sources import ArrayImages, image_source
 from .base import Encoder, check_captions, with_progress
@@ -84,9 +85,10 @@ def _cached_features(enc: Encoder, prefix: str, key: str, n: int, batch_size: in
     def blocks(start: int):
         return with_progress(batches(start), n, start, f"{enc.name} {unit[0]}", unit[1], progress)
 
-    feats, _ = cached_rows(_cache_dir(cache_dir), _entry_name(prefix, enc), key, n, (enc.dim,), blocks,
-                           meta={"encoder": enc.name, "token": enc.cache_token, "n": n},
-                           commit_rows=COMMIT_ROWS, resume_token=f"batch{batch_size}")
+    with reusing_large_blocks():  # the whole extraction, so that its batches reuse each other's freed memory
+        feats, _ = cached_rows(_cache_dir(cache_dir), _entry_name(prefix, enc), key, n, (enc.dim,), blocks,
+                               meta={"encoder": enc.name, "token": enc.cache_token, "n": n},
+                               commit_rows=COMMIT_ROWS, resume_token=f"batch{batch_size}")
     return feats
 
 

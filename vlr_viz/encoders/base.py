@@ -69,35 +69,35 @@ class Encoder:
         source = image_source(images)
         loader = DataLoader(_Transformed(source, self.image_transform(), start), batch_size=batch_size,
                             num_workers=workers, collate_fn=_collate, persistent_workers=False)
-        with reusing_large_blocks():
-            for batch in loader:
-                if isinstance(batch, str):
-                    raise DataFormatError(batch)
-                with torch.inference_mode():
-                    yield self.embed_images(batch).float().cpu().numpy()
+        for batch in loader:
+            if isinstance(batch, str):
+                raise DataFormatError(batch)
+            with torch.inference_mode():
+                yield self.embed_images(batch).float().cpu().numpy()
 
     def text_batches(self, captions: list[str], start: int = 0, batch_size: int = 256) -> Iterator[np.ndarray]:
         """Features of captions ``start ..``, one float32 batch at a time."""
         if "text" not in self.modalities:
             raise ValueError(f"encoder {self.name!r} has no text tower")
-        with reusing_large_blocks():
-            for i in range(start, len(captions), batch_size):
-                with torch.inference_mode():
-                    yield self._texts(captions[i:i + batch_size]).float().cpu().numpy()
+        for i in range(start, len(captions), batch_size):
+            with torch.inference_mode():
+                yield self._texts(captions[i:i + batch_size]).float().cpu().numpy()
 
     def encode_images(self, images, batch_size: int = 64, progress: bool = True, workers: int = 0) -> np.ndarray:
         """Features ``(N, dim)`` float32 of a uint8 array ``(N, H, W, 3)`` or an `ImageSource` (no cache)."""
         if isinstance(images, np.ndarray) and (images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8):
             raise ValueError(f"images must be uint8 (N, H, W, 3); got {images.dtype} {images.shape}")
         batches = self.image_batches(images, 0, batch_size, workers)
-        out = list(with_progress(batches, len(images), 0, f"{self.name} images", "img", progress))
+        with reusing_large_blocks():
+            out = list(with_progress(batches, len(images), 0, f"{self.name} images", "img", progress))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     def encode_texts(self, captions: list[str], batch_size: int = 256, progress: bool = True) -> np.ndarray:
         """Features ``(M, dim)`` float32 of captions (no cache)."""
         captions = check_captions(captions)
         batches = self.text_batches(captions, 0, batch_size)
-        out = list(with_progress(batches, len(captions), 0, f"{self.name} texts", "caption", progress))
+        with reusing_large_blocks():
+            out = list(with_progress(batches, len(captions), 0, f"{self.name} texts", "caption", progress))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
 
