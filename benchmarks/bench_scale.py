@@ -25,7 +25,8 @@ ROWS: list[tuple] = []
 
 def report(name: str, usage, note: str = "") -> None:
     ROWS.append((name, usage.seconds, usage.peak_rss_gb, note))
-    print(f"{name:44s} {usage.seconds:9.2f} s   peak RSS {usage.peak_rss_gb:5.2f} GB   {note}", flush=True)
+    print(f"{name:44s} {usage.seconds:9.2f} s   peak RSS {usage.peak_rss_gb:5.2f} GB   "
+          f"PSS {usage.peak_pss_gb:5.2f} GB   {note}", flush=True)
 
 
 def synthetic_split(rng, n_images: int, captions_per_image: int, dim: int, mix):

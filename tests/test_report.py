@@ -388,11 +388,13 @@ def test_wall_time_and_peak_memory_of_the_kernel_are_measured_and_kept(report):
     run = report.run("01_metric_figure")
     # the kernel held HOLD_MB MiB for a second: only a measurement of the whole process tree sees it
     assert run.peak_rss >= report.own_rss_before + HOLD_MB * 2**20
-    assert run.seconds >= 1.0 and all(r.peak_rss > 0 for r in report.notebooks)
+    assert HOLD_MB * 2**20 <= run.peak_pss <= run.peak_rss  # the held bytes are the kernel's own
+    assert run.seconds >= 1.0 and all(0 < r.peak_pss <= r.peak_rss for r in report.notebooks)
     kept = json.loads((report.out_dir / TIMINGS_FILE).read_text())["runs"]
     for r in report.notebooks:
         entry = kept[parameters_key(r.name, r.parameters)]
-        assert entry["seconds"] == pytest.approx(r.seconds, abs=0.01) and entry["peak_rss"] == r.peak_rss
+        assert entry["seconds"] == pytest.approx(r.seconds, abs=0.01)
+        assert entry["peak_rss"] == r.peak_rss and entry["peak_pss"] == r.peak_pss
     for r in report.notebooks:  # one console line per notebook, above the bar
         assert re.search(rf"{r.name}: ok in {r.seconds:.1f} s, peak memory [0-9.]+ [MG]B", report.progress_text)
     assert "no ETA: no previous run with these parameters" in report.progress_text
@@ -451,8 +453,9 @@ def test_report_command_parses_cli_values(tmp_path, capsys):
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert str(out / "index.html") in printed
-    assert re.search(r"notebook +status +wall time +peak memory\n02_typed_parameters +ok +[0-9.]+ s +[0-9.]+ [MG]B",
-                     printed) and "load average" in printed
+    assert re.search(r"notebook +status +wall time +peak memory +summed RSS\n"
+                     r"02_typed_parameters +ok +[0-9.]+ s +[0-9.]+ [MG]B +[0-9.]+ [MG]B", printed)
+    assert "load average" in printed
     values = metrics_log.read_metrics(out / "02_typed_parameters.metrics.json")["values"]
     assert (values["seed"], values["name"], values["rate"], values["checkpoint"]) == (5, "hello", 1.0, "ckpt/model.pt")
     assert isinstance(values["rate"], float)

@@ -78,7 +78,8 @@ def test_index_opens_with_the_headlines_in_order(tmp_path):
     def run(name, metrics):
         return SimpleNamespace(name=name, source=Path(f"/nowhere/{name}.ipynb"), executed=tmp_path / f"{name}.ipynb",
                                html=None, metrics_path=tmp_path / f"{name}.metrics.json", parameters={},
-                               metrics=metrics, figures={}, seconds=3.0, peak_rss=2**30, status="ok", error=None)
+                               metrics=metrics, figures={}, seconds=3.0, peak_pss=2**30, peak_rss=3 * 2**30,
+                               status="ok", error=None)
 
     runs = [run("01_modal_imbalance", {"image_occlusion_0.75": {"image_ndcg10": 60.0, "text_ndcg10": 80.0,
                                                                   "imbalance_index": -0.2}}),
@@ -91,4 +92,5 @@ def test_index_opens_with_the_headlines_in_order(tmp_path):
                                      "<h3>Retrieval with compact codes: DCMQ against FAISS PQ / OPQ", "<h2>Where the time goes",
                                      "<section id='01_modal_imbalance'")]
     assert order == sorted(order)
-    assert "3 notebook(s) in 9.0 s · peak memory 1.00 GB · load average 1.00 1.00 1.00 before" in page
+    assert "3 notebook(s) in 9.0 s · peak memory 1.00 GB · load average 1.00 1.00 1.00 before" in page  # the PSS
+    assert "<td>1.00 GB</td><td>3.00 GB</td></tr>" in page  # each notebook's PSS and summed RSS

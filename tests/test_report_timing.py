@@ -11,8 +11,9 @@ from vlr_viz.report.timing import (TIMINGS_FILE, NotebookProgress, format_second
                                    read_timings, remaining_seconds, timing_table, write_timings)
 
 
-def _run(name, seconds, peak_rss=2**30, status="ok", parameters=None):
-    return SimpleNamespace(name=name, seconds=seconds, peak_rss=peak_rss, status=status,
+def _run(name, seconds, peak_pss=2**30, status="ok", parameters=None, peak_rss=None):
+    return SimpleNamespace(name=name, seconds=seconds, peak_pss=peak_pss,
+                           peak_rss=2 * peak_pss if peak_rss is None else peak_rss, status=status,
                            parameters=parameters or {"seed": 0})
 
 
@@ -31,7 +32,7 @@ def test_timings_are_kept_per_parameters_and_feed_the_next_eta(tmp_path):
     write_timings(tmp_path, first)
     kept = read_timings(tmp_path)
     key = parameters_key("01_a", {"seed": 0})
-    assert kept == {key: {"seconds": 12.35, "peak_rss": 2**30, "finished": kept[key]["finished"]}}
+    assert kept == {key: {"seconds": 12.35, "peak_pss": 2**30, "peak_rss": 2**31, "finished": kept[key]["finished"]}}
     write_timings(tmp_path, [_run("01_a", 20.0, parameters={"seed": 1})])  # other parameters: a second entry
     assert len(read_timings(tmp_path)) == 2
     plans = [NotebookPlan("01_a", None, {}, {"seed": 0}), NotebookPlan("02_b", None, {}, {"seed": 0}),
@@ -65,10 +66,11 @@ def test_format_seconds(seconds, text):
 
 
 def test_timing_table_lists_every_notebook_the_total_and_the_load():
-    table = timing_table([_run("01_a", 12.0, 3 * 2**29), _run("02_bb", 70.0, 2**28)], (1.0, 2.0, 3.0),
-                         (4.0, 5.0, 6.0), 83.0)
+    runs = [_run("01_a", 12.0, 3 * 2**29, peak_rss=2**31), _run("02_bb", 70.0, 2**28, peak_rss=5 * 2**30)]
+    table = timing_table(runs, (1.0, 2.0, 3.0), (4.0, 5.0, 6.0), 83.0)
     lines = table.splitlines()
-    assert re.match(r"notebook +status +wall time +peak memory$", lines[0])
-    assert re.match(r"01_a +ok +12\.0 s +1\.50 GB$", lines[1]) and re.match(r"02_bb +ok +1:10 +256 MB$", lines[2])
-    assert re.match(r"total +1:23 +1\.50 GB \(largest\)$", lines[3])
-    assert "load average 1.00 2.00 3.00 before, 4.00 5.00 6.00 after" in lines[4]
+    assert re.match(r"notebook +status +wall time +peak memory +summed RSS$", lines[0])
+    assert re.match(r"01_a +ok +12\.0 s +1\.50 GB +2\.00 GB$", lines[1])
+    assert re.match(r"02_bb +ok +1:10 +256 MB +5\.00 GB$", lines[2])
+    assert re.match(r"total +1:23 +1\.50 GB +5\.00 GB \(largest\)$", lines[3])  # each column's own largest
+    assert "PSS" in lines[4] and "load average 1.00 2.00 3.00 before, 4.00 5.00 6.00 after" in lines[4]

@@ -22,9 +22,11 @@ from ..resources import measure
 
 
 def _stage(stages: dict, name: str, usage, **facts) -> None:
-    stages[name] = {"seconds": round(usage.seconds, 2), "peak_rss_gb": round(usage.peak_rss_gb, 3), **facts}
+    stages[name] = {"seconds": round(usage.seconds, 2), "peak_rss_gb": round(usage.peak_rss_gb, 3),
+                    "peak_pss_gb": round(usage.peak_pss_gb, 3), **facts}
     extra = "  ".join(f"{k} {v}" for k, v in facts.items())
-    print(f"{name:28s} {usage.seconds:9.1f} s  peak RSS {usage.peak_rss_gb:5.2f} GB  {extra}", flush=True)
+    print(f"{name:28s} {usage.seconds:9.1f} s  peak RSS {usage.peak_rss_gb:5.2f} GB  PSS {usage.peak_pss_gb:5.2f} GB  "
+          f"{extra}", flush=True)
 
 
 def run(out_dir="reports/scale", dataset: str = "fashion-mnist", recipes=("baseline", "sad-kl"), seed: int = 0,

@@ -51,6 +51,7 @@ class NotebookRun:
     figures: dict[str, dict] = field(default_factory=dict)
     seconds: float = 0.0
     peak_rss: int = 0
+    peak_pss: int = 0
     status: str = "ok"
     error: str | None = None
 
@@ -148,8 +149,8 @@ def execute_notebook(plan: NotebookPlan, out_dir: Path, figures_dir: Path, kerne
     """Run one planned notebook with papermill; a failure is returned as ``status="failed"`` with its message.
 
     ``cell_timeout``: seconds one cell may run (``None``: no limit); a cell past it fails the notebook. The
-    run's wall time and the peak resident memory of the process tree (`vlr_viz.resources.measure`: this process,
-    the kernel and whatever the kernel starts) are kept in the returned `NotebookRun`.
+    run's wall time and the peak memory of the process tree (`vlr_viz.resources.measure`: this process, the
+    kernel and whatever the kernel starts; PSS and summed RSS) are kept in the returned `NotebookRun`.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -180,7 +181,7 @@ def execute_notebook(plan: NotebookPlan, out_dir: Path, figures_dir: Path, kerne
             failure = err
         except Exception as err:  # kernel died, timeout, bad notebook: still name the notebook
             failure = err
-    run.seconds, run.peak_rss = usage.seconds, usage.peak_rss
+    run.seconds, run.peak_rss, run.peak_pss = usage.seconds, usage.peak_rss, usage.peak_pss
     if running.exists():
         os.replace(running, executed)
     if executed.exists():

@@ -21,7 +21,7 @@ import nbformat
 
 from ..cache import atomic_write_bytes
 from .headlines import report_headlines
-from .timing import format_bytes, format_load, format_seconds
+from .timing import MEMORY_NOTE, format_bytes, format_load, format_seconds
 
 IMAGES_DIR = "images"
 
@@ -111,11 +111,12 @@ def _time_section(runs) -> str:
     rows = "".join(
         f"<tr><td><a href='#{esc(r.name)}'>{esc(r.name)}</a></td><td class='{esc(r.status)}'>{esc(r.status)}</td>"
         f"<td>{format_seconds(r.seconds)}</td><td><span class='bar' style='width:{12 * r.seconds / total:.2f}em'>"
-        f"</span> {100 * r.seconds / total:.0f} %</td><td>{format_bytes(r.peak_rss)}</td></tr>" for r in runs)
+        f"</span> {100 * r.seconds / total:.0f} %</td><td>{format_bytes(r.peak_pss)}</td>"
+        f"<td>{format_bytes(r.peak_rss)}</td></tr>" for r in runs)
     return ("<section id='time'><h2>Where the time goes</h2><table><thead><tr><th>notebook</th><th>status</th>"
-            "<th>wall time</th><th>share</th><th>peak memory</th></tr></thead><tbody>" + rows + "</tbody></table>"
-            "<p class='meta'>Peak memory: the largest resident memory of the report process, the notebook's kernel "
-            "and the kernel's children, sampled four times a second.</p></section>")
+            "<th>wall time</th><th>share</th><th>peak memory</th><th>summed RSS</th></tr></thead><tbody>" + rows
+            + f"</tbody></table><p class='meta'>{esc(MEMORY_NOTE[0].upper() + MEMORY_NOTE[1:])}, sampled four "
+            "times a second.</p></section>")
 
 
 def write_index(out_dir: Path, runs, preset: str, seconds: float | None = None, load_before=None,
@@ -124,7 +125,7 @@ def write_index(out_dir: Path, runs, preset: str, seconds: float | None = None, 
     esc = html.escape
     out_dir = Path(out_dir)
     total = sum(r.seconds for r in runs) if seconds is None else seconds
-    peak = max((r.peak_rss for r in runs), default=0)
+    peak = max((r.peak_pss for r in runs), default=0)
     failed = [r.name for r in runs if r.status != "ok"]
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>vlr_viz report</title>"
              f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{_STYLE}</style></head>"
@@ -157,7 +158,7 @@ def write_index(out_dir: Path, runs, preset: str, seconds: float | None = None, 
         parts.append(f"<section id='{esc(r.name)}'><h2>{heading}</h2>"
                      + (f"<p>{esc(lead)}</p>" if lead else "")
                      + f"<p class='meta'><span class='{esc(r.status)}'>{esc(r.status)}</span> · "
-                       f"{format_seconds(r.seconds)} · peak memory {format_bytes(r.peak_rss)} · "
+                       f"{format_seconds(r.seconds)} · peak memory {format_bytes(r.peak_pss)} · "
                      + " · ".join(links) + "</p>")
         if r.error:
             parts.append(f"<pre>{esc(r.error)}</pre>")

@@ -29,7 +29,7 @@ def parameters_key(name: str, parameters: dict[str, Any]) -> str:
 
 
 def read_timings(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """``{key: {"seconds", "peak_rss", "finished"}}`` of earlier runs in ``out_dir`` (``{}`` when none or
+    """``{key: {"seconds", "peak_pss", "peak_rss", "finished"}}`` of earlier runs in ``out_dir`` (``{}`` when none or
     unreadable: an ETA is a convenience, never a reason to fail)."""
     path = Path(out_dir) / TIMINGS_FILE
     try:
@@ -47,8 +47,8 @@ def write_timings(out_dir: str | os.PathLike, runs) -> Path:
     finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for r in runs:
         if r.status == "ok":
-            known[parameters_key(r.name, r.parameters)] = {"seconds": round(r.seconds, 2), "peak_rss": r.peak_rss,
-                                                          "finished": finished}
+            known[parameters_key(r.name, r.parameters)] = {"seconds": round(r.seconds, 2), "peak_pss": r.peak_pss,
+                                                          "peak_rss": r.peak_rss, "finished": finished}
     path = Path(out_dir) / TIMINGS_FILE
     atomic_write_bytes(path, json.dumps({"runs": known}, indent=1, sort_keys=True).encode())
     return path
@@ -71,6 +71,12 @@ def format_seconds(seconds: float) -> str:
     s = int(round(seconds))
     h, m = divmod(s, 3600)
     return f"{h}:{m // 60:02d}:{m % 60:02d}" if h else f"{m // 60}:{m % 60:02d}"
+
+
+MEMORY_NOTE = ("peak memory: the largest PSS of the report process, the kernel and the kernel's children together "
+               "(each shared page counted once); summed RSS: their resident sets added up, shared pages once per "
+               "process")
+"""How the console and the index page describe their memory columns (`vlr_viz.resources`)."""
 
 
 def format_bytes(n: int) -> str:
@@ -148,8 +154,9 @@ class NotebookProgress:
 
 
 def notebook_line(run, previous: float | None) -> str:
-    """``01_modal_imbalance: ok in 23.4 s, peak 1.52 GB (previous run 25.1 s)`` for the console."""
-    text = f"{run.name}: {run.status} in {format_seconds(run.seconds)}, peak memory {format_bytes(run.peak_rss)}"
+    """``01_modal_imbalance: ok in 23.4 s, peak memory 1.52 GB (previous run 25.1 s)`` for the console (the peak
+    PSS of the process tree, `vlr_viz.resources`)."""
+    text = f"{run.name}: {run.status} in {format_seconds(run.seconds)}, peak memory {format_bytes(run.peak_pss)}"
     return text + (f" (previous run {format_seconds(previous)})" if previous is not None else "")
 
 
@@ -166,16 +173,16 @@ def format_load(load: tuple[float, float, float] | None) -> str:
 
 
 def timing_table(runs, load_before=None, load_after=None, total_seconds: float | None = None) -> str:
-    """The console summary: one line per notebook (status, wall time, peak memory of the process tree), the
-    total and the machine's load average before and after."""
+    """The console summary: one line per notebook (status, wall time, peak memory of the process tree as PSS and
+    as summed RSS, `vlr_viz.resources`), the total and the machine's load average before and after."""
     width = max([len(r.name) for r in runs] + [len("notebook")])
-    lines = [f"{'notebook':<{width}}  status  {'wall time':>9}  {'peak memory':>11}"]
+    lines = [f"{'notebook':<{width}}  status  {'wall time':>9}  {'peak memory':>11}  {'summed RSS':>10}"]
     for r in runs:
         lines.append(f"{r.name:<{width}}  {r.status:<6}  {format_seconds(r.seconds):>9}  "
-                     f"{format_bytes(r.peak_rss):>11}")
+                     f"{format_bytes(r.peak_pss):>11}  {format_bytes(r.peak_rss):>10}")
     total = sum(r.seconds for r in runs) if total_seconds is None else total_seconds
-    peak = max((r.peak_rss for r in runs), default=0)
-    lines.append(f"{'total':<{width}}  {'':<6}  {format_seconds(total):>9}  {format_bytes(peak):>11} (largest)")
-    lines.append("peak memory: resident memory of the report process, the kernel and the kernel's children; "
-                 f"load average {format_load(load_before)} before, {format_load(load_after)} after")
+    pss, rss = (max((getattr(r, k) for r in runs), default=0) for k in ("peak_pss", "peak_rss"))
+    lines.append(f"{'total':<{width}}  {'':<6}  {format_seconds(total):>9}  {format_bytes(pss):>11}  "
+                 f"{format_bytes(rss):>10} (largest)")
+    lines.append(MEMORY_NOTE + f"; load average {format_load(load_before)} before, {format_load(load_after)} after")
     return "\n".join(lines)
