@@ -2,19 +2,20 @@
 
 glibc's ``malloc`` serves a request above its *mmap threshold* (128 KiB at start, raised as large blocks are freed,
 to at most 32 MiB) with a fresh ``mmap`` and unmaps it on ``free``. PyTorch on a CPU allocates every intermediate
-tensor through ``malloc``, so a tensor above the threshold -- an activation of a convolutional encoder at batch
-64 is 100 MB -- is mapped, faulted in page by page (the kernel zeroes each 4 KiB
-page), and unmapped again at every batch. In a cold fast report this was a fifth of all CPU time (system time
-111 s of 546 s, 39.5 million minor page faults); extracting 500 Twemoji images took 3.5-4.4 s, 1.8-3.6 s of it in
-the kernel, against 2.2-2.4 s and 0.2-0.4 s with the blocks reused (`benchmarks/bench_extraction.py`).
+tensor through ``malloc``, so a tensor above the threshold (an activation of a convolutional encoder at batch 64 is
+100 MB) is mapped, faulted in page by page (the kernel zeroes each 4 KiB page) and unmapped again at every batch.
+In a cold fast report this was a fifth of all CPU time (system time 111 s of 546 s, 39.5 million minor page
+faults); extracting 500 Twemoji images took 3.5-4.4 s, 1.8-3.6 s of it in the kernel, against 2.2-2.4 s and
+0.2-0.4 s with the blocks reused (`benchmarks/bench_extraction.py`).
 
 `reusing_large_blocks` raises the mmap threshold and the trim threshold (the free space at the top of the heap
-kept for reuse) with ``mallopt(3)`` while a feature extraction runs (around the call that drives it to the end,
-never inside a generator, which could be left unfinished and keep the settings), so freed activations stay in the heap and the
-next batch reuses them; on leaving, it sets the values glibc's own adjustment ends at (32 MiB / 64 MiB) and returns
-the free heap to the system (``malloc_trim``), so no memory stays held after the extraction. It changes no result
-(allocation does not touch arithmetic). Set ``VLR_VIZ_MALLOC=system`` to keep the C library's settings; elsewhere
-than glibc it does nothing.
+kept for reuse) with ``mallopt(3)`` while a feature extraction runs, so freed activations stay in the heap and the
+next batch reuses them. It wraps the call that drives an extraction to its end, never a generator, which a caller
+could leave unfinished with the settings still in force. On leaving, it sets the values glibc's own adjustment
+ends at (32 MiB / 64 MiB) and returns the free heap to the system (``malloc_trim``), so no memory stays held after
+the extraction. It changes no result (allocation does not touch arithmetic; the benchmark and the tests compare the
+features bit for bit). Set ``VLR_VIZ_MALLOC=system`` to keep the C library's settings; elsewhere than glibc it does
+nothing.
 """
 from __future__ import annotations
 
