@@ -76,9 +76,9 @@ def _rss(p: psutil.Process) -> int:
 
 def _pss(p: psutil.Process) -> int:
     try:
-        return getattr(p.memory_full_info(), "pss", None) or p.memory_info().rss
-    except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
-        return _rss(p)  # unreadable: its RSS stands in
+        return p.memory_full_info().pss
+    except (psutil.NoSuchProcess, psutil.AccessDenied, OSError, AttributeError):
+        return _rss(p)  # unreadable, or no PSS on this OS: its RSS stands in
 
 
 def tree_memory(process: psutil.Process | None = None) -> tuple[int, int]:
