@@ -91,16 +91,18 @@ def _render_png(fig, width: int | None, height: int | None, scale: float) -> byt
                            "(/usr/bin/chromium) or point BROWSER_PATH at a Chrome/Chromium executable")
     import kaleido
 
-    try:
-        if not _kaleido_server_started:
-            kaleido.start_sync_server(silence_warnings=True)
-            atexit.register(_stop_kaleido_server)
-            _kaleido_server_started = True
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The kopts argument is ignored")
-            return fig.to_image(format="png", width=width, height=height, scale=scale)
-    except Exception as e:  # kaleido wraps browser start-up failures in several exception types
-        raise RuntimeError(f"kaleido could not render with the browser {browser!r}: {e}") from e
+    for attempt in (1, 2):  # a busy machine can ask a fresh tab to render before kaleido's script has loaded
+        try:
+            if not _kaleido_server_started:
+                kaleido.start_sync_server(silence_warnings=True)
+                atexit.register(_stop_kaleido_server)
+                _kaleido_server_started = True
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+                return fig.to_image(format="png", width=width, height=height, scale=scale)
+        except Exception as e:  # kaleido wraps browser start-up failures in several exception types
+            if attempt == 2 or "is not defined" not in str(e):
+                raise RuntimeError(f"kaleido could not render with the browser {browser!r}: {e}") from e
 
 
 def save_png(fig, path, scale: float = 2, width: int | None = None, height: int | None = None) -> Path:
