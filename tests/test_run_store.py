@@ -118,6 +118,9 @@ def test_runs_command_lists_and_removes(tmp_path, data, capsys, monkeypatch):
     assert main(["runs", "ls"]) == 0
     listing = capsys.readouterr().out
     assert listing.count("sad") >= 2 and "2 stored runs" in listing
+    stage1 = sorted((tmp_path / "runs" / "stage1").glob("*/manifest.json"))
+    size = sum(f.stat().st_size for f in (tmp_path / "runs" / "stage1").rglob("*") if f.is_file())
+    assert len(stage1) == 2 and f"stage1 2 entries {size / 2**20:.1f} MiB" in listing  # one stage 1 per seed
     key = RunStore().entries()[0]["key"]
     assert main(["runs", "rm", key]) == 0 and len(RunStore().entries()) == 1
     assert main(["runs", "rm", "--all"]) == 0 and RunStore().entries() == []

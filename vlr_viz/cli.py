@@ -143,6 +143,10 @@ def cmd_runs(args) -> int:
               f"epoch {r.get('best_epoch', '?'):<3} val RSUM {rsum:>6s}  {r['bytes'] / 2**20:6.1f} MiB  "
               f"{r.get('stored', '')}  {r.get('condition', '')}")
     print(f"{len(rows)} stored runs in {store.root}")
+    derived = store.derived()
+    if derived:
+        print("beside them (cleared by 'vlr-viz runs rm --all'): " + ", ".join(
+            f"{name} {n} entries {size / 2**20:.1f} MiB" for name, (n, size) in derived.items()))
     return 0
 
 

@@ -118,12 +118,12 @@ def fit_seeds(config: TrainConfig, seeds: Sequence[int], train: PairFeatures, va
 
 
 def fit_batched(configs: Sequence[TrainConfig], train: PairFeatures, val: PairFeatures, *, probe=None,
-                progress: bool = False, together: bool | None = None) -> list[TrainResult]:
+                progress: bool = False, together: bool | None = None, stage1_store=None) -> list[TrainResult]:
     """One `TrainResult` per config, the runs trained as one batched model (module docstring). The configs must
     agree on `SHAPE_FIELDS`; CoVLR runs, and everything in a multi-process run, train one by one, those of one
-    `vlr_viz.train.stage1.stage1_signature` sharing their stage 1 (`fit_sharing_stage1`). ``together``:
-    ``None`` batches the runs on a CUDA device only (where it pays, module docstring), ``True`` always,
-    ``False`` never."""
+    `vlr_viz.train.stage1.stage1_signature` sharing their stage 1 (`fit_sharing_stage1`, which reads and fills
+    ``stage1_store`` when given). ``together``: ``None`` batches the runs on a CUDA device only (where it pays,
+    module docstring), ``True`` always, ``False`` never."""
     configs = list(configs)
     if not configs:
         raise ValueError("fit_batched needs at least one config")
@@ -138,9 +138,10 @@ def fit_batched(configs: Sequence[TrainConfig], train: PairFeatures, val: PairFe
              or dist_utils.is_distributed()]
     batch = [c for c in configs if c not in alone]
     if len(batch) < 2:
-        return fit_sharing_stage1(configs, train, val, probe=probe, progress=progress)
+        return fit_sharing_stage1(configs, train, val, probe=probe, progress=progress, stage1_store=stage1_store)
     results = dict(zip(map(id, batch), _fit_together(batch, train, val, probe, progress)))
-    results.update(zip(map(id, alone), fit_sharing_stage1(alone, train, val, probe=probe, progress=progress)))
+    results.update(zip(map(id, alone), fit_sharing_stage1(alone, train, val, probe=probe, progress=progress,
+                                                          stage1_store=stage1_store)))
     return [results[id(c)] for c in configs]
 
 

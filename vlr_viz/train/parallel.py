@@ -9,9 +9,10 @@ a worker is the same computation as in the parent with the same thread count, so
 compares them bit for bit).
 
 Where the work goes: the features are sent to each worker once (its initializer), each task carries only a config;
-runs that share their stage 1 (`vlr_viz.train.stage1`: the recipes of one seed and condition) have it trained once,
-by a short first task, and then continue from it side by side; CoVLR runs go first (its meta step makes a run
-about 2.7× as long), so the last runs to finish are short ones.
+runs that share their stage 1 (`vlr_viz.train.stage1`: the recipes of one seed and condition) continue from it
+side by side, read from the store (`vlr_viz.train.stage1_store`) or trained once by a short first task that
+stores it; a run alone in its group stores the stage 1 it trains on the way; CoVLR runs go first (its meta step
+makes a run about 2.7× as long), so the last runs to finish are short ones.
 ``VLR_VIZ_TRAIN_WORKERS`` overrides the default number of workers (the CPU cores this process may use).
 """
 from __future__ import annotations
@@ -27,6 +28,8 @@ from tqdm.auto import tqdm
 from ..processes import SpawnPool
 from .config import TrainConfig
 from .stage1 import stage1_groups
+from .stage1_store import Stage1Store, fit_through_stage1_store
+from .store import RunStore
 
 RELATIVE_COST = {"covlr": 2.7}
 """Run time relative to a matching-only run, for the order of submission (`benchmarks/bench_train_runs.py`)."""
@@ -56,15 +59,19 @@ def _init_worker(train, val, evaluate, store_root: str, threads: int) -> None:
     _WORKER.update(train=train, val=val, evaluate=evaluate, store_root=store_root)
 
 
-def _train_one(key: str, config: dict, summary: dict, stage1=None) -> None:
-    """Train one run in a worker (from ``stage1`` when given) and write it into the store."""
-    from .store import RunStore, _entry
+def _train_one(key: str, config: dict, summary: dict, stage1=None, stage1_key: str | None = None) -> None:
+    """Train one run in a worker (from ``stage1`` when given, else through the stage-1 store under ``stage1_key``)
+    and write it into the store."""
+    from .store import _entry
     from .trainer import fit
 
-    config = TrainConfig.from_dict(config)
+    config, store = TrainConfig.from_dict(config), RunStore(Path(_WORKER["store_root"]))
     train, val, evaluate = _WORKER["train"], _WORKER["val"], _WORKER["evaluate"]
-    result = fit(config, train, val, progress=False, stage1=stage1)
-    RunStore(Path(_WORKER["store_root"])).put(key, **_entry(config, result, train, val, evaluate, summary))
+    if stage1 is not None:
+        result = fit(config, train, val, progress=False, stage1=stage1)
+    else:
+        result = fit_through_stage1_store(config, train, val, Stage1Store(store), key=stage1_key, progress=False)
+    store.put(key, **_entry(config, result, train, val, evaluate, summary))
 
 
 def _by_cost(jobs: list) -> list:
@@ -72,13 +79,15 @@ def _by_cost(jobs: list) -> list:
     return sorted(jobs, key=lambda job: -RELATIVE_COST.get(job[1].method, 1.0))
 
 
-def _record_stage1(config: dict):
-    """Train stage 1 of ``config`` in a worker and return its `~vlr_viz.train.stage1.Stage1`."""
+def _record_stage1(config: dict, stage1_key: str):
+    """Train stage 1 of ``config`` in a worker, store it under ``stage1_key`` and return its
+    `~vlr_viz.train.stage1.Stage1`."""
     from .trainer import fit
 
     config, recorded = TrainConfig.from_dict(config), []
     fit(config, _WORKER["train"], _WORKER["val"], progress=False, until_epoch=config.epochs_stage1,
         record_stage1=recorded)
+    Stage1Store(RunStore(Path(_WORKER["store_root"]))).put(stage1_key, recorded[0])
     return recorded[0]
 
 
@@ -95,7 +104,11 @@ def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, eval
     if workers < 2 or len(jobs) < 2:
         raise ValueError(f"train_into_store needs at least 2 workers and 2 runs, got {workers} and {len(jobs)}")
     threads = threads or max(1, torch.get_num_threads() // workers)
-    groups = [_by_cost([jobs[i] for i in group]) for group in stage1_groups([config for _, config, _ in jobs])]
+    configs = [config for _, config, _ in jobs]
+    stage1_store = Stage1Store(RunStore(Path(store_root)))
+    stage1_keys = dict(zip((key for key, _, _ in jobs), stage1_store.keys(configs, train, val)))
+    groups = [_by_cost([jobs[i] for i in group]) for group in stage1_groups(configs)]
+    stored = [stage1_store.get(stage1_keys[group[0][0]]) for group in groups]
     t0 = time.perf_counter()
     with SpawnPool(min(workers, len(jobs)), initializer=_init_worker,
                    initargs=(train, val, evaluate, str(store_root), threads)) as pool:
@@ -103,12 +116,16 @@ def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, eval
 
         def submit(group: list, stage1=None) -> None:
             for key, config, summary in group:
-                futures[pool.submit(_train_one, key, config.to_dict(), summary, stage1)] = (key, config, None)
+                futures[pool.submit(_train_one, key, config.to_dict(), summary, stage1 or stored_stage1.get(key),
+                                    stage1_keys[key])] = (key, config, None)
 
-        for group in groups:  # the shared stage-1 passes first: they are short and fan out to their runs
-            if len(group) > 1:
-                futures[pool.submit(_record_stage1, group[0][1].to_dict())] = (None, group[0][1], group)
-        submit(_by_cost([group[0] for group in groups if len(group) == 1]))
+        for group, stage1 in zip(groups, stored):  # the stage-1 passes first: short, they fan out to their runs
+            if stage1 is None and len(group) > 1:
+                key, config, _ = group[0]
+                futures[pool.submit(_record_stage1, config.to_dict(), stage1_keys[key])] = (None, config, group)
+        stored_stage1 = {job[0]: stage1 for group, stage1 in zip(groups, stored) if stage1 is not None for job in group}
+        submit(_by_cost([job for group, stage1 in zip(groups, stored) if stage1 is not None or len(group) == 1
+                         for job in group]))
         bar = tqdm(total=len(jobs), disable=not progress, desc=f"training on {min(workers, len(jobs))} processes",
                    unit="run")
         pending = set(futures)

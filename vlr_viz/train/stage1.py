@@ -157,21 +157,31 @@ def stage1_groups(configs) -> list[list[int]]:
     return list(groups.values())
 
 
-def fit_sharing_stage1(configs, train, val, *, probe=None, progress: bool = False) -> list:
+def fit_sharing_stage1(configs, train, val, *, probe=None, progress: bool = False, stage1_store=None) -> list:
     """`vlr_viz.train.trainer.fit` of every config, one after the other, stage 1 trained once per group of
-    `stage1_groups`: the group's first run records it and the others continue from it (the same numbers)."""
+    `stage1_groups`: the group's first run records it and the others continue from it (the same numbers).
+    ``stage1_store``: a `vlr_viz.train.stage1_store.Stage1Store` to read each group's stage 1 from, and to store
+    the ones trained here in."""
     from .. import distributed as dist_utils
     from .trainer import fit
 
     configs = list(configs)
     if dist_utils.is_distributed():  # every process would record its own copy: train the runs whole
         return [fit(c, train, val, probe=probe, progress=progress) for c in configs]
+    keys = stage1_store.keys(configs, train, val) if stage1_store is not None else [None] * len(configs)
     results = [None] * len(configs)
     for group in stage1_groups(configs):
+        first, key = group[0], keys[group[0]]
+        stage1 = None if key is None else stage1_store.get(key)
         recorded: list[Stage1] = []
-        first = group[0]
-        results[first] = fit(configs[first], train, val, probe=probe, progress=progress,
-                             record_stage1=recorded if len(group) > 1 else None)
-        for i in group[1:]:
-            results[i] = fit(configs[i], train, val, probe=probe, progress=progress, stage1=recorded[0])
+        if stage1 is None:
+            record = len(group) > 1 or key is not None
+            results[first] = fit(configs[first], train, val, probe=probe, progress=progress,
+                                 record_stage1=recorded if record else None)
+            group = group[1:]
+            if recorded and key is not None:
+                stage1_store.put(key, recorded[0])
+            stage1 = recorded[0] if recorded else None
+        for i in group:
+            results[i] = fit(configs[i], train, val, probe=probe, progress=progress, stage1=stage1)
     return results

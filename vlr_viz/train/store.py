@@ -45,11 +45,11 @@ TRAINING_CODE_VERSION = "2"
 """Changes whenever the training code computes something else for the same inputs (it keys every stored run)."""
 
 
-DERIVED = ("evaluations", "analyses", "dcmq", "faiss")
-"""Folders of the store that hold what is computed from runs and embeddings: stored evaluations
-(`vlr_viz.eval.stored`), analyses (`vlr_viz.stored_tables`), DCMQ passes (`vlr_viz.train.dcmq.store`) and FAISS
-quantisers (`vlr_viz.models.faiss_baselines.stored_faiss_codes`). ``vlr-viz runs rm --all`` clears them with the
-runs."""
+DERIVED = ("stage1", "evaluations", "analyses", "dcmq", "faiss")
+"""Folders of the store that hold what is computed on the way to runs or from them: shared stage-1 passes
+(`vlr_viz.train.stage1_store`), stored evaluations (`vlr_viz.eval.stored`), analyses (`vlr_viz.stored_tables`), DCMQ
+passes (`vlr_viz.train.dcmq.store`) and FAISS quantisers (`vlr_viz.models.faiss_baselines.stored_faiss_codes`).
+``vlr-viz runs rm --all`` clears them with the runs."""
 
 
 class StoredRunWarning(UserWarning):
@@ -218,6 +218,16 @@ class RunStore:
             rows.append({"key": folder.name, "bytes": size, **summary})
         return rows
 
+    def derived(self) -> dict[str, tuple[int, int]]:
+        """``{folder of DERIVED: (entries, bytes)}`` for each such folder present (lock files not counted)."""
+        sizes = {}
+        for name in DERIVED:
+            folder = self.root / name
+            if folder.is_dir():
+                entries = [p for p in folder.iterdir() if p.suffix not in (".lock", ".tmp")]
+                sizes[name] = (len(entries), sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()))
+        return sizes
+
     def remove(self, keys=None) -> int:
         """Delete the given runs (all with ``keys=None``, and everything under `DERIVED`); returns how many runs were
         removed."""
@@ -265,16 +275,18 @@ def fit_stored(config: TrainConfig, train, val, evaluate=None, *, store: RunStor
                force: bool = False, probe=None, progress: bool = False, summary: dict | None = None):
     """`fit` through the store: ``(TrainResult, (img_emb, txt_emb) of evaluate or None, hit)``.
 
-    A hit trains nothing and rebuilds the selected model from the stored state; ``force`` trains again and replaces
-    the entry; ``store=None`` uses the default store.
+    A hit trains nothing and rebuilds the selected model from the stored state; a miss continues from the run's
+    stored stage 1 when there is one (`vlr_viz.train.stage1_store`), else trains whole and stores its stage 1;
+    ``force`` trains again and replaces the entry; ``store=None`` uses the default store.
     """
-    from .trainer import fit
+    from .stage1_store import Stage1Store, fit_through_stage1_store
 
     store = store or RunStore()
     key = run_key(config, train, val, evaluate, probe)
 
     def train_now() -> dict:
-        return _entry(config, fit(config, train, val, probe=probe, progress=progress), train, val, evaluate, summary)
+        result = fit_through_stage1_store(config, train, val, Stage1Store(store), probe=probe, progress=progress)
+        return _entry(config, result, train, val, evaluate, summary)
 
     if force:
         store.put(key, **train_now())
@@ -291,11 +303,14 @@ def fit_batched_stored(configs, train, val, evaluate=None, *, store: RunStore | 
 
     The runs the store lacks train on a CPU in ``workers`` processes at once (`vlr_viz.train.parallel`; default: one
     per core, ``1`` trains them here one after the other), on a CUDA device together as one batched model
-    (`vlr_viz.train.multi_seed.fit_batched`, which trains CoVLR runs alone). Every path gives the same numbers.
+    (`vlr_viz.train.multi_seed.fit_batched`, which trains CoVLR runs alone). Runs trained one by one continue from
+    their stored stage 1 when there is one and store the ones they train (`vlr_viz.train.stage1_store`). Every path
+    gives the same numbers.
     """
     from .device import resolve_device
     from .multi_seed import fit_batched
     from .parallel import default_workers, train_into_store
+    from .stage1_store import Stage1Store
     from .. import distributed as dist_utils
 
     store = store or RunStore()
@@ -320,7 +335,8 @@ def fit_batched_stored(configs, train, val, evaluate=None, *, store: RunStore | 
                 train_into_store([(keys[i], configs[i], summaries[i]) for i in missing], train, val, evaluate,
                                  store.root, workers=workers, progress=progress)
             elif missing:
-                results = fit_batched([configs[i] for i in missing], train, val, progress=progress)
+                results = fit_batched([configs[i] for i in missing], train, val, progress=progress,
+                                      stage1_store=Stage1Store(store))
                 for i, result in zip(missing, results):
                     store.put(keys[i], **_entry(configs[i], result, train, val, evaluate, summaries[i]))
             for i in missing:

@@ -1,0 +1,149 @@
+"""Stage 1 in the run store: a change of what only stage 2 reads trains stage 2 alone.
+
+Every recipe starts with the same matching-only stage 1 (`vlr_viz.train.stage1`). Its `Stage1` (weights, AdamW
+state, RNG state, best epoch so far, per-epoch values and snapshot weights) is stored beside the runs, in
+``<run store>/stage1/<key>/``, keyed by the content hash of the `stage1_signature`, the training and validation
+features (`vlr_viz.train.store.fingerprint`) and `TRAINING_CODE_VERSION`. A run that misses the store looks up its
+stage 1 there first: a new λ, τ2, structure weight, student relation or method (the explorer's sliders, a notebook
+parameter) then trains only its stage-2 epochs, with the numbers of the run trained whole (a test checks them bit
+for bit). Runs that train whole record their stage 1 on the way and store it.
+
+An entry is two files written whole by `RunStore.put_files` (checksummed, renamed into place)::
+
+    tensors.safetensors   model and best-epoch weights, AdamW moments and steps, RNG states, snapshot weights
+    stage1.json           signature, step, best epoch and metrics, per-epoch values, feature sizes, the order of
+                          the tensors; step tables as float32 bytes (hex), so that every value reads back exactly
+
+Nothing is unpickled on load; a damaged entry is reported (`StoredRunWarning`), removed and trained again.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
+
+from ..cache import content_hash
+from .config import TrainConfig
+from .stage1 import Stage1, shares_stage1, stage1_signature
+from .store import TRAINING_CODE_VERSION, RunStore, fingerprint
+
+FOLDER = "stage1"
+"""The folder of the run store that holds stage-1 entries (one of `vlr_viz.train.store.DERIVED`)."""
+
+
+def _flat(prefix: str, state: dict | None) -> dict[str, torch.Tensor]:
+    return {} if state is None else {f"{prefix}/{k}": v.detach().cpu().contiguous() for k, v in state.items()}
+
+
+def _unflat(tensors: dict, prefix: str) -> dict:
+    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
+
+
+def _table(table: np.ndarray | None) -> dict | None:
+    if table is None:
+        return None
+    table = np.ascontiguousarray(table, dtype=np.float32)
+    return {"shape": list(table.shape), "float32": table.tobytes().hex()}
+
+
+def _untable(entry: dict | None) -> np.ndarray | None:
+    if entry is None:
+        return None
+    return np.frombuffer(bytes.fromhex(entry["float32"]), dtype=np.float32).reshape(entry["shape"]).copy()
+
+
+def stage1_to_files(stage1: Stage1) -> dict[str, bytes]:
+    """The files of a stage-1 entry (module docstring)."""
+    tensors = {**_flat("model", stage1.model_state), **_flat("best", stage1.best["state"]),
+               **_flat("rng", stage1.rng_states)}
+    optimizer = {}
+    for name, state in stage1.optimizer_state.items():
+        tensors.update(_flat(f"opt/{name}", {k: v for k, v in state.items() if torch.is_tensor(v)}))
+        optimizer[name] = {k: v for k, v in state.items() if not torch.is_tensor(v)}
+    epochs = []
+    for i, record in enumerate(stage1.epochs):
+        tensors.update(_flat(f"epoch{i}", record["state"]))
+        epochs.append({k: _table(v) if k == "table" else v is not None if k == "state" else v  # state: kept?
+                       for k, v in record.items()})
+    meta = {"signature": stage1.signature, "step": stage1.step, "data": list(stage1.data), "optimizer": optimizer,
+            "best": {k: v for k, v in stage1.best.items() if k != "state"},
+            "best_has_state": stage1.best["state"] is not None, "epochs": epochs, "tensor_order": list(tensors)}
+    return {"tensors.safetensors": save(tensors), "stage1.json": json.dumps(meta, default=float).encode()}
+
+
+def stage1_from_files(files: dict[str, bytes]) -> Stage1:
+    """The `Stage1` of an entry's files (`stage1_to_files`); KeyError / ValueError when they do not make one."""
+    tensors, meta = load(files["tensors.safetensors"]), json.loads(files["stage1.json"])
+    tensors = {name: tensors[name] for name in meta["tensor_order"]}  # safetensors sorts the names
+    optimizer = {name: {**_unflat(tensors, f"opt/{name}"), **plain} for name, plain in meta["optimizer"].items()}
+    epochs = []
+    for i, record in enumerate(meta["epochs"]):
+        epochs.append({k: _untable(v) if k == "table" else (_unflat(tensors, f"epoch{i}") if v else None)
+                       if k == "state" else v for k, v in record.items()})
+    best = {"state": _unflat(tensors, "best") if meta["best_has_state"] else None, **meta["best"]}
+    model_state = _unflat(tensors, "model")
+    if not model_state:
+        raise ValueError("the entry holds no model weights")
+    return Stage1(meta["signature"], model_state, optimizer, _unflat(tensors, "rng"), meta["step"], best, epochs,
+                  tuple(meta["data"]))
+
+
+class Stage1Store:
+    """Stage-1 entries of a `RunStore` (module docstring); ``None`` uses the default store."""
+
+    def __init__(self, store: RunStore | None = None):
+        self.entries = RunStore((store or RunStore()).root / FOLDER)
+
+    def keys(self, configs, train, val) -> list[str | None]:
+        """The entry key of every config's stage 1 (``None`` for a config without both stages), the features
+        fingerprinted once."""
+        configs = list(configs)
+        if not any(shares_stage1(c) for c in configs):
+            return [None] * len(configs)
+        prints = fingerprint(train), fingerprint(val), TRAINING_CODE_VERSION
+        return [content_hash("stage1", stage1_signature(c), *prints) if shares_stage1(c) else None
+                for c in configs]
+
+    def get(self, key: str | None) -> Stage1 | None:
+        """The stored stage 1, or ``None`` when there is none or it is damaged (reported, then removed)."""
+        files = None if key is None else self.entries.get_files(key)
+        if files is None:
+            return None
+        try:
+            return stage1_from_files(files)
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError, SafetensorError) as e:
+            self.entries.discard(key, e)
+            return None
+
+    def put(self, key: str, stage1: Stage1) -> None:
+        """Store ``stage1`` under ``key`` unless an intact entry is there; a lock keeps two processes from writing
+        the same entry at once."""
+        self.entries.root.mkdir(parents=True, exist_ok=True)
+        with open(self.entries.root / f"{key}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.entries.get_files(key) is None:
+                self.entries.put_files(key, stage1_to_files(stage1))
+
+
+def fit_through_stage1_store(config: TrainConfig, train, val, stage1_store: Stage1Store, key: str | None = None,
+                             **fit_kwargs):
+    """`vlr_viz.train.trainer.fit` of ``config``, continued from its stored stage 1 when there is one, else trained
+    whole with its stage 1 recorded and stored. ``key``: its `Stage1Store.keys` entry, when known."""
+    from .. import distributed as dist_utils
+    from .trainer import fit
+
+    if not shares_stage1(config) or dist_utils.is_distributed():  # each process would store its own RNG state
+        return fit(config, train, val, **fit_kwargs)
+    key = key or stage1_store.keys([config], train, val)[0]
+    stage1 = stage1_store.get(key)
+    if stage1 is not None:
+        return fit(config, train, val, stage1=stage1, **fit_kwargs)
+    recorded: list[Stage1] = []
+    result = fit(config, train, val, record_stage1=recorded, **fit_kwargs)
+    if recorded:
+        stage1_store.put(key, recorded[0])
+    return result
