@@ -45,3 +45,40 @@ def test_a_moved_module_keeps_its_old_name_with_a_warning(old):
     with pytest.warns(DeprecationWarning, match=f"{old} moved to {MOVED[old]}"):
         module = importlib.import_module(old)
     assert module is importlib.import_module(MOVED[old])
+
+
+def test_checking_every_notebooks_parameters_loads_no_torch():
+    """The report checks every notebook's parameters in its own process before any work; the checks (training
+    settings, recipes, code lengths, degradations, datasets) must not load torch there."""
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "from pathlib import Path\n"
+              "from vlr_viz.notebook.parameters import check_notebook_parameters, notebook_parameters\n"
+              "from vlr_viz.notebook.rules import parameter_checks\n"
+              f"books = sorted(Path({str(ROOT / 'notebooks')!r}).glob('*.ipynb'))\n"
+              "for book in books:\n"
+              "    check_notebook_parameters(book, notebook_parameters(book))\n"
+              "torch = sorted(m for m in sys.modules if m.split('.')[0] == 'torch')\n"
+              "print(len(books), len(parameter_checks()), torch)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["6", str(len(_checks())), "[]"]
+
+
+def _checks():
+    from vlr_viz.notebook.rules import parameter_checks
+
+    return parameter_checks()
+
+
+def test_the_torch_free_names_agree_with_the_code_that_uses_them():
+    from vlr_viz import losses, models
+    from vlr_viz.losses import dcmq, structure
+    from vlr_viz.models import fusion, quantizer
+    from vlr_viz.train import config, methods
+
+    assert config.METHODS == tuple(methods.METHODS)
+    assert structure.DISTANCES is losses.DISTANCES and structure.STUDENT_RELATIONS is losses.STUDENT_RELATIONS
+    assert dcmq.TERMS is losses.DCMQ_TERMS and fusion.LAMBDA_PARAMS is models.LAMBDA_PARAMS
+    assert quantizer.pq_shape_for_bits(64) == (8, 256)

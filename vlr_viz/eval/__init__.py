@@ -1,25 +1,15 @@
-"""vlr_viz.eval: retrieval metrics (cross-modal, single-modal, mixed) and the evaluation table (docs/method.md, E)."""
-from vlr_viz.eval.evaluate import evaluate, metrics_dict
-from vlr_viz.eval.mixed import mixed_retrieval
-from vlr_viz.eval.ranking import EMPTY_QUERIES, average_precision_at_k, describe_empty_queries, knn_accuracy, ndcg_at_k
-from vlr_viz.eval.relevance import caption_image_relevance, category_relevance, rouge_relevance
-from vlr_viz.eval.retrieval import recall_at_k
-from vlr_viz.eval.single_modal import image_to_image, single_modal_retrieval, text_to_text
+"""vlr_viz.eval: retrieval metrics (cross-modal, single-modal, mixed) and the evaluation table (docs/method.md, E).
 
-__all__ = [
-    "recall_at_k",
-    "ndcg_at_k",
-    "EMPTY_QUERIES",
-    "describe_empty_queries",
-    "average_precision_at_k",
-    "knn_accuracy",
-    "rouge_relevance",
-    "caption_image_relevance",
-    "category_relevance",
-    "image_to_image",
-    "text_to_text",
-    "single_modal_retrieval",
-    "mixed_retrieval",
-    "evaluate",
-    "metrics_dict",
-]
+The names are imported on first use (`lazy_loader`), so that the torch-free modules (`cutoffs`, `ranking`) read
+without loading torch.
+"""
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "evaluate": ["evaluate", "metrics_dict"],
+    "mixed": ["mixed_retrieval"],
+    "ranking": ["EMPTY_QUERIES", "average_precision_at_k", "describe_empty_queries", "knn_accuracy", "ndcg_at_k"],
+    "relevance": ["caption_image_relevance", "category_relevance", "rouge_relevance"],
+    "retrieval": ["recall_at_k"],
+    "single_modal": ["image_to_image", "single_modal_retrieval", "text_to_text"],
+})

@@ -11,26 +11,41 @@ function                               terms                                    
 `covlr_terms` (the CoVLR meta step)    ``match_loss``, ``rel_loss``                   B2
 =====================================  =============================================  ==========================
 
-`vlr_viz.losses.npc` holds DCMQ's distillation target and loss (C3).
+`vlr_viz.losses.npc` holds DCMQ's distillation target and loss (C3), `vlr_viz.losses.dcmq` its objective.
+
+The names of terms, distances and relations are defined here, without torch, for the configs that check them
+(`vlr_viz.train.config`, `vlr_viz.train.dcmq.config`); the loss functions are imported on first use
+(`lazy_loader`).
 """
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import torch
+import lazy_loader
 
-from .matching import matching_loss
-from .representation import representation_loss
-from .covlr import covlr_terms
-from .structure import (DISTANCES, STUDENT_RELATIONS, lambda_objective, off_diagonal, relation_distance,
-                        structure_loss, student_relations, teacher_relations)
-from .targets import positive_targets, soft_cross_entropy
-from .vse_hinge import vse_hinge_loss
+if TYPE_CHECKING:
+    import torch
 
 #: The authors' weights (TIP 2024) for the terms vlr_viz has (their ITM term, weight 2, has no counterpart here).
 DEFAULT_WEIGHTS = {"match_loss": 1.0, "rep_img_loss": 1.0, "rep_txt_loss": 2.0,
                    "kd_loss": 2.0, "kd_v_loss": 1.0, "kd_t_loss": 1.0}
+#: Distances d of the structure terms (docs/method.md, A5).
+DISTANCES = ("mae", "mse", "kl")
+#: Student relations S of the structure term (docs/method.md, A3).
+STUDENT_RELATIONS = ("pair", "intra", "inter", "all")
+#: The terms of DCMQ's objective (`vlr_viz.losses.dcmq.dcmq_loss`; docs/codes.md).
+DCMQ_TERMS = ("distill_loss", "pair_loss", "balance_loss")
+
+__getattr__, __dir__, _lazy_all = lazy_loader.attach(__name__, submod_attrs={
+    "covlr": ["covlr_terms"],
+    "matching": ["matching_loss"],
+    "representation": ["representation_loss"],
+    "structure": ["lambda_objective", "off_diagonal", "relation_distance", "structure_loss", "student_relations",
+                  "teacher_relations"],
+    "targets": ["positive_targets", "soft_cross_entropy"],
+    "vse_hinge": ["vse_hinge_loss"],
+})
 
 
 def weighted_sum(terms: Mapping[str, torch.Tensor],
@@ -51,7 +66,4 @@ def weighted_sum(terms: Mapping[str, torch.Tensor],
     return sum(weighted.values()), weighted
 
 
-__all__ = ["DEFAULT_WEIGHTS", "DISTANCES", "STUDENT_RELATIONS", "covlr_terms", "matching_loss",
-           "lambda_objective", "off_diagonal", "positive_targets", "relation_distance", "representation_loss",
-           "soft_cross_entropy", "structure_loss", "student_relations", "teacher_relations", "vse_hinge_loss",
-           "weighted_sum"]
+__all__ = ["DCMQ_TERMS", "DEFAULT_WEIGHTS", "DISTANCES", "STUDENT_RELATIONS", *_lazy_all, "weighted_sum"]

@@ -29,9 +29,8 @@ from collections.abc import Sequence
 
 import torch
 
+from . import DCMQ_TERMS as TERMS
 from .targets import positive_targets
-
-TERMS = ("distill_loss", "pair_loss", "balance_loss")
 
 
 def _soft_cross_entropy_rows(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -17,10 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import DISTANCES, STUDENT_RELATIONS
 from .targets import check_pair_batch
-
-DISTANCES = ("mae", "mse", "kl")
-STUDENT_RELATIONS = ("pair", "intra", "inter", "all")
 
 
 def off_diagonal(x: torch.Tensor) -> torch.Tensor:

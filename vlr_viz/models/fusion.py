@@ -16,8 +16,7 @@ import torch
 from torch import nn
 
 from vlr_viz.arrays import l2_normalize
-
-LAMBDA_PARAMS = ("raw", "sigmoid", "softmax")
+from vlr_viz.models import LAMBDA_PARAMS
 
 
 class LogitScale(nn.Module):

@@ -40,42 +40,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .code_shape import check_num_codewords, pq_shape_for_bits
+
 _SIMILARITIES = ("distance", "dot")
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # shapes, bits and code dtypes
 # ---------------------------------------------------------------------------------------------------------------
-def _check_num_codewords(num_codewords: int) -> int:
-    if isinstance(num_codewords, bool) or not isinstance(num_codewords, (int, np.integer)):
-        raise TypeError(f"num_codewords must be an int, got {type(num_codewords).__name__}")
-    k = int(num_codewords)
-    if k < 2 or k & (k - 1):
-        raise ValueError(f"num_codewords (K) must be a power of two >= 2, got {k}")
-    if k > 65536:
-        raise ValueError(f"num_codewords (K) = {k} does not fit the largest code dtype (uint16, K <= 65536)")
-    return k
-
-
 def code_dtype(num_codewords: int) -> torch.dtype:
     """Smallest unsigned code dtype for ``K`` codewords: ``torch.uint8`` for ``K <= 256``, ``torch.uint16`` up to
     65536 (ValueError beyond, or when ``K`` is not a power of two)."""
-    return torch.uint8 if _check_num_codewords(num_codewords) <= 256 else torch.uint16
-
-
-def pq_shape_for_bits(bits: int, num_codewords: int = 256) -> tuple[int, int]:
-    """``(M, K)`` such that ``M · log2 K == bits``: e.g. ``pq_shape_for_bits(64) == (8, 256)``.
-
-    Raises ValueError naming ``bits`` when it is not a positive multiple of ``log2 K``, and naming
-    ``num_codewords`` when ``K`` is not a power of two or exceeds the uint16 code dtype.
-    """
-    k = _check_num_codewords(num_codewords)
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits <= 0:
-        raise ValueError(f"bits must be a positive int, got {bits!r}")
-    per_book = k.bit_length() - 1
-    if bits % per_book:
-        raise ValueError(f"bits = {bits} is not a multiple of log2(num_codewords) = {per_book} (K = {k})")
-    return int(bits) // per_book, k
+    return torch.uint8 if check_num_codewords(num_codewords) <= 256 else torch.uint16
 
 
 def tau_at_step(step: int, tau_start: float, tau_end: float, decay_steps: int) -> float:
@@ -245,7 +221,7 @@ class ProductQuantizer(nn.Module):
                  tau_start: float = 1.0, tau_end: float = 0.2, tau_decay_steps: int = 1000,
                  gumbel_noise: bool = True, generator: torch.Generator | None = None):
         super().__init__()
-        k = _check_num_codewords(num_codewords)
+        k = check_num_codewords(num_codewords)
         if isinstance(num_books, bool) or not isinstance(num_books, (int, np.integer)) or num_books < 1:
             raise ValueError(f"num_books (M) must be a positive int, got {num_books!r}")
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:

@@ -3,16 +3,19 @@
 Methods: ``"baseline"`` (matching only), ``"sad"`` (structure-aware distillation, Yang et al., TIP 2024),
 ``"covlr"`` (CoVLR as an MLDG-style meta step, our reading). See `TrainConfig` and `fit`; named recipes
 (``"sad-kl"``: the structure-aware variant chosen on validation) in `vlr_viz.train.recipes`.
-"""
-from .checkpoint import load_checkpoint, load_model, recover_checkpoint
-from .config import METHODS, TrainConfig
-from .data import PairFeatures, caption_batches, select_probe
-from .history import History
-from .model import RetrievalModel, encode
-from .recipes import RECIPES, recipe_config
-from .run import run_training
-from .trainer import NonFiniteLossError, TrainResult, fit
 
-__all__ = ["METHODS", "RECIPES", "History", "NonFiniteLossError", "PairFeatures", "RetrievalModel", "TrainConfig",
-           "TrainResult", "caption_batches", "encode", "fit", "load_checkpoint", "load_model", "recipe_config",
-           "recover_checkpoint", "run_training", "select_probe"]
+The names below are imported on first use (`lazy_loader`), so that the torch-free modules of this package
+(`config`, `recipes`) can be read without loading torch: the report checks notebook parameters with them.
+"""
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "checkpoint": ["load_checkpoint", "load_model", "recover_checkpoint"],
+    "config": ["METHODS", "TrainConfig"],
+    "data": ["PairFeatures", "caption_batches", "select_probe"],
+    "history": ["History"],
+    "model": ["RetrievalModel", "encode"],
+    "recipes": ["RECIPES", "recipe_config"],
+    "run": ["run_training"],
+    "trainer": ["NonFiniteLossError", "TrainResult", "fit"],
+})

@@ -7,8 +7,8 @@ from dataclasses import dataclass, fields
 from ...checks import Choice, Flag, Integer, Number, Optional, Rule, check_values
 from ...errors import ConfigError
 from ...eval.cutoffs import check_cutoffs
-from ...losses.dcmq import TERMS
-from ...models.quantizer import pq_shape_for_bits
+from ...losses import DCMQ_TERMS as TERMS
+from ...models.code_shape import pq_shape_for_bits
 
 SUPERVISIONS = ("teacher", "labels")
 SELECT_METRICS = ("rsum+map", "rsum", "map")
