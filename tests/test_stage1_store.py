@@ -96,6 +96,21 @@ def test_a_stage1_setting_keys_its_own_entry(splits, tmp_path, epochs_trained):
     assert len(list((tmp_path / "stage1").glob("*/manifest.json"))) == 3
 
 
+def test_force_trains_stage1_again(splits, tmp_path, epochs_trained):
+    train, val, test = splits
+    store = RunStore(tmp_path)
+    fit_stored(tiny(epochs_stage1=2, epochs_stage2=1, method="baseline"), train, val, test, store=store,
+               progress=False)
+    config = tiny(epochs_stage1=2, epochs_stage2=1, **RECIPES["sad-kl"])
+    for batched in (False, True):
+        epochs_trained.clear()
+        if batched:
+            fit_batched_stored([config], train, val, test, store=store, force=True, workers=1, progress=False)
+        else:
+            fit_stored(config, train, val, test, store=store, force=True, progress=False)
+        assert [e for _, e in epochs_trained] == [1, 2, 3]
+
+
 def test_a_damaged_stage1_entry_is_reported_and_trained_again(splits, tmp_path, epochs_trained):
     train, val, test = splits
     store = RunStore(tmp_path)

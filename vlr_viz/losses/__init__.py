@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 #: The authors' weights (TIP 2024) for the terms vlr_viz has (their ITM term, weight 2, has no counterpart here).
 DEFAULT_WEIGHTS = {"match_loss": 1.0, "rep_img_loss": 1.0, "rep_txt_loss": 2.0,
                    "kd_loss": 2.0, "kd_v_loss": 1.0, "kd_t_loss": 1.0}
-#: Distances d of the structure terms (docs/method.md, A5).
+#: Distances d of the structure terms (docs/method.md, A3).
 DISTANCES = ("mae", "mse", "kl")
 #: Student relations S of the structure term (docs/method.md, A3).
 STUDENT_RELATIONS = ("pair", "intra", "inter", "all")

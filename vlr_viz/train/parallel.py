@@ -59,7 +59,8 @@ def _init_worker(train, val, evaluate, store_root: str, threads: int) -> None:
     _WORKER.update(train=train, val=val, evaluate=evaluate, store_root=store_root)
 
 
-def _train_one(key: str, config: dict, summary: dict, stage1=None, stage1_key: str | None = None) -> None:
+def _train_one(key: str, config: dict, summary: dict, stage1=None, stage1_key: str | None = None,
+               reuse_stage1: bool = True) -> None:
     """Train one run in a worker (from ``stage1`` when given, else through the stage-1 store under ``stage1_key``)
     and write it into the store."""
     from .store import _entry
@@ -70,7 +71,8 @@ def _train_one(key: str, config: dict, summary: dict, stage1=None, stage1_key: s
     if stage1 is not None:
         result = fit(config, train, val, progress=False, stage1=stage1)
     else:
-        result = fit_through_stage1_store(config, train, val, Stage1Store(store), key=stage1_key, progress=False)
+        result = fit_through_stage1_store(config, train, val, Stage1Store(store), key=stage1_key,
+                                          reuse=reuse_stage1, progress=False)
     store.put(key, **_entry(config, result, train, val, evaluate, summary))
 
 
@@ -92,14 +94,16 @@ def _record_stage1(config: dict, stage1_key: str):
 
 
 def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, evaluate, store_root, *,
-                     workers: int, threads: int | None = None, progress: bool = False) -> None:
+                     workers: int, threads: int | None = None, progress: bool = False,
+                     reuse_stage1: bool = True) -> None:
     """Train every ``(key, config, summary)`` of ``jobs`` in ``workers`` processes, each run written into the store
     at ``store_root`` under its key by the worker that trained it.
 
     ``threads``: torch threads per worker (default: this process's torch threads shared among the workers, at
-    least one). The caller holds the store locks of the keys. The first failing run stops the pool and its error
-    (e.g. `~vlr_viz.train.trainer.NonFiniteLossError`) is raised here with a note naming the run; runs finished
-    before it stay in the store.
+    least one). ``reuse_stage1=False`` trains every stage 1 again instead of reading it from the store. The caller
+    holds the store locks of the keys. The first failing run stops the pool and its error (e.g.
+    `~vlr_viz.train.trainer.NonFiniteLossError`) is raised here with a note naming the run; runs finished before it
+    stay in the store.
     """
     if workers < 2 or len(jobs) < 2:
         raise ValueError(f"train_into_store needs at least 2 workers and 2 runs, got {workers} and {len(jobs)}")
@@ -108,7 +112,7 @@ def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, eval
     stage1_store = Stage1Store(RunStore(Path(store_root)))
     stage1_keys = dict(zip((key for key, _, _ in jobs), stage1_store.keys(configs, train, val)))
     groups = [_by_cost([jobs[i] for i in group]) for group in stage1_groups(configs)]
-    stored = [stage1_store.get(stage1_keys[group[0][0]]) for group in groups]
+    stored = [stage1_store.get(stage1_keys[group[0][0]]) if reuse_stage1 else None for group in groups]
     t0 = time.perf_counter()
     with SpawnPool(min(workers, len(jobs)), initializer=_init_worker,
                    initargs=(train, val, evaluate, str(store_root), threads)) as pool:
@@ -117,7 +121,7 @@ def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, eval
         def submit(group: list, stage1=None) -> None:
             for key, config, summary in group:
                 futures[pool.submit(_train_one, key, config.to_dict(), summary, stage1 or stored_stage1.get(key),
-                                    stage1_keys[key])] = (key, config, None)
+                                    stage1_keys[key], reuse_stage1)] = (key, config, None)
 
         for group, stage1 in zip(groups, stored):  # the stage-1 passes first: short, they fan out to their runs
             if stage1 is None and len(group) > 1:

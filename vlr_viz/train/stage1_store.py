@@ -130,16 +130,17 @@ class Stage1Store:
 
 
 def fit_through_stage1_store(config: TrainConfig, train, val, stage1_store: Stage1Store, key: str | None = None,
-                             **fit_kwargs):
-    """`vlr_viz.train.trainer.fit` of ``config``, continued from its stored stage 1 when there is one, else trained
-    whole with its stage 1 recorded and stored. ``key``: its `Stage1Store.keys` entry, when known."""
+                             reuse: bool = True, **fit_kwargs):
+    """`vlr_viz.train.trainer.fit` of ``config``, continued from its stored stage 1 when there is one (and
+    ``reuse``), else trained whole with its stage 1 recorded and stored. ``key``: its `Stage1Store.keys` entry, when
+    known."""
     from .. import distributed as dist_utils
     from .trainer import fit
 
     if not shares_stage1(config) or dist_utils.is_distributed():  # each process would store its own RNG state
         return fit(config, train, val, **fit_kwargs)
     key = key or stage1_store.keys([config], train, val)[0]
-    stage1 = stage1_store.get(key)
+    stage1 = stage1_store.get(key) if reuse else None
     if stage1 is not None:
         return fit(config, train, val, stage1=stage1, **fit_kwargs)
     recorded: list[Stage1] = []

@@ -277,7 +277,7 @@ def fit_stored(config: TrainConfig, train, val, evaluate=None, *, store: RunStor
 
     A hit trains nothing and rebuilds the selected model from the stored state; a miss continues from the run's
     stored stage 1 when there is one (`vlr_viz.train.stage1_store`), else trains whole and stores its stage 1;
-    ``force`` trains again and replaces the entry; ``store=None`` uses the default store.
+    ``force`` trains again, stage 1 included, and replaces the entry; ``store=None`` uses the default store.
     """
     from .stage1_store import Stage1Store, fit_through_stage1_store
 
@@ -285,7 +285,8 @@ def fit_stored(config: TrainConfig, train, val, evaluate=None, *, store: RunStor
     key = run_key(config, train, val, evaluate, probe)
 
     def train_now() -> dict:
-        result = fit_through_stage1_store(config, train, val, Stage1Store(store), probe=probe, progress=progress)
+        result = fit_through_stage1_store(config, train, val, Stage1Store(store), reuse=not force, probe=probe,
+                                          progress=progress)
         return _entry(config, result, train, val, evaluate, summary)
 
     if force:
@@ -304,8 +305,8 @@ def fit_batched_stored(configs, train, val, evaluate=None, *, store: RunStore | 
     The runs the store lacks train on a CPU in ``workers`` processes at once (`vlr_viz.train.parallel`; default: one
     per core, ``1`` trains them here one after the other), on a CUDA device together as one batched model
     (`vlr_viz.train.multi_seed.fit_batched`, which trains CoVLR runs alone). Runs trained one by one continue from
-    their stored stage 1 when there is one and store the ones they train (`vlr_viz.train.stage1_store`). Every path
-    gives the same numbers.
+    their stored stage 1 when there is one and store the ones they train (`vlr_viz.train.stage1_store`); ``force``
+    trains every run whole. Every path gives the same numbers.
     """
     from .device import resolve_device
     from .multi_seed import fit_batched
@@ -333,10 +334,10 @@ def fit_batched_stored(configs, train, val, evaluate=None, *, store: RunStore | 
             on_cpu = resolve_device(configs[0].device).type == "cpu" and not dist_utils.is_distributed()
             if len(missing) > 1 and workers > 1 and on_cpu:
                 train_into_store([(keys[i], configs[i], summaries[i]) for i in missing], train, val, evaluate,
-                                 store.root, workers=workers, progress=progress)
+                                 store.root, workers=workers, progress=progress, reuse_stage1=not force)
             elif missing:
                 results = fit_batched([configs[i] for i in missing], train, val, progress=progress,
-                                      stage1_store=Stage1Store(store))
+                                      stage1_store=None if force else Stage1Store(store))
                 for i, result in zip(missing, results):
                     store.put(keys[i], **_entry(configs[i], result, train, val, evaluate, summaries[i]))
             for i in missing:
