@@ -67,7 +67,8 @@ def stage1_to_files(stage1: Stage1) -> dict[str, bytes]:
     epochs = []
     for i, record in enumerate(stage1.epochs):
         tensors.update(_flat(f"epoch{i}", record["state"]))
-        epochs.append({k: _table(v) if k == "table" else v is not None if k == "state" else v  # state: kept?
+        # a snapshot epoch's weights go to the tensors; the JSON keeps only whether there are any
+        epochs.append({k: _table(v) if k == "table" else v is not None if k == "state" else v
                        for k, v in record.items()})
     meta = {"signature": stage1.signature, "step": stage1.step, "data": list(stage1.data), "optimizer": optimizer,
             "best": {k: v for k, v in stage1.best.items() if k != "state"},
