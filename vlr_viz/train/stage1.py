@@ -163,6 +163,7 @@ def fit_sharing_stage1(configs, train, val, *, probe=None, progress: bool = Fals
     ``stage1_store``: a `vlr_viz.train.stage1_store.Stage1Store` to read each group's stage 1 from, and to store
     the ones trained here in."""
     from .. import distributed as dist_utils
+    from .stage1_store import fit_through_stage1_store
     from .trainer import fit
 
     configs = list(configs)
@@ -171,17 +172,13 @@ def fit_sharing_stage1(configs, train, val, *, probe=None, progress: bool = Fals
     keys = stage1_store.keys(configs, train, val) if stage1_store is not None else [None] * len(configs)
     results = [None] * len(configs)
     for group in stage1_groups(configs):
-        first, key = group[0], keys[group[0]]
-        stage1 = None if key is None else stage1_store.get(key)
-        recorded: list[Stage1] = []
-        if stage1 is None:
-            record = len(group) > 1 or key is not None
+        first, used = group[0], []
+        if stage1_store is not None:  # read the group's stage 1, or train and store it
+            results[first] = fit_through_stage1_store(configs[first], train, val, stage1_store, keys[first],
+                                                      used=used, probe=probe, progress=progress)
+        else:
             results[first] = fit(configs[first], train, val, probe=probe, progress=progress,
-                                 record_stage1=recorded if record else None)
-            group = group[1:]
-            if recorded and key is not None:
-                stage1_store.put(key, recorded[0])
-            stage1 = recorded[0] if recorded else None
-        for i in group:
-            results[i] = fit(configs[i], train, val, probe=probe, progress=progress, stage1=stage1)
+                                 record_stage1=used if len(group) > 1 else None)
+        for i in group[1:]:
+            results[i] = fit(configs[i], train, val, probe=probe, progress=progress, stage1=used[0])
     return results

@@ -131,10 +131,11 @@ class Stage1Store:
 
 
 def fit_through_stage1_store(config: TrainConfig, train, val, stage1_store: Stage1Store, key: str | None = None,
-                             reuse: bool = True, **fit_kwargs):
+                             reuse: bool = True, used: list | None = None, **fit_kwargs):
     """`vlr_viz.train.trainer.fit` of ``config``, continued from its stored stage 1 when there is one (and
     ``reuse``), else trained whole with its stage 1 recorded and stored. ``key``: its `Stage1Store.keys` entry, when
-    known."""
+    known; ``used``: a list that receives the `Stage1` the run read or trained (none for a run without both
+    stages)."""
     from .. import distributed as dist_utils
     from .trainer import fit
 
@@ -143,9 +144,13 @@ def fit_through_stage1_store(config: TrainConfig, train, val, stage1_store: Stag
     key = key or stage1_store.keys([config], train, val)[0]
     stage1 = stage1_store.get(key) if reuse else None
     if stage1 is not None:
-        return fit(config, train, val, stage1=stage1, **fit_kwargs)
-    recorded: list[Stage1] = []
-    result = fit(config, train, val, record_stage1=recorded, **fit_kwargs)
-    if recorded:
-        stage1_store.put(key, recorded[0])
+        result = fit(config, train, val, stage1=stage1, **fit_kwargs)
+    else:
+        recorded: list[Stage1] = []
+        result = fit(config, train, val, record_stage1=recorded, **fit_kwargs)
+        stage1 = recorded[0] if recorded else None
+        if stage1 is not None:
+            stage1_store.put(key, stage1)
+    if used is not None and stage1 is not None:
+        used.append(stage1)
     return result
