@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 
 import vlr_viz.train.trainer as trainer
@@ -60,6 +61,60 @@ def test_a_stored_stage1_reads_back_exactly(splits):
         assert _equal_values(getattr(s1, name), getattr(back, name)), name
     assert {r["state"] is None for r in back.epochs} == {True, False}  # weights kept at snapshot epochs only
     assert json.loads(stage1_to_files(back)["stage1.json"]) == json.loads(stage1_to_files(s1)["stage1.json"])
+
+
+def _named_tensors(stage1) -> dict:
+    """Every tensor of a `Stage1` by a name of its own (an oracle independent of the entry's layout)."""
+    out = {f"model/{k}": v for k, v in stage1.model_state.items()}
+    out |= {f"best/{k}": v for k, v in (stage1.best["state"] or {}).items()}
+    out |= {f"rng/{k}": v for k, v in stage1.rng_states.items()}
+    for i, record in enumerate(stage1.epochs):
+        out |= {f"epoch{i}/{k}": v for k, v in (record["state"] or {}).items()}
+    for name, state in stage1.optimizer_state.items():
+        out |= {f"opt/{name}/{k}": v for k, v in state.items() if torch.is_tensor(v)}
+    return out
+
+
+def test_a_stage1_entry_stores_each_distinct_tensor_once(splits):
+    train, val, _ = splits
+    recorded = []
+    fit(tiny(epochs_stage1=3, epochs_stage2=1, snapshot_every=1, method="baseline"), train, val, progress=False,
+        record_stage1=recorded)
+    s1 = recorded[0]
+    named = _named_tensors(s1)
+    classes: list[list[torch.Tensor]] = []  # tensors grouped by equal dtype, shape and values
+    for x in named.values():
+        match = next((c for c in classes if c[0].dtype == x.dtype and c[0].shape == x.shape
+                      and torch.equal(c[0], x)), None)
+        match.append(x) if match else classes.append([x])
+    assert len(classes) < len(named)  # the last weights are the last snapshot's
+    files = stage1_to_files(s1)
+    stored = safetensors.torch.load(files["tensors.safetensors"])
+    assert len(stored) == len(classes)
+    back = stage1_from_files(files)
+    assert _equal_values(s1.model_state, back.model_state) and _equal_values(s1.epochs, back.epochs)
+    name = next(iter(back.model_state))
+    last = back.epochs[-1]["state"][name]
+    assert torch.equal(back.model_state[name], last)
+    back.model_state[name].add_(1.0)  # a repeat reads back as a tensor of its own
+    assert not torch.equal(back.model_state[name], last)
+
+
+def test_an_entry_without_repeats_still_reads(splits):
+    """Entries written before repeats were stored once hold every tensor under its own name."""
+    train, val, _ = splits
+    recorded = []
+    fit(tiny(epochs_stage1=2, epochs_stage2=1, snapshot_every=1, method="baseline"), train, val, progress=False,
+        record_stage1=recorded)
+    files = stage1_to_files(recorded[0])
+    meta = json.loads(files["stage1.json"])
+    full = {**safetensors.torch.load(files["tensors.safetensors"])}
+    for name, first in meta.pop("repeats").items():
+        full[name] = full[first].clone()
+    old = {"tensors.safetensors": safetensors.torch.save(full), "stage1.json": json.dumps(meta).encode()}
+    back = stage1_from_files(old)
+    for name in ("model_state", "optimizer_state", "rng_states", "best", "epochs"):
+        assert _equal_values(getattr(recorded[0], name), getattr(back, name)), name
 
 
 @pytest.mark.parametrize("recipe", ["sad-kl", "covlr"])

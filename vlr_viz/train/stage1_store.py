@@ -10,15 +10,19 @@ for bit). Runs that train whole record their stage 1 on the way and store it.
 
 An entry is two files written whole by `RunStore.put_files` (checksummed, renamed into place)::
 
-    tensors.safetensors   model and best-epoch weights, AdamW moments and steps, RNG states, snapshot weights
+    tensors.safetensors   model and best-epoch weights, AdamW moments and steps, RNG states, snapshot weights;
+                          each distinct tensor once (the last weights are the last snapshot's, the best often
+                          another snapshot's, and parameters stage 1 does not train are the same in all of them)
     stage1.json           signature, step, best epoch and metrics, per-epoch values, feature sizes, the order of
-                          the tensors; step tables as float32 bytes (hex), so that every value reads back exactly
+                          the tensors and which of them repeat another; step tables as float32 bytes (hex), so
+                          that every value reads back exactly
 
 Nothing is unpickled on load; a damaged entry is reported (`StoredRunWarning`), removed and trained again.
 """
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 
 import numpy as np
@@ -56,6 +60,22 @@ def _untable(entry: dict | None) -> np.ndarray | None:
     return np.frombuffer(bytes.fromhex(entry["float32"]), dtype=np.float32).reshape(entry["shape"]).copy()
 
 
+def _distinct(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``(the first of each set of equal tensors, {name of a repeat: name of the first})``; equal means the same
+    dtype, shape and bytes."""
+    first: dict[tuple, str] = {}
+    kept, repeats = {}, {}
+    for name, tensor in tensors.items():
+        digest = hashlib.blake2b(tensor.reshape(-1).view(torch.uint8).numpy(), digest_size=16).hexdigest()
+        key = (str(tensor.dtype), tuple(tensor.shape), digest)
+        if key in first and torch.equal(tensors[first[key]], tensor):
+            repeats[name] = first[key]
+        else:
+            first.setdefault(key, name)
+            kept[name] = tensor
+    return kept, repeats
+
+
 def stage1_to_files(stage1: Stage1) -> dict[str, bytes]:
     """The files of a stage-1 entry (module docstring)."""
     tensors = {**_flat("model", stage1.model_state), **_flat("best", stage1.best["state"]),
@@ -73,13 +93,17 @@ def stage1_to_files(stage1: Stage1) -> dict[str, bytes]:
     meta = {"signature": stage1.signature, "step": stage1.step, "data": list(stage1.data), "optimizer": optimizer,
             "best": {k: v for k, v in stage1.best.items() if k != "state"},
             "best_has_state": stage1.best["state"] is not None, "epochs": epochs, "tensor_order": list(tensors)}
-    return {"tensors.safetensors": save(tensors), "stage1.json": json.dumps(meta, default=float).encode()}
+    kept, meta["repeats"] = _distinct(tensors)
+    return {"tensors.safetensors": save(kept), "stage1.json": json.dumps(meta, default=float).encode()}
 
 
 def stage1_from_files(files: dict[str, bytes]) -> Stage1:
     """The `Stage1` of an entry's files (`stage1_to_files`); KeyError / ValueError when they do not make one."""
-    tensors, meta = load(files["tensors.safetensors"]), json.loads(files["stage1.json"])
-    tensors = {name: tensors[name] for name in meta["tensor_order"]}  # safetensors sorts the names
+    stored, meta = load(files["tensors.safetensors"]), json.loads(files["stage1.json"])
+    repeats = meta.get("repeats", {})
+    # safetensors sorts the names; a repeat gets its own copy, as it had when stored
+    tensors = {name: stored[repeats[name]].clone() if name in repeats else stored[name]
+               for name in meta["tensor_order"]}
     optimizer = {name: {**_unflat(tensors, f"opt/{name}"), **plain} for name, plain in meta["optimizer"].items()}
     epochs = []
     for i, record in enumerate(meta["epochs"]):
