@@ -138,6 +138,19 @@ def test_a_stage2_change_trains_only_stage2_and_equals_the_run_trained_whole(rec
     assert len(list((tmp_path / "stage1").glob("*/manifest.json"))) == 1  # the same stage 1 served both
 
 
+def test_the_progress_bar_says_a_run_continues_from_a_stored_stage1(splits, tmp_path, capsys):
+    train, val, test = splits
+    store = RunStore(tmp_path)
+    fit_stored(tiny(epochs_stage1=2, epochs_stage2=2, method="baseline"), train, val, test, store=store,
+               progress=True)
+    whole = capsys.readouterr().err
+    assert "baseline: 100%" in whole and "4/4" in whole and "reused" not in whole
+    fit_stored(tiny(epochs_stage1=2, epochs_stage2=2, **RECIPES["sad-kl"]), train, val, test, store=store,
+               progress=True)
+    continued = capsys.readouterr().err
+    assert "sad (stage 1 reused):  50%" in continued and "2/4" in continued and "4/4" in continued
+
+
 def test_a_stage1_setting_keys_its_own_entry(splits, tmp_path, epochs_trained):
     train, val, test = splits
     store = RunStore(tmp_path)

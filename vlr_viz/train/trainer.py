@@ -346,8 +346,11 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
             recorder.epoch(0, model, metrics)
 
     main = dist_utils.is_main()
-    bar = tqdm(range(start_epoch, until_epoch + 1), disable=not (progress and main), desc=config.method,
-               unit="epoch")
+    # the bar counts every epoch of the run; one continued from a stage 1 (stored or shared) or a checkpoint starts
+    # part-way, and says so
+    origin = " (stage 1 reused)" if stage1 is not None else " (resumed)" if resume_from is not None else ""
+    bar = tqdm(range(start_epoch, until_epoch + 1), disable=not (progress and main), desc=config.method + origin,
+               unit="epoch", initial=start_epoch - 1, total=until_epoch)
     last_epoch = start_epoch - 1
     for epoch in bar:
         t_epoch = time.perf_counter()
