@@ -4,6 +4,12 @@ MLP towers on random features of the Twemoji teachers' sizes (image 1280, text 3
 AdamW step each, median over repeated steps, the recipes' repeats interleaved. Goal: structure-aware / baseline
 <= 1.3 at batch 128 and 512.
 
+A second table counts the floating-point operations of one step (forward and backward, as
+`torch.utils.flop_counter.FlopCounterMode` counts them: the matrix products) and their ratio to the baseline's: a
+step cannot be cheaper, relative to the baseline, than its share of arithmetic. The last columns leave out the two
+teacher relations ``a·aᵀ`` and ``b·bᵀ`` (products of frozen features, the only part that could be computed once per
+training split): the ratio even a free teacher relation would leave.
+
     python benchmarks/bench_train_step.py [--threads 1] [--repeats 30] [--device cpu]
 """
 from __future__ import annotations
@@ -13,8 +19,9 @@ import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from vlr_viz.losses import weighted_sum
+from vlr_viz.losses import teacher_relations, weighted_sum
 from vlr_viz.train import PairFeatures, recipe_config
 from vlr_viz.train.model import RetrievalModel, build_mlp_encoder
 from vlr_viz.train.trainer import _optimizer, batch_terms, stage_weights
@@ -50,6 +57,37 @@ def step_times(recipe: str, batch: int, repeats: int, device: str) -> list[float
     return times
 
 
+def step_flops(recipe: str, batch: int) -> tuple[int, int]:
+    """``(FLOPs of one step's forward and backward, FLOPs of its teacher relations)`` on the CPU."""
+    torch.manual_seed(0)
+    data = PairFeatures(torch.randn(batch, 1280), torch.randn(batch, 384), torch.arange(batch))
+    cfg = recipe_config(recipe, batch_size=batch)
+    model = RetrievalModel(build_mlp_encoder(cfg, 1280, 384), cfg.embed_dim, 1280, 384, cfg)
+    weights = stage_weights(cfg, 2)
+    with FlopCounterMode(display=False) as step:
+        total, _ = weighted_sum(batch_terms(model, data, torch.arange(batch), cfg, stage=2), weights)
+        total.backward()
+    teachers = 0
+    if any(weights.get(k) for k in ("kd_loss", "kd_v_loss", "kd_t_loss", "rel_loss")):
+        with FlopCounterMode(display=False) as rel:
+            teacher_relations(data.teacher_image, data.teacher_text, 0.5, 0.1, cfg.center_teachers)
+        teachers = rel.get_total_flops()
+    return step.get_total_flops(), teachers
+
+
+def print_flops(batches) -> None:
+    print(f"\nGFLOP per step (forward + backward) and the ratio to the baseline's; 'w/o R' without the teacher "
+          "relations")
+    print(f"{'batch':>6} " + " ".join(f"{r:>9}" for r in RECIPES) + " ".join(f"{r + '/base':>12}" for r in RECIPES[1:])
+          + " ".join(f"{r + ' w/o R':>12}" for r in RECIPES[1:]))
+    for b in batches:
+        counts = {r: step_flops(r, b) for r in RECIPES}
+        base = counts["baseline"][0]
+        print(f"{b:>6} " + " ".join(f"{counts[r][0] / 1e9:>9.2f}" for r in RECIPES)
+              + " ".join(f"{counts[r][0] / base:>12.2f}" for r in RECIPES[1:])
+              + " ".join(f"{(counts[r][0] - counts[r][1]) / base:>12.2f}" for r in RECIPES[1:]), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -69,6 +107,7 @@ def main() -> None:
         ms = {r: 1e3 * statistics.median(t) for r, t in times.items()}
         print(f"{b:>6} " + " ".join(f"{ms[r]:>12.2f}" for r in RECIPES)
               + " ".join(f"{ms[r] / ms['baseline']:>12.2f}" for r in RECIPES[1:]), flush=True)
+    print_flops(args.batches)
 
 if __name__ == "__main__":
     main()
