@@ -5,10 +5,10 @@ AdamW step each, median over repeated steps, the recipes' repeats interleaved. G
 <= 1.3 at batch 128 and 512.
 
 A second table counts the floating-point operations of one step (forward and backward, as
-`torch.utils.flop_counter.FlopCounterMode` counts them: the matrix products) and their ratio to the baseline's: a
-step cannot be cheaper, relative to the baseline, than its share of arithmetic. The last columns leave out the two
-teacher relations ``a·aᵀ`` and ``b·bᵀ`` (products of frozen features, the only part that could be computed once per
-training split): the ratio even a free teacher relation would leave.
+`torch.utils.flop_counter.FlopCounterMode` counts them: the matrix products) and their ratio to the
+baseline's: a step cannot be cheaper, relative to the baseline, than its share of arithmetic. The last columns
+leave out the two teacher relations ``a·aᵀ`` and ``b·bᵀ`` (products of frozen features, the only part that could
+be computed once per training split): the ratio even free teacher relations would leave.
 
     python benchmarks/bench_train_step.py [--threads 1] [--repeats 30] [--device cpu]
 """
@@ -76,7 +76,7 @@ def step_flops(recipe: str, batch: int) -> tuple[int, int]:
 
 
 def print_flops(batches) -> None:
-    print(f"\nGFLOP per step (forward + backward) and the ratio to the baseline's; 'w/o R' without the teacher "
+    print("\nGFLOP per step (forward + backward) and the ratio to the baseline's; 'w/o R' without the teacher "
           "relations")
     print(f"{'batch':>6} " + " ".join(f"{r:>9}" for r in RECIPES) + " ".join(f"{r + '/base':>12}" for r in RECIPES[1:])
           + " ".join(f"{r + ' w/o R':>12}" for r in RECIPES[1:]))
