@@ -50,12 +50,17 @@ def _equal_values(a, b):
     return a == b
 
 
-def test_a_stored_stage1_reads_back_exactly(splits):
+def _recorded_stage1(splits, epochs_stage1: int, snapshot_every: int):
+    """The `Stage1` that a baseline run of ``epochs_stage1`` + 1 epochs records."""
     train, val, _ = splits
     recorded = []
-    fit(tiny(epochs_stage1=3, epochs_stage2=1, snapshot_every=2, method="baseline"), train, val, progress=False,
-        record_stage1=recorded)
-    s1 = recorded[0]
+    fit(tiny(epochs_stage1=epochs_stage1, epochs_stage2=1, snapshot_every=snapshot_every, method="baseline"), train,
+        val, progress=False, record_stage1=recorded)
+    return recorded[0]
+
+
+def test_a_stored_stage1_reads_back_exactly(splits):
+    s1 = _recorded_stage1(splits, 3, snapshot_every=2)
     back = stage1_from_files(stage1_to_files(s1))
     for name in ("signature", "model_state", "optimizer_state", "rng_states", "step", "best", "epochs", "data"):
         assert _equal_values(getattr(s1, name), getattr(back, name)), name
@@ -76,11 +81,7 @@ def _named_tensors(stage1) -> dict:
 
 
 def test_a_stage1_entry_stores_each_distinct_tensor_once(splits):
-    train, val, _ = splits
-    recorded = []
-    fit(tiny(epochs_stage1=3, epochs_stage2=1, snapshot_every=1, method="baseline"), train, val, progress=False,
-        record_stage1=recorded)
-    s1 = recorded[0]
+    s1 = _recorded_stage1(splits, 3, snapshot_every=1)
     named = _named_tensors(s1)
     classes: list[list[torch.Tensor]] = []  # tensors grouped by equal dtype, shape and values
     for x in named.values():
@@ -102,11 +103,8 @@ def test_a_stage1_entry_stores_each_distinct_tensor_once(splits):
 
 def test_an_entry_without_repeats_still_reads(splits):
     """Entries written before repeats were stored once hold every tensor under its own name."""
-    train, val, _ = splits
-    recorded = []
-    fit(tiny(epochs_stage1=2, epochs_stage2=1, snapshot_every=1, method="baseline"), train, val, progress=False,
-        record_stage1=recorded)
-    files = stage1_to_files(recorded[0])
+    s1 = _recorded_stage1(splits, 2, snapshot_every=1)
+    files = stage1_to_files(s1)
     meta = json.loads(files["stage1.json"])
     full = {**safetensors.torch.load(files["tensors.safetensors"])}
     for name, first in meta.pop("repeats").items():
@@ -114,7 +112,7 @@ def test_an_entry_without_repeats_still_reads(splits):
     old = {"tensors.safetensors": safetensors.torch.save(full), "stage1.json": json.dumps(meta).encode()}
     back = stage1_from_files(old)
     for name in ("model_state", "optimizer_state", "rng_states", "best", "epochs"):
-        assert _equal_values(getattr(recorded[0], name), getattr(back, name)), name
+        assert _equal_values(getattr(s1, name), getattr(back, name)), name
 
 
 @pytest.mark.parametrize("recipe", ["sad-kl", "covlr"])
