@@ -3,10 +3,12 @@ that the metrics and the figures follow, that no output is an error or a stderr 
 reload on the running kernel the figures still show the current state."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
 import sys
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -54,6 +56,35 @@ def _explorer_state(page) -> dict:
     }""")
 
 
+EXPLORER_DRAWN = ("[...document.querySelectorAll('.widget-vbox .js-plotly-plot text')].some("
+                  "e => e.textContent.includes('structure weight 0'))")
+
+
+def _reload_until_the_explorer_is_drawn(page) -> None:
+    """Reload the page and wait until the explorer's figures are drawn again from the kernel's widget state.
+
+    JupyterLab's widget manager waits 4 s for the kernel to send every widget's state on a reload (then asks each
+    widget alone) and a view 2 s for its model. Twice in full test-suite runs on a loaded two-core machine, never
+    alone, a reload left the explorer undrawn for minutes; a user reloads again. So one more reload is allowed,
+    with the first attempt's outputs in a warning, and the second must draw the figures.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in (1, 2):
+        page.reload(timeout=120_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        try:
+            page.wait_for_function(EXPLORER_DRAWN, timeout=120_000 if attempt == 1 else 180_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            texts = page.evaluate("() => [...document.querySelectorAll('.jp-OutputArea-output')]"
+                                  ".map(e => e.innerText.slice(0, 200))")
+            warnings.warn("after a reload the explorer was not drawn within 120 s; reloading once more. Outputs: "
+                          + " | ".join(texts))
+
+
 def _parameterised_notebook(path: Path, kernel: str) -> None:
     """Notebook 05 with the fast preset and a one-state sweep, parameters injected as papermill does."""
     from papermill.iorw import load_notebook_node
@@ -81,6 +112,11 @@ def test_notebook_05_live_in_jupyterlab(browser, tmp_path):  # noqa: F811
                    "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
                    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                    "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False"]
+        # every cell attached and drawn wherever it is scrolled (JupyterLab's default skips drawing offscreen
+        # cells), so that what the test reads does not depend on the scroll position a reload restores
+        settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
+        settings.mkdir(parents=True)
+        (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
         log = tmp_path / "lab.log"
         with running_server(command, log, env=env, cwd=root) as server:
             wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", server, log, timeout=180)
@@ -113,10 +149,7 @@ def test_notebook_05_live_in_jupyterlab(browser, tmp_path):  # noqa: F811
 
             # a reload on the running kernel rebuilds every view from the widgets' state: the current one
             page.evaluate("jupyterapp.commands.execute('docmanager:save')")
-            page.reload(timeout=120_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-            page.wait_for_function("[...document.querySelectorAll('.widget-vbox .js-plotly-plot text')].some("
-                                   "e => e.textContent.includes('structure weight 0'))", timeout=120_000)
+            _reload_until_the_explorer_is_drawn(page)
             page.wait_for_function("text => [...document.querySelectorAll('.widget-vbox .js-plotly-plot text')]"
                                    ".some(e => e.textContent.includes(text))", arg=lam[1], timeout=60_000)
             reloaded = _explorer_state(page)  # both figures drawn again from the widgets' state
