@@ -30,15 +30,22 @@ from vlr_viz.train.trainer import _optimizer, batch_terms, stage_weights
 RECIPES = ("baseline", "sad", "sad-kl", "covlr")
 
 
-def step_times(recipe: str, batch: int, repeats: int, device: str) -> list[float]:
+def step_setup(recipe: str, batch: int, device: str = "cpu"):
+    """``(data, config, model, stage-2 weights)``: the recipe's student on synthetic features of the teachers' sizes
+    (``max(4 · batch, 2048)`` rows)."""
     torch.manual_seed(0)
     n = max(4 * batch, 2048)
     data = PairFeatures(torch.randn(n, 1280), torch.randn(n, 384), torch.arange(n))
     data = PairFeatures(*(x.to(device) for x in (data.image, data.text, data.txt_to_img)))
     cfg = recipe_config(recipe, batch_size=batch, device=device)
     model = RetrievalModel(build_mlp_encoder(cfg, 1280, 384), cfg.embed_dim, 1280, 384, cfg).to(device)
+    return data, cfg, model, stage_weights(cfg, 2)
+
+
+def step_times(recipe: str, batch: int, repeats: int, device: str) -> list[float]:
+    data, cfg, model, weights = step_setup(recipe, batch, device)
+    n = data.n_captions
     opt = _optimizer(model, cfg)
-    weights = stage_weights(cfg, 2)
     gen = torch.Generator().manual_seed(1)
     times = []
     for i in range(repeats + 5):
@@ -59,18 +66,15 @@ def step_times(recipe: str, batch: int, repeats: int, device: str) -> list[float
 
 def step_flops(recipe: str, batch: int) -> tuple[int, int]:
     """``(FLOPs of one step's forward and backward, FLOPs of its teacher relations)`` on the CPU."""
-    torch.manual_seed(0)
-    data = PairFeatures(torch.randn(batch, 1280), torch.randn(batch, 384), torch.arange(batch))
-    cfg = recipe_config(recipe, batch_size=batch)
-    model = RetrievalModel(build_mlp_encoder(cfg, 1280, 384), cfg.embed_dim, 1280, 384, cfg)
-    weights = stage_weights(cfg, 2)
+    data, cfg, model, weights = step_setup(recipe, batch)
+    idx = torch.arange(batch)
     with FlopCounterMode(display=False) as step:
-        total, _ = weighted_sum(batch_terms(model, data, torch.arange(batch), cfg, stage=2), weights)
+        total, _ = weighted_sum(batch_terms(model, data, idx, cfg, stage=2), weights)
         total.backward()
     teachers = 0
     if any(weights.get(k) for k in ("kd_loss", "kd_v_loss", "kd_t_loss", "rel_loss")):
         with FlopCounterMode(display=False) as rel:
-            teacher_relations(data.teacher_image, data.teacher_text, 0.5, 0.1, cfg.center_teachers)
+            teacher_relations(data.teacher_image[idx], data.teacher_text[idx], 0.5, 0.1, cfg.center_teachers)
         teachers = rel.get_total_flops()
     return step.get_total_flops(), teachers
 
