@@ -125,24 +125,53 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _cell(value, fmt: str = "{}") -> str:
+    """A summary value as table text: ``-`` for what is missing or of the wrong type (summaries are read, not
+    trusted)."""
+    if value is None or isinstance(value, (dict, list)):
+        return "-"
+    try:
+        return fmt.format(value)
+    except (TypeError, ValueError):
+        return "-"
+
+
+def runs_table(rows: list[dict]) -> list[str]:
+    """``vlr-viz runs ls``'s lines: one per stored run, columns aligned to their widest cell."""
+    head = ["key", "recipe", "seed", "epoch", "val RSUM", "MiB", "stored", "condition"]
+    cells = []
+    for r in rows:
+        metrics = r.get("best_metrics") if isinstance(r.get("best_metrics"), dict) else {}
+        cells.append([r["key"], _cell(r.get("recipe", r.get("method"))), _cell(r.get("seed")),
+                      _cell(r.get("best_epoch")), _cell(metrics.get("rsum"), "{:.1f}"),
+                      _cell(r["bytes"] / 2**20, "{:.1f}"), _cell(r.get("stored")),
+                      _cell(r.get("condition") or (r.get("splits") or ["-"])[0])])
+    widths = [max(len(str(row[i])) for row in [head, *cells]) for i in range(len(head))]
+    right = {2, 3, 4, 5}
+    return ["  ".join((c.rjust(w) if i in right else c.ljust(w)) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+            for row in [head, *cells]]
+
+
 def cmd_runs(args) -> int:
     from .train.store import RunStore
 
     store = RunStore()
     if args.action == "rm":
+        if args.keys and args.all:
+            raise ValueError("vlr-viz runs rm: name runs to remove or pass --all, not both")
         if not args.keys and not args.all:
             raise ValueError("vlr-viz runs rm: name the runs to remove (keys from 'vlr-viz runs ls') or pass --all")
         removed = store.remove(None if args.all else args.keys)
         print(f"removed {removed} stored run(s) from {store.root}")
         return 0
     rows = store.entries()
-    for r in rows:
-        metrics = r.get("best_metrics") or {}
-        rsum = f"{metrics['rsum']:.1f}" if "rsum" in metrics else "-"
-        print(f"{r['key']}  {str(r.get('recipe', r.get('method', '?'))):10s} seed {r.get('seed', '?'):<3} "
-              f"epoch {r.get('best_epoch', '?'):<3} val RSUM {rsum:>6s}  {r['bytes'] / 2**20:6.1f} MiB  "
-              f"{r.get('stored', '')}  {r.get('condition', '')}")
+    if rows:
+        print("\n".join(runs_table(rows)))
     print(f"{len(rows)} stored runs in {store.root}")
+    unfinished = store.unfinished()
+    if unfinished:
+        print(f"{len(unfinished)} unfinished or damaged entr{'y' if len(unfinished) == 1 else 'ies'} (no manifest; "
+              f"'vlr-viz runs rm KEY' or --all removes them): " + ", ".join(unfinished))
     derived = store.derived()
     if derived:
         print("beside them (cleared by 'vlr-viz runs rm --all'): " + ", ".join(

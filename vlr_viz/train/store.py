@@ -38,6 +38,7 @@ import torch
 from safetensors.torch import load, save
 
 from ..cache import atomic_write_bytes, content_hash, default_cache_dir
+from ..errors import ConfigError
 from .config import TrainConfig
 from .history import History
 
@@ -206,17 +207,26 @@ class RunStore:
         return self.get(key), False
 
     def entries(self) -> list[dict]:
-        """One row per stored run: key, size, and its summary (recipe, seed, selected epoch, metrics, ...)."""
+        """One row per stored run: key, size, and its summary (recipe, seed, selected epoch, metrics, ...); a
+        summary that is not a JSON object reads as empty."""
         rows = []
         for folder in sorted(self.root.glob("*/manifest.json")):
             folder = folder.parent
             try:
-                summary = json.loads((folder / "summary.json").read_text())
-            except (OSError, json.JSONDecodeError):
+                summary = json.loads((folder / "summary.json").read_bytes())
+            except (OSError, ValueError):
                 summary = {}
             size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-            rows.append({"key": folder.name, "bytes": size, **summary})
+            rows.append({**(summary if isinstance(summary, dict) else {}), "key": folder.name, "bytes": size})
         return rows
+
+    def unfinished(self) -> list[str]:
+        """Names of what lies in the store without being a run or a folder of `DERIVED`: ``<key>.tmp`` folders
+        of writes that were cut off, and folders without a ``manifest.json`` (never finished, or damaged)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and p.name not in DERIVED and not (p / "manifest.json").is_file())
 
     def derived(self) -> dict[str, tuple[int, int]]:
         """``{folder of DERIVED: (entries, bytes)}`` for each such folder present (lock files not counted)."""
@@ -228,20 +238,38 @@ class RunStore:
                 sizes[name] = (len(entries), sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()))
         return sizes
 
+    def resolve_key(self, key: str) -> Path:
+        """The folder of the run ``key`` (as `entries` or `unfinished` name it), after checking that ``key`` is
+        the name of such a folder directly inside the store: a path, ``''``, ``.``, ``..``, a folder of `DERIVED`
+        or a name the store does not hold is refused, naming it."""
+        key = str(key)
+        known = {r["key"] for r in self.entries()} | set(self.unfinished())
+        folder = self.root / key
+        inside = (key not in ("", ".", "..") and Path(key).name == key and "/" not in key and os.sep not in key
+                  and not folder.is_symlink() and folder.resolve().parent == self.root.resolve())
+        if not inside or key not in known:
+            raise ConfigError(f"runs rm: {key!r} is not the key of a stored run in {self.root} (the keys are the "
+                              "first column of 'vlr-viz runs ls'; 'vlr-viz runs rm --all' clears the whole store)")
+        return folder
+
     def remove(self, keys=None) -> int:
-        """Delete the given runs (all with ``keys=None``, and everything under `DERIVED`); returns how many runs were
-        removed."""
+        """Delete the given runs, named by key (`resolve_key`: every key is checked before anything is deleted);
+        ``keys=None`` deletes every run, every unfinished entry and everything under `DERIVED`. Returns how many
+        entries (runs and unfinished ones) were removed. Nothing outside the store is ever touched."""
         if keys is None:
+            targets = [self.root / r["key"] for r in self.entries()] + [self.root / n for n in self.unfinished()]
             for derived in DERIVED:
-                shutil.rmtree(self.root / derived, ignore_errors=True)
-        targets = [r["key"] for r in self.entries()] if keys is None else list(keys)
-        removed = 0
-        for key in targets:
-            if self.path(key).exists():
-                shutil.rmtree(self.path(key))
-                removed += 1
-            Path(self.root / f"{key}.lock").unlink(missing_ok=True)
-        return removed
+                if (self.root / derived).is_dir() and not (self.root / derived).is_symlink():
+                    shutil.rmtree(self.root / derived)
+        else:
+            targets = [self.resolve_key(k) for k in keys]
+        for folder in targets:
+            shutil.rmtree(folder, ignore_errors=True)
+            (self.root / f"{folder.name.removesuffix('.tmp')}.lock").unlink(missing_ok=True)
+        if keys is None and self.root.is_dir():
+            for lock in self.root.glob("*.lock"):
+                lock.unlink(missing_ok=True)
+        return len(targets)
 
 
 def _stored_summary(config: TrainConfig, result, train, val, evaluate, extra: dict | None) -> dict:
