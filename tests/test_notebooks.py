@@ -64,16 +64,41 @@ def test_index_opens_with_the_headline_results(report):
                   "Modal imbalance of the teachers per condition",
                   "Retrieval with compact codes: DCMQ against FAISS PQ / OPQ"):
         assert title in headlines
-    table = report.run("04_rebalancing_report").metrics["table"]
+    table = report.run("04_rebalancing_report").metrics["rebalancing"]["means"]
     assert all(f"{v:.2f}" in headlines for v in table.values())
     imbalance = report.run("01_modal_imbalance").metrics["image_occlusion_0.75"]["imbalance_index"]
     assert f"{imbalance:.3f}" in headlines
-    codes = report.run("06_efficient_retrieval").metrics["codes_table"]
+    codes = report.run("06_efficient_retrieval").metrics["codes"]["table"]
     assert all(f"{v:.2f}" in headlines for k, v in codes.items() if k.endswith(("/rsum", "/map")))
     for run in report.notebooks:  # every figure shown at a readable size with its caption
         for name, entry in run.figures.items():
             if entry["png"]:
                 assert f"<img src='images/{run.name}/{name}.png' alt='{html.escape(entry['title'])}'" in index
+
+
+def _findings_under(index: str, title: str) -> list[str]:
+    """The finding lines of the headline ``title`` on the index page, as text."""
+    section = index[index.index(f"<h3>{title}"):]
+    findings = section[:section.index("</ul>")].split("<ul class='findings'>", 1)[1]
+    return [html.unescape(f) for f in re.findall(r"<li>(.*?)</li>", findings, re.S)]
+
+
+def test_headlines_say_what_the_notebooks_concluded(report):
+    """Under each headline table stand the verdict sentences the notebook printed and recorded, word for word."""
+    index = report.index_html.read_text()
+    m04 = report.run("04_rebalancing_report").metrics["rebalancing"]
+    executed = nbformat.read(str(report.run("04_rebalancing_report").executed), as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    findings = _findings_under(index, "Rebalancing: every method against the matching-only baseline")
+    assert findings == [m04["caption"], *m04["verdicts"].values()]
+    assert all(v in printed for v in m04["verdicts"].values()) and len(m04["verdicts"]) == 4
+    assert "over 2 seeds" in findings[0] and not any("One seed" in f for f in findings)
+    m06 = report.run("06_efficient_retrieval").metrics["codes"]
+    findings = _findings_under(index, "Retrieval with compact codes: DCMQ against FAISS PQ / OPQ")
+    assert findings[1:] == m06["sentences"] and len(m06["sentences"]) == 2  # the fast preset's 16 and 32 bits
+    for bits in (16, 32):
+        beats = m06["versus_opq"][f"{bits}/beats_opq"]
+        assert f"{bits} bits: DCMQ {'beats' if beats else 'does not beat'} FAISS OPQ" in findings[1 + (bits == 32)]
 
 
 def test_modal_imbalance_index_follows_its_formula_and_degradation_weakens(report):
@@ -89,7 +114,7 @@ def test_modal_imbalance_index_follows_its_formula_and_degradation_weakens(repor
 
 
 def test_04_rebalancing_table_is_far_above_chance_for_every_method(report):
-    table = report.run("04_rebalancing_report").metrics["table"]
+    table = report.run("04_rebalancing_report").metrics["rebalancing"]["means"]
     rsum = {k: v for k, v in table.items() if k.endswith("/RSUM")}
     methods = {k.split("/")[1] for k in rsum}
     assert methods == {"baseline", "sad", "sad-kl", "sad-kl-reliability", "covlr"}
@@ -99,16 +124,17 @@ def test_04_rebalancing_table_is_far_above_chance_for_every_method(report):
 def test_04_paired_cells_obey_their_own_statistics(report):
     m = report.run("04_rebalancing_report").metrics
     assert m["empty_queries"] == "skip"
-    for key, cell in {**m["paired"], **m["lambda_paired"]}.items():
+    result = m["rebalancing"]
+    for key, cell in {**result["paired"], **m["lambda_paired"]}.items():
         assert cell["n"] == 2, key  # the fast preset runs seeds 0 and 1
         assert cell["ci_low"] <= cell["diff"] <= cell["ci_high"], key
         assert cell["significant"] == (cell["p_holm"] <= 0.05) and cell["p_holm"] >= cell["p_ttest"], key
         condition, method, column = key.split("/")
-        table = m["table"]
+        table = result["means"]
         reference = "sad-kl" if key in m["lambda_paired"] else "baseline"
         assert cell["diff"] == pytest.approx(table[f"{condition}/{method}/{column}"]
                                              - table[f"{condition}/{reference}/{column}"], abs=1e-9)
-    assert set(m["verdict"]) == {"sad", "sad-kl", "sad-kl-reliability", "covlr"}
+    assert set(result["verdicts"]) == {"sad", "sad-kl", "sad-kl-reliability", "covlr"}
     for key, cell in m["bootstrap"].items():
         assert cell["ci_low"] <= cell["diff"] <= cell["ci_high"], key
 
@@ -140,8 +166,8 @@ def test_explorer_sweep_shows_the_text_degradation(report):
 
 
 def test_06_codes_table_beats_chance_and_compares_with_faiss(report):
-    m = report.run("06_efficient_retrieval").metrics
-    table = m["codes_table"]
+    m = report.run("06_efficient_retrieval").metrics["codes"]
+    table = m["table"]
     chance = 100 * 0.37  # about 37 %: one category holds most items (tests/test_dcmq.py computes it exactly)
     methods = ("dcmq", "labels", "faiss_pq", "faiss_opq")
     for method in methods:
@@ -163,7 +189,7 @@ def test_report_html_renders_its_figures_in_chromium(report, chromium, tmp_path)
     assert dom.count('class="plot-container plotly"') >= len(run.figures) >= 1
     assert len(RENDERED_SVG.findall(dom)) >= len(run.figures)
     assert re.search(r'class="scatterlayer[^"]*"', dom) and "class=\"point\"" in dom  # the points were drawn
-    assert not math.isnan(sum(v for v in run.metrics["table"].values()))
+    assert not math.isnan(sum(v for v in run.metrics["rebalancing"]["means"].values()))
 
 
 def test_a_warm_report_trains_nothing_and_gives_the_same_numbers(report, tmp_path):

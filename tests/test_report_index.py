@@ -1,20 +1,32 @@
 """The index page's headline tables, rebuilt from recorded numbers, checked against hand-worked cases."""
-import math
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from vlr_viz.report.headlines import (codes_headline, held_beyond_spread, imbalance_headline, rebalancing_headline,
-                                      report_headlines)
-from vlr_viz.report.index import write_index
+import pandas as pd
+import pytest
 
-# what notebook 04 records: "condition/method/column" -> mean (and std over seeds)
-TABLE = {"clean/baseline/RSUM": 100.0, "clean/sad/RSUM": 104.0, "clean/baseline/t2t": 80.0, "clean/sad/t2t": 79.0,
-         "text moderate/baseline/RSUM": 70.0, "text moderate/sad/RSUM": 71.0,
-         "text moderate/baseline/t2t": 60.0, "text moderate/sad/t2t": 63.0}
-STD = {"clean/baseline/RSUM": 1.0, "clean/sad/RSUM": 2.0, "clean/baseline/t2t": 0.2, "clean/sad/t2t": 0.3,
-       "text moderate/baseline/RSUM": 1.5, "text moderate/sad/RSUM": 0.5,
-       "text moderate/baseline/t2t": 1.0, "text moderate/sad/t2t": 1.0}
+from vlr_viz.report.headlines import codes_headline, imbalance_headline, rebalancing_headline, report_headlines
+from vlr_viz.report.index import write_index
+from vlr_viz.results import CodesResult, RebalancingResult, ResultRecordError
+from vlr_viz.stats import paired_table
+from vlr_viz.experiments.dcmq import versus_opq
+
+def rows(values: dict) -> pd.DataFrame:
+    """Tidy per-seed rows as notebook 04 builds them: ``{(condition, method, column): [value per seed]}``."""
+    return pd.DataFrame([{"condition": c, "method": m, "column": col, "seed": s, "value": v}
+                         for (c, m, col), vs in values.items() for s, v in enumerate(vs)])
+
+
+# clean/sad RSUM gains 4, 4.1, 4.2 on the three seeds (significant even after Holm); t2t goes -1, +1, -2 (unclear)
+SEEDS = {("clean", "baseline", "RSUM"): [100.0, 101.0, 102.0], ("clean", "sad", "RSUM"): [104.0, 105.1, 106.2],
+         ("clean", "baseline", "t2t"): [80.0, 80.0, 80.0], ("clean", "sad", "t2t"): [79.0, 81.0, 78.0]}
+
+
+def study(values: dict) -> RebalancingResult:
+    data = rows(values)
+    return RebalancingResult.from_study(data, paired_table(data, baseline="baseline", by=["condition", "column"]))
 
 
 def _cells(table_html):
@@ -26,30 +38,48 @@ def _cells(table_html):
     return out
 
 
-def test_held_beyond_spread_is_the_sum_of_the_two_stds():
-    assert held_beyond_spread(104.0, 2.0, 100.0, 1.0) is True      # |4| > 3
-    assert held_beyond_spread(102.0, 2.0, 100.0, 1.0) is False     # |2| < 3
-    assert held_beyond_spread(97.0, 1.0, 100.0, 1.0) is True       # a loss beyond the spread
-    assert held_beyond_spread(104.0, math.nan, 100.0, 1.0) is None  # one seed: nothing to judge
-
-
-def test_rebalancing_headline_by_hand():
-    h = rebalancing_headline("04_rebalancing_report", {"table": TABLE, "table_std": STD})
+def test_rebalancing_headline_shows_the_recorded_result():
+    result = study(SEEDS)
+    record = json.loads(json.dumps(result.to_record()))  # as the report reads it back from the metrics file
+    h = rebalancing_headline("04_rebalancing_report", {"rebalancing": record})
     cells = _cells(h.table_html)
-    # clean/sad: RSUM +4 > 2 + 1 held gain; t2t -1 > 0.3 + 0.2 held loss
-    assert cells[("clean", "sad")] == [("gain", "104.00 ± 2.00 <span class='delta'>(+4.00)</span>"),
-                                       ("loss", "79.00 ± 0.30 <span class='delta'>(-1.00)</span>")]
-    # text moderate/sad: RSUM +1 < 0.5 + 1.5 within; t2t +3 > 1 + 1 held gain
-    assert [c for c, _ in cells[("text moderate", "sad")]] == ["within", "gain"]
-    assert cells[("clean", "baseline")] == [("", "100.00 ± 1.00"), ("", "80.00 ± 0.20")]
-    assert h.findings == ["sad: beyond the seed spread in 3 of 4 cells (2 above the baseline, 1 below); "
-                          "within it in the rest."]
-    one_seed = rebalancing_headline("04", {"table": TABLE, "table_std": {k: math.nan for k in STD}})
-    assert one_seed.findings == ["One seed: no standard deviation, so no difference to the baseline can be told "
-                                 "from seed noise (differences shown in grey)."]
-    assert {c for c, _ in _cells(one_seed.table_html)[("clean", "sad")]} == {"unjudged"}
-    assert rebalancing_headline("04", {"table": {"a/b": 1.0}}) is None  # not the recorded shape
-    assert rebalancing_headline("04", {"table": {"clean/sad/RSUM": 1.0}}) is None  # no baseline to compare to
+    assert cells[("clean", "sad")] == [("gain", "105.10 ± 1.10 <span class='delta'>(+4.10)</span>"),
+                                       ("within", "79.33 ± 1.53 <span class='delta'>(-0.67)</span>")]
+    assert cells[("clean", "baseline")] == [("", "101.00 ± 1.00"), ("", "80.00 ± 0.00")]
+    assert h.findings == [result.caption, result.verdicts["sad"]]  # the notebook's words, not the report's
+    assert h.findings[1].startswith("sad: better than the baseline in 1 of 2 tested cells: RSUM (clean) +4.10")
+    assert not any("One seed" in f for f in h.findings)
+
+
+def test_rebalancing_headline_of_one_seed_says_why_nothing_is_tested():
+    result = study({k: v[:1] for k, v in SEEDS.items()})
+    h = rebalancing_headline("04", {"rebalancing": result.to_record()})
+    assert {c for c, _ in _cells(h.table_html)[("clean", "sad")]} == {"unjudged"}
+    assert result.stds["clean/sad/RSUM"] is None and "1 seed, no paired test" in h.findings[1]
+
+
+def test_a_result_record_of_another_kind_version_or_shape_is_refused_by_name():
+    record = study(SEEDS).to_record()
+    assert RebalancingResult.from_record(json.loads(json.dumps(record))) == study(SEEDS)
+    for bad, words in (({**record, "version": 0}, "version 0"), ({**record, "kind": "codes"}, "kind 'codes'"),
+                       ({**record, "verdicts": []}, "field 'verdicts' is list, not dict"), ([], "kind 'list'")):
+        with pytest.raises(ResultRecordError, match=re.escape(words)):
+            RebalancingResult.from_record(bad)
+    run = SimpleNamespace(name="04_rebalancing_report", metrics={"rebalancing": {**record, "version": 0}})
+    [headline] = report_headlines([run])
+    assert headline.title == "Unreadable result of 04_rebalancing_report" and "version 0" in headline.findings[0]
+    assert rebalancing_headline("04", {"table": {"clean/sad/RSUM": 1.0}}) is None  # no recorded result
+
+
+SUMMARY = pd.DataFrame([  # DCMQExperiment.summary's shape: mean and std over seeds (FAISS: one deterministic run)
+    {"method": "dcmq", "bits": 16, "rsum": 109.1, "rsum_std": 0.7, "map": 62.2, "map_std": 0.4, "bytes_per_item": 2},
+    {"method": "dcmq", "bits": 32, "rsum": 110.0, "rsum_std": 0.0, "map": 57.0, "map_std": 0.0, "bytes_per_item": 4},
+    {"method": "faiss_opq", "bits": 16, "rsum": 102.8, "rsum_std": 0.0, "map": 58.9, "map_std": 0.0,
+     "bytes_per_item": 2},
+    {"method": "faiss_opq", "bits": 32, "rsum": 112.6, "rsum_std": 0.0, "map": 57.9, "map_std": 0.0,
+     "bytes_per_item": 4}])
+CODES = CodesResult.from_experiment(SUMMARY, versus_opq(SUMMARY), {"dcmq/rsum": True},
+                                    pd.Series({("teacher", 16): 15.04, ("teacher", 32): 3.0})).to_record()
 
 
 def test_imbalance_and_codes_headlines_by_hand():
@@ -58,20 +88,15 @@ def test_imbalance_and_codes_headlines_by_hand():
                                     "clean_imbalance_index": -0.04})
     row = re.findall(r"<td class=''>(.*?)</td>", imb.table_html)
     assert row == ["text", "word_replace", "0.75", "74.00", "60.00", f"{14 / 134:.3f}"]
-    codes = codes_headline("06", {"codes_table": {
-        "faiss_opq_16/rsum": 102.8, "faiss_opq_16/map": 58.9, "faiss_opq_16/bytes_per_item": 2,
-        "dcmq_16/rsum": 109.1, "dcmq_16/rsum_std": 0.7, "dcmq_16/map": 62.2, "dcmq_16/map_std": 0.4,
-        "dcmq_16/bytes_per_item": 2, "dcmq_32/rsum": 110.0, "dcmq_32/map": 57.0, "faiss_opq_32/rsum": 112.6,
-        "faiss_opq_32/map": 57.9}, "dead_codewords_percent": {"teacher_16": 15.04},
-        "versus_opq": {"16/rsum_gain": 6.3, "16/map_gain": 3.3, "16/beats_opq": 1.0, "32/rsum_gain": -2.6,
-                       "32/map_gain": -0.9, "32/beats_opq": 0.0}})
-    rows = [re.findall(r"<td class=''>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", codes.table_html)[1:]]
-    assert rows == [["DCMQ (teacher-distilled)", "16", "2", "109.10 ± 0.70", "62.20 ± 0.40", "15.0"],
-                    ["DCMQ (teacher-distilled)", "32", "–", "110.00", "57.00", "–"],
-                    ["FAISS OPQ", "16", "2", "102.80", "58.90", "–"], ["FAISS OPQ", "32", "–", "112.60", "57.90", "–"]]
+    codes = codes_headline("06", {"codes": CODES})
+    found = [re.findall(r"<td class=''>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", codes.table_html)[1:]]
+    assert found == [["DCMQ (teacher-distilled)", "16", "2", "109.10 ± 0.70", "62.20 ± 0.40", "15.0"],
+                     ["DCMQ (teacher-distilled)", "32", "4", "110.00", "57.00", "3.0"],
+                     ["FAISS OPQ", "16", "2", "102.80", "58.90", "–"], ["FAISS OPQ", "32", "4", "112.60", "57.90", "–"]]
     assert codes.findings[1:] == ["16 bits: DCMQ beats FAISS OPQ (RSUM +6.30, mAP +3.30).",
                                   "32 bits: DCMQ does not beat FAISS OPQ (RSUM -2.60, mAP -0.90)."]
     assert imbalance_headline("01", {"x": 1}) is None and codes_headline("06", {"codes_table": {"x": 1}}) is None
+    assert CODES["sentences"] == codes.findings[1:]
 
 
 def test_index_opens_with_the_headlines_in_order(tmp_path):
@@ -83,8 +108,8 @@ def test_index_opens_with_the_headlines_in_order(tmp_path):
 
     runs = [run("01_modal_imbalance", {"image_occlusion_0.75": {"image_ndcg10": 60.0, "text_ndcg10": 80.0,
                                                                   "imbalance_index": -0.2}}),
-            run("04_rebalancing_report", {"table": TABLE, "table_std": STD}),
-            run("06_efficient_retrieval", {"codes_table": {"dcmq_16/rsum": 109.1, "dcmq_16/map": 61.0}})]
+            run("04_rebalancing_report", {"rebalancing": study(SEEDS).to_record()}),
+            run("06_efficient_retrieval", {"codes": CODES})]
     assert [h.notebook for h in report_headlines(runs)] == ["04_rebalancing_report", "01_modal_imbalance",
                                                            "06_efficient_retrieval"]
     page = write_index(tmp_path, runs, "fast", 9.0, (1.0, 1.0, 1.0), (2.0, 2.0, 2.0)).read_text()

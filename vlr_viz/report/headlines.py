@@ -1,18 +1,16 @@
-"""The headline tables of a report, rebuilt from the numbers the notebooks record (`vlr_viz.notebook.recording.record`).
+"""The headline tables of a report, shown from what the notebooks record (`vlr_viz.notebook.recording.record`).
 
-Three recorded shapes are recognised, whichever notebook recorded them:
+Nothing here draws a conclusion: the verdicts are the ones the notebooks recorded with their results.
 
-* ``table`` and ``table_std``: ``{"condition/method/column": mean}`` and the standard deviations over seeds
-  (notebook 04): the rebalancing table, each method's difference to ``baseline`` judged against the seed
-  spread (held when ``|mean_m - mean_b| > std_m + std_b``, the rule notebook 04 prints);
+* ``rebalancing`` (notebook 04): a `vlr_viz.results.RebalancingResult`, the rebalancing table with the paired
+  test's outcome per cell and the notebook's verdict sentences;
 * values ``{"image_ndcg10", "text_ndcg10", "imbalance_index"}`` recorded as ``"<modality>_<kind>_<severity>"``
   (notebook 01): the teachers' imbalance index per degradation condition;
-* ``codes_table``: ``{"<method>_<bits>/<rsum|rsum_std|map|map_std|bytes_per_item>": value}`` (notebook 06):
-  the compact-codes table, DCMQ against FAISS PQ / OPQ, label-supervised codes and the float teacher, with
-  ``dead_codewords_percent`` ``{"<supervision>_<bits>": value}`` beside the learned codes and the verdict
-  against OPQ recorded as ``versus_opq``.
+* ``codes`` (notebook 06): a `vlr_viz.results.CodesResult`, DCMQ against FAISS PQ / OPQ, label-supervised codes
+  and the float teacher, with the dead codewords of the learned codes and the verdict against OPQ.
 
-A shape that is absent or malformed gives no headline (the report never fails for its index).
+A recorded result that cannot be read (another version, a field of the wrong type) gives a headline that says so
+instead of its table; the report never fails for its index.
 """
 from __future__ import annotations
 
@@ -22,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..code_methods import LABELS as CODE_LABELS, SUPERVISION_METHOD
-
-BASELINE = "baseline"
+from ..results import CodesResult, RebalancingResult, ResultRecordError
 
 
 @dataclass
@@ -56,76 +53,36 @@ def _table(head: list[str], rows: list[list[str]], classes: list[list[str]] | No
 
 # ----------------------------------------------------------------------------------------------- rebalancing
 
-def _split_table_key(key: str) -> tuple[str, str, str] | None:
-    parts = key.split("/", 2)
-    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
-
-
-def held_beyond_spread(mean: float, std: float, base_mean: float, base_std: float) -> bool | None:
-    """Whether a method's difference to the baseline exceeds the sum of the two standard deviations over seeds;
-    ``None`` when a standard deviation is unknown (one seed)."""
-    spread = std + base_std
-    if not math.isfinite(spread):
-        return None
-    return abs(mean - base_mean) > spread
+CELL_CLASS = {"gain": "gain", "loss": "loss", "unclear": "within", "n/a": "unjudged"}
+"""CSS class of a cell by its outcome after Holm (`RebalancingResult.outcome`)."""
 
 
 def rebalancing_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
-    """The rebalancing table (mean ± std over seeds, the difference to the baseline) and one finding per method."""
-    means, stds = metrics.get("table"), metrics.get("table_std", {})
-    if not isinstance(means, dict) or not means or not isinstance(stds, dict):
+    """The rebalancing table notebook 04 recorded (`RebalancingResult`): mean ± std over seeds with Δ against the
+    baseline, coloured by the outcome of the paired test after Holm, and the notebook's own verdict sentences."""
+    if "rebalancing" not in metrics:
         return None
-    cells: dict[tuple[str, str, str], tuple[float, float]] = {}
-    conditions, methods, columns = [], [], []
-    for key, value in means.items():
-        parts, mean = _split_table_key(key), _number(value)
-        if parts is None or mean is None:
-            return None
-        std = _number(stds.get(key))
-        cells[parts] = (mean, math.nan if std is None else std)
-        for item, seen in zip(parts, (conditions, methods, columns)):
-            if item not in seen:
-                seen.append(item)
-    if BASELINE not in methods:
-        return None
+    result = RebalancingResult.from_record(metrics["rebalancing"])
+    keys = [k.split("/", 2) for k in result.means]
+    conditions, methods, columns = (list(dict.fromkeys(k[i] for k in keys)) for i in range(3))
     rows, classes = [], []
-    counts = {m: {"held": 0, "gains": 0, "losses": 0, "cells": 0, "unjudged": 0} for m in methods if m != BASELINE}
     for cond in conditions:
         for method in methods:
             row, cls = [html.escape(cond), f"<code>{html.escape(method)}</code>"], ["", ""]
             for col in columns:
-                mean, std = cells.get((cond, method, col), (math.nan, math.nan))
-                text = _fmt(mean) + ("" if not math.isfinite(std) else f" ± {_fmt(std)}")
-                base = cells.get((cond, BASELINE, col))
-                c = ""
-                if method != BASELINE and base is not None and math.isfinite(mean):
-                    delta = mean - base[0]
-                    held = held_beyond_spread(mean, std, *base)
-                    tally = counts[method]
-                    tally["cells"] += 1
-                    if held is None:
-                        tally["unjudged"] += 1
-                        c = "unjudged"
-                    elif held:
-                        tally["held"] += 1
-                        tally["gains" if delta > 0 else "losses"] += 1
-                        c = "gain" if delta > 0 else "loss"
-                    else:
-                        c = "within"
-                    text += f" <span class='delta'>({delta:+.2f})</span>"
+                key = f"{cond}/{method}/{col}"
+                mean, std = result.means.get(key), result.stds.get(key)
+                text = _fmt(mean) + ("" if std is None else f" ± {_fmt(std)}")
+                outcome = result.outcome(key)
+                if outcome is not None and result.paired[key]["diff"] is not None:
+                    text += f" <span class='delta'>({result.paired[key]['diff']:+.2f})</span>"
                 row.append(text)
-                cls.append(c)
+                cls.append(CELL_CLASS.get(outcome, ""))
             rows.append(row)
             classes.append(cls)
-    judged = {m: t for m, t in counts.items() if t["cells"] and t["unjudged"] < t["cells"]}
-    findings = [f"{method}: beyond the seed spread in {t['held']} of {t['cells']} cells "
-                f"({t['gains']} above the baseline, {t['losses']} below); within it in the rest."
-                for method, t in judged.items()]
-    if not judged and any(t["cells"] for t in counts.values()):
-        findings.append("One seed: no standard deviation, so no difference to the baseline can be told from seed "
-                        "noise (differences shown in grey).")
     table = _table(["condition", "method", *columns], rows, classes)
-    return Headline("Rebalancing: every method against the matching-only baseline", name, table, findings)
+    return Headline("Rebalancing: every method against the matching-only baseline", name, table,
+                    [result.caption, *result.verdicts.values()])
 
 
 # ----------------------------------------------------------------------------------------------- imbalance
@@ -169,37 +126,18 @@ def _mean_std(cell: dict, name: str) -> str:
     return _fmt(mean) + (f" ± {_fmt(std)}" if std else "")
 
 
-def _opq_findings(versus_opq: Any) -> list[str]:
-    """One sentence per code length from the recorded ``versus_opq`` (`vlr_viz.experiments.dcmq.versus_opq`:
-    ``{"<bits>/rsum_gain" | "<bits>/map_gain" | "<bits>/beats_opq": value}``)."""
-    by_bits: dict[int, dict] = {}
-    for key, value in (versus_opq if isinstance(versus_opq, dict) else {}).items():
-        bits, _, column = str(key).partition("/")
-        if bits.isdigit():
-            by_bits.setdefault(int(bits), {})[column] = _number(value)
-    out = []
-    for bits, v in sorted(by_bits.items()):
-        if None not in (v.get("rsum_gain"), v.get("map_gain"), v.get("beats_opq")):
-            verdict = "beats" if v["beats_opq"] else "does not beat"
-            out.append(f"{bits} bits: DCMQ {verdict} FAISS OPQ (RSUM {v['rsum_gain']:+.2f}, "
-                       f"mAP {v['map_gain']:+.2f}).")
-    return out
-
-
 def codes_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
     """RSUM and category mAP (mean ± std over seeds) of every method and code length, bytes per item and, for the
-    learned codes, the share of dead codewords; the recorded verdict against OPQ, one finding per code length."""
-    table = metrics.get("codes_table")
-    if not isinstance(table, dict):
+    learned codes, the share of dead codewords, from notebook 06's `CodesResult`, with its verdict sentences."""
+    if "codes" not in metrics:
         return None
+    result = CodesResult.from_record(metrics["codes"])
     cells: dict[tuple[str, int], dict] = {}
-    for key, value in table.items():
+    for key, value in result.table.items():
         where, _, column = str(key).rpartition("/")
         if column and (at := _method_and_bits(where)):
             cells.setdefault(at, {})[column] = value
-    dead_values = metrics.get("dead_codewords_percent")
-    dead = {at: _number(v) for k, v in (dead_values if isinstance(dead_values, dict) else {}).items()
-            if (at := _method_and_bits(k))}
+    dead = {at: _number(v) for k, v in result.dead_codewords_percent.items() if (at := _method_and_bits(k))}
     supervision_of = {m: s for s, m in SUPERVISION_METHOD.items()}
     order = {m: i for i, m in enumerate(CODE_LABELS)}
     rows = []
@@ -213,7 +151,7 @@ def codes_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
         return None
     findings = ["Cross-modal RSUM with float queries against the coded other modality and category mAP (mean of "
                 "image→text and text→image) on the test split; learned codes mean ± std over seeds, FAISS "
-                "deterministic.", *_opq_findings(metrics.get("versus_opq"))]
+                "deterministic.", *result.sentences]
     table_html = _table(["method", "bits", "bytes per item", "RSUM", "mAP (%)", "dead codewords (%)"], rows)
     return Headline("Retrieval with compact codes: DCMQ against FAISS PQ / OPQ", name, table_html, findings)
 
@@ -228,6 +166,8 @@ def report_headlines(runs) -> list[Headline]:
         for r in runs:
             try:
                 headline = build(r.name, r.metrics)
+            except ResultRecordError as e:
+                headline = Headline(f"Unreadable result of {r.name}", r.name, "", [str(e)])
             except (TypeError, ValueError, KeyError):
                 headline = None
             if headline is not None:

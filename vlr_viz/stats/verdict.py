@@ -12,16 +12,18 @@ import numpy as np
 import pandas as pd
 
 
-def _improves(delta: float, column, lower_is_better: Sequence) -> bool:
-    return delta < 0 if column in lower_is_better else delta > 0
+def cell_outcome(diff: float, significant: bool, note, lower_is_better: bool = False) -> str:
+    """What one cell of a `paired_table` shows: ``"n/a"`` (no test, its note says why), ``"unclear"`` (not
+    significant after Holm), else ``"gain"`` or ``"loss"`` by the sign of Δ (method − baseline)."""
+    if isinstance(note, str) and note.startswith("n/a"):
+        return "n/a"
+    if not significant:
+        return "unclear"
+    return "gain" if (diff < 0 if lower_is_better else diff > 0) else "loss"
 
 
 def _outcome(row, column: str, lower_is_better) -> str:
-    if isinstance(row["note"], str) and row["note"].startswith("n/a"):
-        return "n/a"
-    if not row["significant"]:
-        return "unclear"
-    return "gain" if _improves(row["mean_diff"], row[column], lower_is_better) else "loss"
+    return cell_outcome(row["mean_diff"], row["significant"], row["note"], row[column] in lower_is_better)
 
 
 def _span(deltas, decimals: int) -> str:
@@ -103,3 +105,10 @@ def method_verdicts(table: pd.DataFrame, *, group: str = "condition", column: st
             parts.append(f"{len(sel)} cell(s) without a test ({reasons})")
         out[m] = f"{m}: " + "; ".join(parts) + "."
     return out
+
+
+def opq_sentences(versus: pd.DataFrame, method: str = "DCMQ") -> list[str]:
+    """One sentence per code length of a `vlr_viz.experiments.dcmq.versus_opq` frame: whether the learned codes beat
+    FAISS OPQ (mean RSUM at least OPQ's and mean category mAP above it), with both differences."""
+    return [f"{int(r.bits)} bits: {method} {'beats' if r.beats_opq else 'does not beat'} FAISS OPQ "
+            f"(RSUM {r.rsum_gain:+.2f}, mAP {r.map_gain:+.2f})." for r in versus.itertuples()]

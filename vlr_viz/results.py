@@ -1,0 +1,137 @@
+"""Typed results of the experiments the notebooks run: what a notebook shows and records is what the report reads
+back, so a conclusion is drawn once, by `vlr_viz.stats`, and only displayed after that.
+
+* `RebalancingResult` (notebook 04): mean ± std over seeds of every (condition, method, column), the paired table
+  against the baseline (Δ, t-interval, Holm), its caption and the verdict sentences of `vlr_viz.stats`.
+* `CodesResult` (notebook 06): the compact-codes table, the comparison with FAISS OPQ per code length, whether each
+  code improves with more bits, the dead codewords, and the verdict sentences.
+
+Each is a frozen dataclass with ``to_record()`` (plain JSON tagged with its ``kind`` and ``version``, for
+`vlr_viz.notebook.recording.record`) and ``from_record()``, which refuses a record of another kind, another version
+or with a field of the wrong type, naming it (`ResultRecordError`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from .errors import VlrVizError
+from .stats import method_verdicts, table_caption, table_record, verdict_sentences
+from .stats.verdict import cell_outcome, opq_sentences
+
+
+class ResultRecordError(VlrVizError):
+    """A recorded result is of another kind or version, or one of its fields has the wrong type."""
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or ``None`` for NaN and missing values (JSON has no NaN)."""
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+class _Record:
+    """``to_record`` / ``from_record`` for a dataclass whose fields are JSON values of the types in ``TYPES``."""
+
+    KIND: ClassVar[str]
+    VERSION: ClassVar[int]
+    TYPES: ClassVar[dict[str, type]]
+
+    def to_record(self) -> dict:
+        return {"kind": self.KIND, "version": self.VERSION, **asdict(self)}
+
+    @classmethod
+    def from_record(cls, record: Any):
+        if not isinstance(record, dict) or record.get("kind") != cls.KIND:
+            raise ResultRecordError(f"not a recorded {cls.KIND} result (kind "
+                                    f"{record.get('kind') if isinstance(record, dict) else type(record).__name__!r})")
+        if record.get("version") != cls.VERSION:
+            raise ResultRecordError(f"{cls.KIND} result of version {record.get('version')!r}; this vlr_viz reads "
+                                    f"version {cls.VERSION} (run the notebook again)")
+        values = {}
+        for f in fields(cls):
+            value = record.get(f.name)
+            if not isinstance(value, cls.TYPES[f.name]):
+                raise ResultRecordError(f"{cls.KIND} result: field {f.name!r} is "
+                                        f"{type(value).__name__}, not {cls.TYPES[f.name].__name__}")
+            values[f.name] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class RebalancingResult(_Record):
+    """Every method against the matching-only baseline, paired across seeds (notebook 04; docs/statistics.md).
+
+    Keys of ``means``, ``stds`` and ``paired`` are ``"<condition>/<method>/<column>"`` in the table's order;
+    ``paired`` holds `vlr_viz.stats.table_record` cells (the baseline has none); ``stds`` is ``None`` where one seed
+    gives no spread. ``sentences`` has one verdict per (condition, method), ``verdicts`` one per method.
+    """
+
+    KIND: ClassVar[str] = "rebalancing"
+    VERSION: ClassVar[int] = 1
+    TYPES: ClassVar[dict[str, type]] = {"baseline": str, "means": dict, "stds": dict, "paired": dict,
+                                        "caption": str, "sentences": list, "verdicts": dict}
+
+    baseline: str
+    means: dict
+    stds: dict
+    paired: dict
+    caption: str
+    sentences: list
+    verdicts: dict
+
+    @classmethod
+    def from_study(cls, rows: pd.DataFrame, table: pd.DataFrame) -> "RebalancingResult":
+        """From the tidy per-seed rows (``condition, method, column, seed, value``) and their `paired_table`."""
+        spread = rows.groupby(["condition", "method", "column"], sort=False)["value"].agg(["mean", "std"])
+        keys = ["/".join(map(str, k)) for k in spread.index]
+        return cls(baseline=str(table.attrs.get("baseline", "baseline")),
+                   means={k: float(m) for k, m in zip(keys, spread["mean"])},
+                   stds={k: _number(s) for k, s in zip(keys, spread["std"])},
+                   paired=table_record(table), caption=table_caption(table),
+                   sentences=verdict_sentences(table), verdicts=method_verdicts(table))
+
+    def outcome(self, key: str) -> str | None:
+        """``"gain"``, ``"loss"``, ``"unclear"`` or ``"n/a"`` of a cell after Holm (`cell_outcome`); ``None``
+        for the baseline's own cells."""
+        cell = self.paired.get(key)
+        if cell is None:
+            return None
+        return cell_outcome(cell["diff"], cell["significant"], cell["note"])
+
+
+@dataclass(frozen=True)
+class CodesResult(_Record):
+    """Compact codes against FAISS PQ / OPQ and the float teacher (notebook 06; docs/codes.md).
+
+    ``table``: ``{"<method>_<bits>/<rsum|rsum_std|map|map_std|bytes_per_item>": value}``; ``versus_opq``:
+    ``{"<bits>/<rsum_gain|map_gain|beats_opq>": value}`` (`vlr_viz.experiments.dcmq.versus_opq`);
+    ``monotone_in_bits``: ``{"<method>/<metric>": bool}``; ``dead_codewords_percent``:
+    ``{"<supervision>_<bits>": percent}``; ``sentences``: the verdict against OPQ, one per code length.
+    """
+
+    KIND: ClassVar[str] = "codes"
+    VERSION: ClassVar[int] = 1
+    TYPES: ClassVar[dict[str, type]] = {"table": dict, "versus_opq": dict, "monotone_in_bits": dict,
+                                        "dead_codewords_percent": dict, "sentences": list}
+
+    table: dict
+    versus_opq: dict
+    monotone_in_bits: dict
+    dead_codewords_percent: dict
+    sentences: list
+
+    @classmethod
+    def from_experiment(cls, summary: pd.DataFrame, versus: pd.DataFrame, monotone: dict,
+                        dead: pd.Series) -> "CodesResult":
+        """From `DCMQExperiment.summary`, its `versus_opq` frame, `is_monotone` per method and metric, and
+        `vlr_viz.viz.codes.dead_codewords` (indexed by supervision and bits)."""
+        gains = {f"{r.bits}/{k}": float(getattr(r, k)) for r in versus.itertuples()
+                 for k in ("rsum_gain", "map_gain", "beats_opq")}
+        return cls(table={f"{r.method}_{r.bits}/{m}": float(getattr(r, m)) for r in summary.itertuples()
+                          for m in ("rsum", "rsum_std", "map", "map_std", "bytes_per_item")},
+                   versus_opq=gains, monotone_in_bits={k: bool(v) for k, v in monotone.items()},
+                   dead_codewords_percent={f"{s}_{b}": float(v) for (s, b), v in dead.items()},
+                   sentences=opq_sentences(versus))
