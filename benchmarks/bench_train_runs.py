@@ -35,7 +35,8 @@ from vlr_viz.experiments.study import prepare_splits
 from vlr_viz.train import fit, recipe_config
 from vlr_viz.train.multi_seed import fit_seeds
 from vlr_viz.train.parallel import default_workers
-from vlr_viz.train.store import RunStore, fit_batched_stored
+from vlr_viz.train.store import RunStore
+from vlr_viz.train.stored_fit import fit_batched_stored
 from vlr_viz.train.threads import torch_threads
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from vlr_viz.cache import cached_rows, load_array
 from vlr_viz.data import FileImages, load_twemoji
-from vlr_viz.data.sources import DegradedImages
+from vlr_viz.imbalance.degrade_image import DegradedImages
 from vlr_viz.data.twemoji import _png_folder, twemoji_index
 from vlr_viz.encoders import encode_images
 from vlr_viz.imbalance import degrade_images

@@ -5,8 +5,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vlr_viz.moved import MOVED
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,17 +32,6 @@ def test_ci_runs_the_readme_test_command():
 def test_console_script_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["vlr-viz"] == "vlr_viz.cli:main"
-
-
-@pytest.mark.parametrize("old", sorted(MOVED))
-def test_a_moved_module_keeps_its_old_name_with_a_warning(old):
-    import importlib
-    import sys
-
-    sys.modules.pop(old, None)
-    with pytest.warns(DeprecationWarning, match=f"{old} moved to {MOVED[old]}"):
-        module = importlib.import_module(old)
-    assert module is importlib.import_module(MOVED[old])
 
 
 def test_checking_every_notebooks_parameters_loads_no_torch():

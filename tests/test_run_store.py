@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from vlr_viz.train import trainer as trainer_module
-from vlr_viz.train.store import RunStore, StoredRunWarning, fit_stored, run_key
+from vlr_viz.train.store import RunStore, StoredRunWarning, run_key
+from vlr_viz.train.stored_fit import fit_stored
 
 from synthetic_features import synthetic, tiny
 
@@ -130,7 +131,7 @@ def test_seeds_through_the_store_train_only_what_is_missing(tmp_path, data, monk
     from dataclasses import replace
 
     from vlr_viz.train import multi_seed
-    from vlr_viz.train.store import fit_batched_stored
+    from vlr_viz.train.stored_fit import fit_batched_stored
 
     train, val, test = data
     store = RunStore(tmp_path / "runs")
@@ -157,7 +158,7 @@ def test_runs_trained_in_worker_processes_equal_runs_trained_here(tmp_path, data
     from dataclasses import replace
 
     from vlr_viz.train import fit, multi_seed
-    from vlr_viz.train.store import fit_batched_stored
+    from vlr_viz.train.stored_fit import fit_batched_stored
     from vlr_viz.train.threads import torch_threads
 
     train, val, test = data
@@ -186,7 +187,7 @@ def test_a_run_failing_in_a_worker_raises_its_own_error_naming_the_run(tmp_path,
     """A learning rate of 1e38 makes every run's loss NaN at its second step: the worker's `NonFiniteLossError`
     reaches the caller with the run named, no entry is written for a failed run, and no half-written folder stays."""
     from vlr_viz.train import NonFiniteLossError
-    from vlr_viz.train.store import fit_batched_stored
+    from vlr_viz.train.stored_fit import fit_batched_stored
 
     train, val, test = data
     store = RunStore(tmp_path / "runs")
@@ -236,7 +237,8 @@ def test_a_script_without_a_main_guard_trains_on_worker_processes_and_runs_once(
         import sys
         sys.path.insert(0, {tests!r})
         from synthetic_features import synthetic, tiny
-        from vlr_viz.train.store import RunStore, fit_batched_stored
+        from vlr_viz.train.store import RunStore
+        from vlr_viz.train.stored_fit import fit_batched_stored
 
         with open({str(log)!r}, "a") as f:
             f.write("the script ran\\n")

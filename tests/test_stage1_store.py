@@ -16,7 +16,8 @@ from vlr_viz.processes import SpawnPool
 from vlr_viz.train import fit
 from vlr_viz.train.parallel import _record_stage1
 from vlr_viz.train.stage1_store import Stage1Store, stage1_from_files, stage1_to_files
-from vlr_viz.train.store import RunStore, StoredRunWarning, fit_batched_stored, fit_stored
+from vlr_viz.train.store import RunStore, StoredRunWarning
+from vlr_viz.train.stored_fit import fit_batched_stored, fit_stored
 from vlr_viz.train.threads import torch_threads
 
 

@@ -32,6 +32,13 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "vlr_viz"
 
 
+def default_store_dir() -> Path:
+    """The run store and what is computed from runs (`vlr_viz.train.store`): ``$VLR_VIZ_RUN_STORE`` when set, else
+    ``runs/`` in the cache directory (`default_cache_dir`)."""
+    return Path(os.environ["VLR_VIZ_RUN_STORE"]) if os.environ.get("VLR_VIZ_RUN_STORE") else \
+        default_cache_dir() / "runs"
+
+
 class CorruptCacheWarning(UserWarning):
     """A cache entry failed its integrity check and was recomputed."""
 

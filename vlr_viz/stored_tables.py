@@ -4,7 +4,7 @@ inputs as one JSON file, named by the content hash of those inputs.
 The evaluations of `vlr_viz.eval.stored` and the analyses of the rebalancing report
 (`vlr_viz.experiments.study_analysis`: the paired bootstrap, the reliability λ sweep, the λ landscape, the run
 summary, the NDCG conventions) go through it, so a warm report recomputes none of them. Analyses live under
-``analyses/<kind>/`` of the run store (`vlr_viz.train.store.default_store_dir`), so ``vlr-viz runs rm --all``
+``analyses/<kind>/`` of the run store (`vlr_viz.cache.default_store_dir`), so ``vlr-viz runs rm --all``
 clears them with the runs and a test session's private run store keeps them private.
 
 An entry holds its key, the column names, the frame's ``attrs`` and its rows. It is written atomically; one that
@@ -21,7 +21,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .cache import CorruptCacheWarning, atomic_write_bytes, content_hash
+from .cache import CorruptCacheWarning, atomic_write_bytes, content_hash, default_store_dir
 
 ANALYSES = "analyses"
 """The run store's folder of stored analyses (one sub-folder per kind)."""
@@ -31,8 +31,6 @@ def analysis_path(kind: str, version: str, *parts, store_dir=None) -> Path:
     """Where the analysis ``kind`` of the inputs ``parts`` (arrays, strings, numbers, nested lists / dicts;
     `vlr_viz.cache.content_hash`) is stored: ``<run store>/analyses/<kind>/<key>.json``. ``version`` changes
     whenever the code of ``kind`` computes something else for the same inputs."""
-    from .train.store import default_store_dir
-
     root = Path(store_dir) if store_dir is not None else default_store_dir() / ANALYSES
     return root / kind / f"{content_hash('analysis', kind, version, *parts)}.json"
 

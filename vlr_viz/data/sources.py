@@ -9,9 +9,9 @@ source              images                                     identity (hashed)
 `ArrayImages`       a uint8 array ``(N, H, W, 3)`` in memory     the array's bytes
 `FileImages`        image files under a root folder            relative paths, file sizes, modification times
 `TarImages`         members of tar shards (webdataset)         shard paths, sizes, mtimes and member names
-`DegradedImages`    another source, degraded on read           the source's identity and the degradation
 ==================  =========================================  ===============================================
 
+A degraded source (`vlr_viz.imbalance.degrade_image.DegradedImages`) wraps any of them.
 A file-based identity changes when a file is replaced, touched or resized; it does not read the image bytes, so
 100k images are keyed in about a second. Every source pickles cheaply (paths, not pixels, except
 `ArrayImages`), so `torch.utils.data.DataLoader` worker processes can decode in parallel.
@@ -180,45 +180,6 @@ class TarImages(ImageSource):
         shards = sorted({s for s, _ in self.members})
         stats = [(os.stat(s).st_size, os.stat(s).st_mtime_ns) for s in shards]
         return content_hash("tar", shards, np.asarray(stats, dtype=np.int64).reshape(-1, 2), self.members)
-
-
-class DegradedImages(ImageSource):
-    """Another source whose images are degraded on read (`vlr_viz.imbalance.degrade_images`, one item at a time).
-
-    Item ``i`` is degraded with its own generator keyed by ``item_keys[i]`` (the dataset's image ids), so the
-    result equals degrading the whole array at once.
-    """
-
-    def __init__(self, source: ImageSource, kind: str, severity: float, seed: int, item_keys: Sequence,
-                 options: dict | None = None):
-        if len(item_keys) != len(source):
-            raise ValueError(f"item_keys has {len(item_keys)} entries for {len(source)} images")
-        self.source, self.kind, self.severity, self.seed = source, kind, float(severity), int(seed)
-        self.item_keys, self.options = list(item_keys), dict(options or {})
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def read(self, i: int) -> np.ndarray:
-        from ..imbalance.degrade_image import degrade_images
-
-        return degrade_images(self.source.read(i)[None], self.kind, self.severity, seed=self.seed,
-                              item_keys=[self.item_keys[i]], **self.options)[0]
-
-    def name_of(self, i: int) -> str:
-        return self.source.name_of(i)
-
-    def check(self) -> None:
-        self.source.check()
-
-    def subset(self, indices) -> "DegradedImages":
-        idx = np.asarray(indices, dtype=np.int64)
-        return DegradedImages(self.source.subset(idx), self.kind, self.severity, self.seed,
-                              [self.item_keys[int(i)] for i in idx], self.options)
-
-    def identity(self) -> str:
-        return content_hash("degraded", self.source.identity(), self.kind, self.severity, self.seed,
-                            self.item_keys, self.options)
 
 
 def image_source(images) -> ImageSource:

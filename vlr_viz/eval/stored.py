@@ -3,7 +3,7 @@
 An evaluation is a pure function of the embeddings, what it reads of the test pairs (the captions' images, labels,
 near-duplicate families, caption texts), the relevance matrix, the teachers' features and the options, plus the
 evaluation code; `EVALUATION_CODE_VERSION` changes whenever that code computes something else. The content hash of
-all of them names a JSON file under ``evaluations/`` of the run store (`vlr_viz.train.store.default_store_dir`), so
+all of them names a JSON file under ``evaluations/`` of the run store (`vlr_viz.cache.default_store_dir`), so
 a warm report ranks nothing, ``vlr-viz runs rm --all`` clears evaluations with the runs, and a test session's
 private run store keeps its evaluations private too. Entries are `vlr_viz.stored_tables` files: written
 atomically, exact, and recomputed (with a warning) when damaged.
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cache import content_hash
+from ..cache import content_hash, default_store_dir
 from ..stored_tables import stored_table
 from .evaluate import evaluate
 
@@ -40,8 +40,6 @@ def evaluation_key(img_emb, txt_emb, pairs, **options) -> str:
 
 def default_evaluation_dir() -> Path:
     """``evaluations/`` inside the run store's folder."""
-    from ..train.store import default_store_dir
-
     return default_store_dir() / "evaluations"
 
 

@@ -19,7 +19,8 @@ from ..eval.stored import stored_evaluate
 from ..features import load_features
 from ..imbalance import degrade_pairs
 from ..train import PairFeatures, encode, fit, recipe_config
-from ..train.store import RunStore, fit_batched_stored, fit_stored
+from ..train.store import RunStore
+from ..train.stored_fit import fit_batched_stored, fit_stored
 from ..train.threads import torch_threads
 
 

@@ -23,6 +23,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from ..cache import content_hash
+from ..data.sources import ImageSource
+
 IMAGE_KINDS = ("blur", "noise", "downscale", "occlusion")
 _CHUNK = 256
 
@@ -164,3 +167,41 @@ def degrade_images(images: np.ndarray, kind: str, severity: float, seed: int = 0
     if kind == "downscale":
         return downscale_images(images, severity, **options)
     return occlude_images(images, severity, seed=seed, item_keys=item_keys, **options)
+
+
+class DegradedImages(ImageSource):
+    """Another image source (`vlr_viz.data.sources`) whose images are degraded on read (`degrade_images`, one item
+    at a time); its identity hashes the source's identity and the degradation.
+
+    Item ``i`` is degraded with its own generator keyed by ``item_keys[i]`` (the dataset's image ids), so the
+    result equals degrading the whole array at once.
+    """
+
+    def __init__(self, source: ImageSource, kind: str, severity: float, seed: int, item_keys: Sequence,
+                 options: dict | None = None):
+        if len(item_keys) != len(source):
+            raise ValueError(f"item_keys has {len(item_keys)} entries for {len(source)} images")
+        self.source, self.kind, self.severity, self.seed = source, kind, float(severity), int(seed)
+        self.item_keys, self.options = list(item_keys), dict(options or {})
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def read(self, i: int) -> np.ndarray:
+        return degrade_images(self.source.read(i)[None], self.kind, self.severity, seed=self.seed,
+                              item_keys=[self.item_keys[i]], **self.options)[0]
+
+    def name_of(self, i: int) -> str:
+        return self.source.name_of(i)
+
+    def check(self) -> None:
+        self.source.check()
+
+    def subset(self, indices) -> "DegradedImages":
+        idx = np.asarray(indices, dtype=np.int64)
+        return DegradedImages(self.source.subset(idx), self.kind, self.severity, self.seed,
+                              [self.item_keys[int(i)] for i in idx], self.options)
+
+    def identity(self) -> str:
+        return content_hash("degraded", self.source.identity(), self.kind, self.severity, self.seed,
+                            self.item_keys, self.options)

@@ -13,7 +13,7 @@ import numpy as np
 
 from vlr_viz.data.feature_arrays import Features
 from vlr_viz.data.pairs import PairSet
-from vlr_viz.data.sources import DegradedImages
+from vlr_viz.imbalance.degrade_image import DegradedImages
 from vlr_viz.imbalance.degrade_features import feature_noise
 from vlr_viz.imbalance.degrade_image import IMAGE_KINDS, check_seed, check_severity, degrade_images
 from vlr_viz.imbalance.degrade_text import TEXT_KINDS, degrade_captions
@@ -89,7 +89,7 @@ def degrade_pairs(pairs: PairSet, image=("blur", 0.5), text=None, seed: int = 0)
     """A new :class:`PairSet` with degraded images and/or captions.
 
     Images held in an array are degraded at once; images read from files or shards are degraded as they are read
-    (`~vlr_viz.data.sources.DegradedImages`, same result). ``"feature_noise"`` is recorded and applied to the
+    (`~vlr_viz.imbalance.degrade_image.DegradedImages`, same result). ``"feature_noise"`` is recorded and applied to the
     features after encoding (`apply_feature_degradation`); it is the only kind for a dataset of precomputed features
     (presets `FEATURE_PRESETS`).
 

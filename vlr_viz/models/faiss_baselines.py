@@ -111,8 +111,7 @@ def stored_faiss_codes(train_vectors, bits: int, kind: str = "faiss_pq", threads
     """`train_faiss_codes`, read back from the run store's ``faiss/`` folder when the same vectors were quantised
     the same way before (keyed by their content, ``bits``, ``kind``, ``threads`` and the FAISS version; the index is
     kept as ``faiss.serialize_index`` bytes, checksummed like every cache entry: `vlr_viz.cache.cached_array`)."""
-    from ..cache import cached_array, content_hash, entry_meta, entry_path
-    from ..train.store import default_store_dir
+    from ..cache import cached_array, content_hash, default_store_dir, entry_meta, entry_path
 
     faiss = _faiss()
     x = np.ascontiguousarray(numeric_matrix(train_vectors, "train_vectors", np.float32))

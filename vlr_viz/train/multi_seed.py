@@ -38,12 +38,13 @@ from .. import distributed as dist_utils
 from .config import TrainConfig
 from .data import PairFeatures, caption_batches
 from .device import resolve_device
+from .epoch_records import snapshot_due
 from .history import History
 from .model import RetrievalModel, build_mlp_encoder
 from .methods import get_method
-from .stage1 import fit_sharing_stage1
+from .stage1_store import fit_sharing_stage1
 from .trainer import (CATEGORY_METRICS, NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe,
-                      _snapshot_due, _to_device, adamw, epoch_row, initial_epoch_row, mixed_precision,
+                      _to_device, adamw, epoch_row, initial_epoch_row, mixed_precision,
                       relation_snapshot, stage_weights, validate)
 
 
@@ -207,7 +208,7 @@ def _fit_stacked(configs, models, rng_states, infos, train, val, probe_idx, devi
                      ("step", "epoch", "stage", "lr")}
             history.add_epoch(epoch_row(epoch, rows[s], means, model.scalars(), metrics,
                                         (time.perf_counter() - t_epoch) / n_seeds))
-            if _snapshot_due(c, epoch):
+            if snapshot_due(c, epoch):
                 history.add_snapshot(epoch, relation_snapshot(model, val_dev, probe_idx, c))
             value = metrics[c.select_metric]
             if _is_better(c.select_metric, value, best[s]["metric"]) or not c.select_best:

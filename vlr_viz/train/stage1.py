@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
+from .epoch_records import epoch_row, initial_epoch_row, relation_snapshot, rng_states, snapshot_due, step_rows
 
 STAGE2_FIELDS = ("method", "epochs_stage2", "student_relation", "distance", "center_teachers", "tau2", "learn_tau2",
                  "lambda_mode", "lambda_param", "init_lambda", "reliability_reference", "covlr_alpha", "covlr_gamma",
@@ -84,8 +85,6 @@ class Stage1:
     def apply(self, model, opt, history, config: TrainConfig, val, probe) -> tuple[int, int, dict]:
         """Load this stage 1 into a freshly built ``model`` and ``opt`` of ``config`` (its own λ and τ2 kept), write
         the run's stage-1 history, and return ``(first epoch of stage 2, step, best so far)``."""
-        from .trainer import epoch_row, initial_epoch_row, relation_snapshot, step_rows
-
         fusion = {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith("fusion.")}
         params = dict(model.named_parameters())
         for name, state in self.optimizer_state.items():
@@ -121,10 +120,8 @@ class Stage1Recorder:
     """Collects a `Stage1` while `vlr_viz.train.trainer.fit` trains stage 1 of ``config``."""
 
     def __init__(self, config: TrainConfig, train, val):
-        from .trainer import _snapshot_due
-
         self.config, self.epochs, self.data = config, [], _data_shape(train, val)
-        self._due = lambda epoch: epoch == 0 or _snapshot_due(config, epoch)
+        self._due = lambda epoch: epoch == 0 or snapshot_due(config, epoch)
 
     def epoch(self, epoch: int, model, metrics: dict, infos=None, keys=None, table=None, seconds=None) -> None:
         """Record epoch ``epoch`` (0: the model before training) once it is trained and validated."""
@@ -136,15 +133,13 @@ class Stage1Recorder:
 
     def finish(self, model, opt, step: int, best: dict) -> Stage1:
         """The `Stage1` at the end of stage 1."""
-        from .trainer import _rng_states
-
         names = {p: n for n, p in model.named_parameters()}
         optimizer_state = {names[p]: {k: v.clone() if torch.is_tensor(v) else v for k, v in state.items()}
                            for p, state in opt.state.items() if state}
         best = {**best, "state": None if best["state"] is None else _fusion_free(best["state"])}
         return Stage1(stage1_signature(self.config), _fusion_free(
             {k: v.detach().clone() for k, v in model.state_dict().items()}), optimizer_state,
-            _rng_states(next(model.parameters()).device), step, best, self.epochs, self.data)
+            rng_states(next(model.parameters()).device), step, best, self.epochs, self.data)
 
 
 def stage1_groups(configs) -> list[list[int]]:
@@ -155,30 +150,3 @@ def stage1_groups(configs) -> list[list[int]]:
         key = stage1_signature(config) if shares_stage1(config) else f"alone:{i}"
         groups.setdefault(key, []).append(i)
     return list(groups.values())
-
-
-def fit_sharing_stage1(configs, train, val, *, probe=None, progress: bool = False, stage1_store=None) -> list:
-    """`vlr_viz.train.trainer.fit` of every config, one after the other, stage 1 trained once per group of
-    `stage1_groups`: the group's first run records it and the others continue from it (the same numbers).
-    ``stage1_store``: a `vlr_viz.train.stage1_store.Stage1Store` to read each group's stage 1 from, and to store
-    the ones trained here in."""
-    from .. import distributed as dist_utils
-    from .stage1_store import fit_through_stage1_store
-    from .trainer import fit
-
-    configs = list(configs)
-    if dist_utils.is_distributed():  # every process would record its own copy: train the runs whole
-        return [fit(c, train, val, probe=probe, progress=progress) for c in configs]
-    keys = stage1_store.keys(configs, train, val) if stage1_store is not None else [None] * len(configs)
-    results = [None] * len(configs)
-    for group in stage1_groups(configs):
-        first, used = group[0], []
-        if stage1_store is not None:  # read the group's stage 1, or train and store it
-            results[first] = fit_through_stage1_store(configs[first], train, val, stage1_store, keys[first],
-                                                      used=used, probe=probe, progress=progress)
-        else:
-            results[first] = fit(configs[first], train, val, probe=probe, progress=progress,
-                                 record_stage1=used if len(group) > 1 else None)
-        for i in group[1:]:
-            results[i] = fit(configs[i], train, val, probe=probe, progress=progress, stage1=used[0])
-    return results

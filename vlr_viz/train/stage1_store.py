@@ -32,7 +32,7 @@ from safetensors.torch import load, save
 
 from ..cache import content_hash
 from .config import TrainConfig
-from .stage1 import Stage1, shares_stage1, stage1_signature
+from .stage1 import Stage1, shares_stage1, stage1_groups, stage1_signature
 from .store import TRAINING_CODE_VERSION, RunStore, fingerprint
 
 FOLDER = "stage1"
@@ -178,3 +178,29 @@ def fit_through_stage1_store(config: TrainConfig, train, val, stage1_store: Stag
     if used is not None and stage1 is not None:
         used.append(stage1)
     return result
+
+
+def fit_sharing_stage1(configs, train, val, *, probe=None, progress: bool = False, stage1_store=None) -> list:
+    """`vlr_viz.train.trainer.fit` of every config, one after the other, stage 1 trained once per group of
+    `stage1_groups`: the group's first run records it and the others continue from it (the same numbers).
+    ``stage1_store``: a `Stage1Store` to read each group's stage 1 from, and to store
+    the ones trained here in."""
+    from .. import distributed as dist_utils
+    from .trainer import fit
+
+    configs = list(configs)
+    if dist_utils.is_distributed():  # every process would record its own copy: train the runs whole
+        return [fit(c, train, val, probe=probe, progress=progress) for c in configs]
+    keys = stage1_store.keys(configs, train, val) if stage1_store is not None else [None] * len(configs)
+    results = [None] * len(configs)
+    for group in stage1_groups(configs):
+        first, used = group[0], []
+        if stage1_store is not None:  # read the group's stage 1, or train and store it
+            results[first] = fit_through_stage1_store(configs[first], train, val, stage1_store, keys[first],
+                                                      used=used, probe=probe, progress=progress)
+        else:
+            results[first] = fit(configs[first], train, val, probe=probe, progress=progress,
+                                 record_stage1=used if len(group) > 1 else None)
+        for i in group[1:]:
+            results[i] = fit(configs[i], train, val, probe=probe, progress=progress, stage1=used[0])
+    return results

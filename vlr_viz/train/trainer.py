@@ -23,6 +23,7 @@ from .data import PairFeatures, caption_batches, select_probe
 from .device import resolve_device
 from .history import History
 from .methods import get_method
+from .epoch_records import epoch_row, initial_epoch_row, relation_snapshot, rng_states, snapshot_due, step_rows
 from .model import RetrievalModel, build_mlp_encoder, encode
 
 LOWER_IS_BETTER = ("medr", "meanr")
@@ -68,25 +69,6 @@ def batch_terms(model: RetrievalModel, data: PairFeatures, captions: torch.Tenso
     return {k: v.float() for k, v in terms.items()}
 
 
-@torch.no_grad()
-def relation_snapshot(model: RetrievalModel, data: PairFeatures, probe: np.ndarray, config: TrainConfig) -> dict:
-    """Student and teacher relations (over the current τ2, λ) on the probe captions and their images; with centred
-    teachers also the uncentred ``R_v_raw`` and ``R_t_raw``."""
-    was_training = model.training
-    model.eval()
-    cap = torch.as_tensor(probe, device=data.text.device)
-    img = data.txt_to_img[cap]
-    v, t = model(data.image[img], data.text[cap])
-    tau2, lam = model.fusion.tau2, model.fusion.lam
-    out = student_relations(v, t, tau2)
-    a, b = data.teacher_image[img], data.teacher_text[cap]
-    out["R_v"], out["R_t"], out["E"] = teacher_relations(a, b, lam, tau2, config.center_teachers)
-    if config.center_teachers:  # the teachers' own geometry too: drift figures compare every run against it
-        out["R_v_raw"], out["R_t_raw"], _ = teacher_relations(a, b, lam, tau2, False)
-    model.train(was_training)
-    return {k: x.float().cpu().numpy() for k, x in out.items()}
-
-
 CATEGORY_METRICS = ("category_map", "category_R@1", "category_R@5", "category_R@10")
 """Validation metrics judged by category (`vlr_viz.eval.category`), computed when one is the ``select_metric``: the
 selection criterion for datasets whose captions name only a class, where instance-level R@K is chance."""
@@ -115,12 +97,6 @@ def _is_better(metric: str, new: float, best: float | None) -> bool:
     if best is None:
         return True
     return new < best if metric.endswith(LOWER_IS_BETTER) else new > best
-
-
-def _snapshot_due(config: TrainConfig, epoch: int) -> bool:
-    """Snapshots at every ``snapshot_every``-th epoch (0: none of those), the end of stage 1 and the last epoch."""
-    periodic = config.snapshot_every > 0 and epoch % config.snapshot_every == 0
-    return periodic or epoch in (config.epochs_stage1, config.epochs)
 
 
 def _lr_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -155,13 +131,6 @@ def _optimizer(model: RetrievalModel, config: TrainConfig) -> torch.optim.AdamW:
         (decay if p.ndim >= 2 and not scalar_part else no_decay).append(p)
     return adamw([{"params": decay, "weight_decay": config.weight_decay},
                   {"params": no_decay, "weight_decay": 0.0}], config.lr)
-
-
-def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
-    states = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(device)
-    return states
 
 
 def _resolve_probe(probe, val: PairFeatures, config: TrainConfig) -> np.ndarray:
@@ -271,24 +240,6 @@ def _train_epoch(model, opt, data: PairFeatures, config: TrainConfig, epoch: int
     return infos, keys, torch.stack(values).cpu().numpy(), step  # one device sync per epoch
 
 
-def step_rows(infos: list[dict], keys: list[str], table: np.ndarray) -> tuple[list[dict], dict]:
-    """The history's step rows of an epoch and the epoch means of their values."""
-    rows = [{**info, **dict(zip(keys, vals.tolist()))} for info, vals in zip(infos, table)]
-    return rows, dict(zip(keys, table.mean(0).tolist()))
-
-
-def initial_epoch_row(scalars: dict, metrics: dict) -> dict:
-    """The history's row of epoch 0 (the model before training): λ, τ, τ2 and the validation metrics."""
-    return {"epoch": 0, "stage": 0, **scalars, **{f"val_{k}": v for k, v in metrics.items()}}
-
-
-def epoch_row(epoch: int, rows: list[dict], means: dict, scalars: dict, metrics: dict, seconds: float) -> dict:
-    """The history's row of a trained epoch: its stage and last learning rate, the means of its step values, the
-    scalars λ, τ, τ2 at its end, its validation metrics (``val_<name>``) and its wall time."""
-    return {"epoch": epoch, "stage": rows[-1]["stage"], "lr": rows[-1]["lr"], **means, **scalars,
-            **{f"val_{k}": v for k, v in metrics.items()}, "seconds": seconds}
-
-
 def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resume_from, until_epoch, device, dims,
          t_start, stage1=None, record_stage1=None) -> TrainResult:
     lam0, lambda_info = get_method(config.method).initial_lambda(config, train)
@@ -362,7 +313,7 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
         metrics = validate(model, val_dev, config.select_metric in CATEGORY_METRICS)
         seconds = time.perf_counter() - t_epoch
         history.add_epoch(epoch_row(epoch, rows, means, model.scalars(), metrics, seconds))
-        if _snapshot_due(config, epoch):
+        if snapshot_due(config, epoch):
             history.add_snapshot(epoch, relation_snapshot(model, val_dev, probe_idx, config))
         value = metrics[config.select_metric]
         if _is_better(config.select_metric, value, best["metric"]) or not config.select_best:
@@ -376,7 +327,7 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
         if checkpoint_dir is not None:
             if main:
                 save_checkpoint(checkpoint_dir, config=config, model_state=model.state_dict(), best_state=best["state"],
-                                optimizer_state=opt.state_dict(), rng_states=_rng_states(device),
+                                optimizer_state=opt.state_dict(), rng_states=rng_states(device),
                                 trainer_state={"epoch": epoch, "step": step, "best_epoch": best["epoch"],
                                                "best_metric": best["metric"], "best_metrics": best["metrics"],
                                                "dims": dims},

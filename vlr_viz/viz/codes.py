@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vlr_viz.code_methods import LABELS, SUPERVISION_METHOD
-from vlr_viz.viz import series_color
+from vlr_viz.viz.colors import series_color
 
 COLORS = {"dcmq": "#1B7837", "labels": "#D6604D", "faiss_pq": "#4477AA", "faiss_opq": "#762A83",
           "float": series_color("teacher")}

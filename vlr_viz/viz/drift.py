@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from vlr_viz.imbalance.diagnostics import relation_distortion
 
-from vlr_viz.viz import series_color
+from vlr_viz.viz.colors import series_color
 
 # -- history adapter (kept in sync with vlr_viz.train.history) ------------------------------------------------------
 # `vlr_viz.train.History`: ``.epochs`` is a list of per-epoch dicts (epoch 0 = before training, stage 0) with

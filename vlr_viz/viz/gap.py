@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vlr_viz.viz import series_color
+from vlr_viz.viz.colors import series_color
 from vlr_viz.viz.drift import history_frame, stage_boundary
 
 GAP_COLUMN = "val_modality_gap"

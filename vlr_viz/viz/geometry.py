@@ -17,7 +17,8 @@ from plotly.subplots import make_subplots
 from vlr_viz.arrays import first_caption_of_image, l2_normalize, numeric_matrix
 from vlr_viz.cache import cached_array, content_hash
 from vlr_viz.imbalance.diagnostics import knn_overlap_per_item
-from vlr_viz.viz import category_color, series_color
+from vlr_viz.viz.colors import category_color, series_color
+from vlr_viz.viz.sampling import sample_pairs
 
 PROJECTION_METHODS = ("umap", "pca")
 WEBGL_THRESHOLD = 3000
@@ -173,7 +174,7 @@ def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np
         reference_layout: ``(N + M, 2)`` layout to align the first panel to (keeps a widget's view steady).
         webgl_threshold: use ``Scattergl`` when the figure has more points than this.
         max_points: with more images + captions than this, draw a seeded random subsample of whole pairs
-            (`vlr_viz.viz.large_scatter.sample_pairs`, seed ``seed``) and say which fraction in the title; show
+            (`vlr_viz.viz.sampling.sample_pairs`, seed ``seed``) and say which fraction in the title; show
             every point with `vlr_viz.viz.large_scatter.linked_common_space`.
 
     Image markers are circles, caption markers open diamonds; the legend toggles a category in both panels.
@@ -183,8 +184,6 @@ def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np
         n_img = img0.shape[0]
         t2i_all = np.arange(n_img) if txt_to_img is None else np.asarray(txt_to_img, dtype=np.int64)
         if n_img + txt0.shape[0] > max_points:
-            from .large_scatter import sample_pairs
-
             keep, kept, kept_t2i, fraction = sample_pairs(t2i_all, n_img, max_points, seed)
             sub = lambda e: None if e is None else {"img": np.asarray(e["img"])[keep],  # noqa: E731
                                                      "txt": np.asarray(e["txt"])[kept]}

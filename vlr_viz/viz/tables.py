@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from vlr_viz.viz import series_color
+from vlr_viz.viz.colors import series_color
 
 KEY_COLUMNS = ("task", "metric", "relevance")
 IMPROVED, WORSENED = "#D9F0D3", "#F4CBC6"

@@ -190,7 +190,7 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
         import torch
 
         from vlr_viz.train import PairFeatures, TrainConfig, encode
-        from vlr_viz.train.store import fit_stored
+        from vlr_viz.train.stored_fit import fit_stored
         from vlr_viz.train.threads import torch_threads as threads_for_training
 
         weights = {**dict(config.get("weights", {})), "kd_loss": float(state.structure_weight)}
