@@ -130,15 +130,15 @@ def test_runs_command_lists_and_removes(tmp_path, data, capsys, monkeypatch):
 def test_seeds_through_the_store_train_only_what_is_missing(tmp_path, data, monkeypatch):
     from dataclasses import replace
 
-    from vlr_viz.train import multi_seed
+    from vlr_viz.train import stored_fit
     from vlr_viz.train.stored_fit import fit_batched_stored
 
     train, val, test = data
     store = RunStore(tmp_path / "runs")
     one, _, _ = fit_stored(config(seed=3), train, val, test, store=store)
     trained = []
-    real = multi_seed.fit_batched
-    monkeypatch.setattr(multi_seed, "fit_batched", lambda configs, *a, **k: trained.append(
+    real = stored_fit.fit_batched
+    monkeypatch.setattr(stored_fit, "fit_batched", lambda configs, *a, **k: trained.append(
         [c.seed for c in configs]) or real(configs, *a, **k))
     seeds = [replace(config(), seed=s) for s in (1, 3, 5)]
     out = fit_batched_stored(seeds, train, val, test, store=store, workers=1)
@@ -157,7 +157,7 @@ def test_runs_trained_in_worker_processes_equal_runs_trained_here(tmp_path, data
     as each run trained whole (the recipes of one seed share their stage 1 in both places)."""
     from dataclasses import replace
 
-    from vlr_viz.train import fit, multi_seed
+    from vlr_viz.train import fit, stored_fit
     from vlr_viz.train.stored_fit import fit_batched_stored
     from vlr_viz.train.threads import torch_threads
 
@@ -167,7 +167,7 @@ def test_runs_trained_in_worker_processes_equal_runs_trained_here(tmp_path, data
     with torch_threads(1):
         here = fit_batched_stored(configs, train, val, test, store=here_store, workers=1)
         fit_batched_stored(configs[:1], train, val, test, store=pool_store, workers=2)  # one run: trained here
-        monkeypatch.setattr(multi_seed, "fit_batched", lambda *a, **k: pytest.fail("trained in this process"))
+        monkeypatch.setattr(stored_fit, "fit_batched", lambda *a, **k: pytest.fail("trained in this process"))
         pooled = fit_batched_stored(configs, train, val, test, store=pool_store, workers=2)
         whole = [fit(c, train, val, progress=False) for c in configs]
     assert [hit for _, _, hit in pooled] == [True] + [False] * 5
