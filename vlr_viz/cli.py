@@ -136,6 +136,13 @@ def _cell(value, fmt: str = "{}") -> str:
         return "-"
 
 
+def aligned(rows: list[list[str]], right: set[int]) -> list[str]:
+    """Rows of cells as lines, each column as wide as its widest cell (the columns in ``right`` right-aligned)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+            for row in rows]
+
+
 def runs_table(rows: list[dict]) -> list[str]:
     """``vlr-viz runs ls``'s lines: one per stored run, columns aligned to their widest cell."""
     head = ["key", "recipe", "seed", "epoch", "val RSUM", "MiB", "stored", "condition"]
@@ -146,10 +153,7 @@ def runs_table(rows: list[dict]) -> list[str]:
                       _cell(r.get("best_epoch")), _cell(metrics.get("rsum"), "{:.1f}"),
                       _cell(r["bytes"] / 2**20, "{:.1f}"), _cell(r.get("stored")),
                       _cell(r.get("condition") or (r.get("splits") or ["-"])[0])])
-    widths = [max(len(str(row[i])) for row in [head, *cells]) for i in range(len(head))]
-    right = {2, 3, 4, 5}
-    return ["  ".join((c.rjust(w) if i in right else c.ljust(w)) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-            for row in [head, *cells]]
+    return aligned([head, *cells], right={2, 3, 4, 5})
 
 
 def cmd_runs(args) -> int:
@@ -177,6 +181,33 @@ def cmd_runs(args) -> int:
         print("beside them (cleared by 'vlr-viz runs rm --all'): " + ", ".join(
             f"{name} {n} entries {size / 2**20:.1f} MiB" for name, (n, size) in derived.items()))
     return 0
+
+
+def cmd_store(args) -> int:
+    """``vlr-viz store ls | verify | rm``: every kind of stored thing (`vlr_viz.store`)."""
+    from .store import KINDS, entries, remove
+
+    if args.action == "rm":
+        if not args.kind:
+            raise ValueError(f"vlr-viz store rm: name the kind whose entries to remove ({', '.join(KINDS)})")
+        if bool(args.keys) == bool(args.all):
+            raise ValueError("vlr-viz store rm: name the keys to remove (from 'vlr-viz store ls') or pass --all")
+        removed = remove(args.kind, None if args.all else args.keys)
+        print(f"removed {removed} stored {args.kind} entr{'y' if removed == 1 else 'ies'}")
+        return 0
+    found = entries(args.kind, verify=args.action == "verify")
+    shown = found if args.action == "ls" else [e for e in found if e.status != "ok"]
+    if shown:
+        print("\n".join(aligned([["kind", "key", "MiB", "status"], *[
+            [e.kind, e.key, f"{e.bytes / 2**20:.1f}", e.status] for e in shown]], right={2})))
+    totals: dict[str, list] = {}
+    for e in found:
+        count = totals.setdefault(e.kind, [0, 0, 0])
+        count[0], count[1] = count[0] + 1, count[1] + e.bytes
+        count[2] += e.status.startswith("damaged")
+    print("; ".join(f"{kind} {n} entries {size / 2**20:.1f} MiB" + (f", {bad} damaged" if bad else "")
+                    for kind, (n, size, bad) in totals.items()) or "the store is empty")
+    return 1 if any(e.status.startswith("damaged") for e in found) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,6 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("keys", nargs="*", help="keys of the runs to remove (rm)")
     p.add_argument("--all", action="store_true", help="remove every stored run (rm)")
     p.set_defaults(func=cmd_runs)
+
+    from .store import KINDS
+
+    p = sub.add_parser("store", help="list, check or clear everything stored: features and other arrays, figure "
+                                     "PNGs, runs, stage-1 passes, DCMQ passes, FAISS quantisers, analyses, "
+                                     "evaluations")
+    p.add_argument("action", choices=["ls", "verify", "rm"],
+                   help="ls: list; verify: check every entry (exit code 1 when one is damaged); rm: remove")
+    p.add_argument("kind", nargs="?", choices=KINDS, default=None, help="only this kind (rm: the kind to remove)")
+    p.add_argument("keys", nargs="*", help="keys of the entries to remove (rm)")
+    p.add_argument("--all", action="store_true", help="remove every entry of the kind (rm)")
+    p.set_defaults(func=cmd_store)
 
     from .report import add_report_parser
 

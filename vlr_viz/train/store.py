@@ -39,18 +39,12 @@ from safetensors.torch import load, save
 
 from ..cache import atomic_write_bytes, content_hash, default_store_dir
 from ..errors import ConfigError
+from ..store.inventory import DERIVED
 from .config import TrainConfig
 from .history import History
 
 TRAINING_CODE_VERSION = "2"
 """Changes whenever the training code computes something else for the same inputs (it keys every stored run)."""
-
-
-DERIVED = ("stage1", "evaluations", "analyses", "dcmq", "faiss")
-"""Folders of the store that hold what is computed on the way to runs or from them: shared stage-1 passes
-(`vlr_viz.train.stage1_store`), stored evaluations (`vlr_viz.eval.stored`), analyses (`vlr_viz.stored_tables`), DCMQ
-passes (`vlr_viz.train.dcmq.store`) and FAISS quantisers (`vlr_viz.models.faiss_baselines.stored_faiss_codes`).
-``vlr-viz runs rm --all`` clears them with the runs."""
 
 
 class StoredRunWarning(UserWarning):
