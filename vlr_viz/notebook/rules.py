@@ -34,13 +34,15 @@ def _condition(value) -> None:
 
 
 def _dataset(spec) -> None:
-    """A dataset spec that `vlr_viz.data.registry` can parse (its files are read when the notebook runs)."""
-    from ..data.registry import parse_part
+    """A dataset that opens: `vlr_viz.data.load_splits` parses the spec, reads its annotation files, checks their
+    headers, ids and image paths, and scans precomputed feature arrays for NaN / inf, so that a bad dataset is
+    refused before any notebook starts (images are decoded later, by the notebook; the result is cached, so the
+    report, the explorer and each notebook's check cell open it once per process)."""
+    from ..data import load_splits
 
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError("expected a dataset spec string")
-    for part in spec.split("+"):
-        parse_part(part)
+    load_splits(spec)
 
 
 def _code_length(bits) -> None:
