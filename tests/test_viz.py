@@ -73,7 +73,12 @@ def test_relation_heatmaps_carry_ordered_matrices_with_shared_row_scale(rng):
     # boundary lines: 2 per category change per panel; ticks name the categories in order
     assert len(fig.layout.shapes) == 2 * 2 * 6
     assert list(fig.layout.xaxis.ticktext) == LABEL_NAMES
-    assert "item" in heat["R_v"].text[0][1] and "cat A" in heat["R_v"].text[0][1]
+    # hover names each row and column once, on the axes: "<index> · <name> (<category>)" in the matrix order
+    tags = [f"{i} · item{i} ({LABEL_NAMES[labels[i]]})" for i in order]
+    assert list(heat["R_v"].x) == tags and list(heat["R_v"].y) == tags and heat["R_v"].text is None
+    assert "row %{y}" in heat["R_v"].hovertemplate and fig.layout.xaxis.type == "category"
+    assert list(fig.layout.xaxis.tickvals) == [tags[(a + b - 1) // 2] for _, a, b in relations.category_blocks(
+        labels[order])]
 
 
 def test_relation_heatmaps_rejects_bad_input(rng):

@@ -23,7 +23,6 @@ RELATION_TITLES = {
     "S_vt": "S_vt · student image–text",
     "S_pair": "S · student pair (v+t)",
 }
-_MAX_HOVER_ITEMS = 200
 
 
 def _labels(labels, n: int | None = None) -> np.ndarray:
@@ -80,23 +79,23 @@ def _category_name(c: int, label_names) -> str:
     return str(label_names[c]) if label_names is not None and c < len(label_names) else f"category {c}"
 
 
-def _axis_ticks(blocks, label_names, angle: int = -45) -> dict:
-    """Category names at the centre of each block."""
-    return dict(tickmode="array", tickvals=[(a + b - 1) / 2 for _, a, b in blocks],
+def _axis_ticks(blocks, label_names, angle: int = -45, tags: list[str] | None = None) -> dict:
+    """Category names at the centre of each block (on a category axis of item ``tags``: at its centre item)."""
+    centres = [(a + b - 1) / 2 if tags is None else tags[(a + b - 1) // 2] for _, a, b in blocks]
+    return dict(tickmode="array", tickvals=centres, type="linear" if tags is None else "category",
                 ticktext=[_category_name(c, label_names) for c, _, _ in blocks], tickangle=angle,
                 tickfont=dict(size=9), showgrid=False, zeroline=False)
 
 
-def _hover_text(item_names, labels_sorted, idx, label_names) -> np.ndarray | None:
+def _item_tags(item_names, labels_sorted, idx, label_names) -> list[str] | None:
+    """One axis label per ordered item, ``"<index> · <name> (<category>)"`` (the index keeps repeated names apart),
+    or ``None`` without names. Hover reads the row's and the column's label from the axes, so each name is stored
+    once per axis instead of once per cell."""
     if item_names is None:
         return None
     if len(item_names) != len(idx):
         raise ValueError(f"item_names has {len(item_names)} entries for {len(idx)} items")
-    names = [str(item_names[i]) for i in idx]
-    if len(idx) > _MAX_HOVER_ITEMS:
-        return None
-    tags = [f"{nm} ({_category_name(c, label_names)})" for nm, c in zip(names, labels_sorted)]
-    return np.array([[f"row: {r}<br>col: {c}" for c in tags] for r in tags], dtype=object)
+    return [f"{i} · {item_names[i]} ({_category_name(c, label_names)})" for i, c in zip(idx, labels_sorted)]
 
 
 def _boundary_shapes(blocks, n: int, xref: str = "x", yref: str = "y", color: str = "white") -> list[dict]:
@@ -133,7 +132,7 @@ def relation_heatmaps(matrices: Mapping[str, np.ndarray], labels, label_names: S
             every other matrix, in the given order, in the second.
         mask_diagonal: show the diagonal as blank (the losses only use ``i ≠ j``); the colour range of a row is
             taken over the shown entries.
-        item_names: one name per item (captions, emoji) for hover text (used up to 200 items).
+        item_names: one name per item (captions, emoji), shown on hover (as the axes' category labels).
         panel_size: pixels per panel side.
 
     Returns a figure with one ``Heatmap`` per matrix whose ``z`` is the ordered (masked) matrix.
@@ -150,7 +149,8 @@ def relation_heatmaps(matrices: Mapping[str, np.ndarray], labels, label_names: S
     idx = category_order(lab, order)
     lab_sorted = lab[idx]
     blocks = category_blocks(lab_sorted)
-    hover = _hover_text(item_names, lab_sorted, idx, label_names)
+    tags = _item_tags(item_names, lab_sorted, idx, label_names)
+    axis_values = np.arange(n) if tags is None else tags
     ncols = max(len(r) for r in rows)
     fig = make_subplots(rows=len(rows), cols=ncols, horizontal_spacing=0.06, vertical_spacing=0.08,
                         subplot_titles=[RELATION_TITLES.get(nm, nm) if j < len(r) else ""
@@ -169,15 +169,14 @@ def relation_heatmaps(matrices: Mapping[str, np.ndarray], labels, label_names: S
             axes = fig.get_subplot(ri + 1, ci + 1)
             shapes += _boundary_shapes(blocks, n, axes.xaxis.plotly_name.replace("axis", ""),
                                        axes.yaxis.plotly_name.replace("axis", ""))
-            hovertemplate = (f"<b>{nm}</b><br>" + ("%{text}<br>" if hover is not None else "row %{y}, col %{x}<br>")
-                             + "value %{z:.3f}<extra></extra>")
-            fig.add_trace(go.Heatmap(z=z, x=np.arange(n), y=np.arange(n), coloraxis=axis, name=nm,
-                                     text=hover, hovertemplate=hovertemplate), row=ri + 1, col=ci + 1)
+            hovertemplate = f"<b>{nm}</b><br>row %{{y}}<br>col %{{x}}<br>value %{{z:.3f}}<extra></extra>"
+            fig.add_trace(go.Heatmap(z=z, x=axis_values, y=axis_values, coloraxis=axis, name=nm,
+                                     hovertemplate=hovertemplate), row=ri + 1, col=ci + 1)
             below = ri + 1 < len(rows) and ci < len(rows[ri + 1])  # a panel below shows the same x ticks
-            fig.update_xaxes(_axis_ticks(blocks, label_names), range=[-0.5, n - 0.5], row=ri + 1, col=ci + 1,
-                             showticklabels=not below)
-            fig.update_yaxes(_axis_ticks(blocks, label_names, 0), range=[n - 0.5, -0.5], row=ri + 1, col=ci + 1,
-                             showticklabels=ci == 0)
+            fig.update_xaxes(_axis_ticks(blocks, label_names, tags=tags), range=[-0.5, n - 0.5], row=ri + 1,
+                             col=ci + 1, showticklabels=not below)
+            fig.update_yaxes(_axis_ticks(blocks, label_names, 0, tags), range=[n - 0.5, -0.5], row=ri + 1,
+                             col=ci + 1, showticklabels=ci == 0)
     fig.update_layout(shapes=shapes, title=title, template="plotly_white", height=panel_size * len(rows) + 160,
                       width=panel_size * ncols + 240, margin=dict(l=120, b=110))
     return fig
@@ -204,20 +203,21 @@ def relation_drift_heatmap(before, after, labels, label_names: Sequence[str] | N
     m = m if m > 0 else 1.0
     lab_sorted = lab[idx]
     blocks = category_blocks(lab_sorted)
-    hover = _hover_text(item_names, lab_sorted, idx, label_names)
+    tags = _item_tags(item_names, lab_sorted, idx, label_names)
+    axis_values = np.arange(n) if tags is None else tags
     mean_abs = float(np.abs(finite).mean()) if finite.size else float("nan")
     title = title or f"Change of {RELATION_TITLES.get(name, name)}: {after_name} − {before_name} " \
                      f"(mean |Δ| = {mean_abs:.3f})"
     fig = go.Figure(go.Heatmap(
-        z=diff, x=np.arange(n), y=np.arange(n), customdata=np.stack([b, a], axis=-1), text=hover,
+        z=diff, x=axis_values, y=axis_values, customdata=np.stack([b, a], axis=-1),
         colorscale="RdBu_r", zmid=0.0, zmin=-m, zmax=m, name=f"Δ{name}",
         colorbar=dict(title=dict(text=f"Δ {name}", side="right")),
-        hovertemplate=("%{text}<br>" if hover is not None else "row %{y}, col %{x}<br>")
+        hovertemplate="row %{y}<br>col %{x}<br>"
         + f"{before_name} %{{customdata[0]:.3f}}<br>{after_name} %{{customdata[1]:.3f}}<br>"
           "Δ %{z:+.3f}<extra></extra>"))
     fig.update_layout(shapes=_boundary_shapes(blocks, n, color="#444"))
-    fig.update_xaxes(_axis_ticks(blocks, label_names), range=[-0.5, n - 0.5], title="items (by category)")
-    fig.update_yaxes(_axis_ticks(blocks, label_names, 0), range=[n - 0.5, -0.5], scaleanchor="x")
+    fig.update_xaxes(_axis_ticks(blocks, label_names, tags=tags), range=[-0.5, n - 0.5], title="items (by category)")
+    fig.update_yaxes(_axis_ticks(blocks, label_names, 0, tags), range=[n - 0.5, -0.5], scaleanchor="x")
     fig.update_layout(title=title, template="plotly_white", width=panel_size + 220, height=panel_size + 160,
                       margin=dict(l=120, b=110))
     fig.layout.meta = {"mean_abs_change": mean_abs}
