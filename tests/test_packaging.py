@@ -14,7 +14,8 @@ def _norm(req: str) -> str:
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_norm(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    extras = [r for reqs in project["optional-dependencies"].values() for r in reqs if not r.startswith("vlr_viz[")]
+    wanted = {_norm(r) for r in project["dependencies"] + extras}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert {_norm(r) for r in pip} == wanted
@@ -27,6 +28,55 @@ def test_ci_runs_the_readme_test_command():
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
                 if line.strip() and not line.strip().startswith("#")]
     assert "make test" in commands and "make test" in ci_lines
+
+
+def test_dev_installs_every_extra():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    [self_reference] = [r for r in extras["dev"] if r.startswith("vlr_viz[")]
+    assert set(self_reference[len("vlr_viz["):-1].split(",")) == set(extras) - {"dev"}
+
+
+LIBRARY_WITHOUT_EXTRAS = """
+import importlib.abc, sys
+BLOCKED = {blocked!r}
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked: not a core dependency)")
+sys.meta_path.insert(0, Blocker())
+sys.path.insert(0, {tests!r})
+import numpy as np
+from synthetic_features import synthetic, tiny
+from vlr_viz.train import fit, encode
+from vlr_viz.eval import recall_at_k
+from vlr_viz.stats import paired_table
+from vlr_viz.viz import paired_difference_figure, common_space_figure
+import vlr_viz.data, vlr_viz.imbalance, vlr_viz.results, vlr_viz.features
+result = fit(tiny(epochs_stage2=1), synthetic(0), synthetic(1), progress=False)
+test = synthetic(2)
+img, txt = encode(result.model, test.image, test.text)
+print(sorted(recall_at_k(img, txt, np.asarray(test.txt_to_img))))
+fig = common_space_figure({{"img": img, "txt": txt}}, None, np.asarray(test.labels), method="pca",
+                          txt_to_img=np.asarray(test.txt_to_img))
+print("figure", len(fig.data))
+print(sorted(m for m in BLOCKED if m in sys.modules))
+"""
+
+
+def test_the_library_trains_evaluates_and_draws_without_the_extras():
+    """`pip install vlr_viz` without extras: training, evaluation, statistics and figures import and run while every
+    package that only an extra brings (notebook runners, Voilà, kaleido, FAISS, webdataset, pycocotools) is
+    absent."""
+    import subprocess
+    import sys
+
+    blocked = {"jupyterlab", "ipywidgets", "anywidget", "ipykernel", "nbformat", "nbconvert", "papermill", "jscatter",
+               "kaleido", "voila", "faiss", "webdataset", "pycocotools", "pytest", "skimage"}
+    script = LIBRARY_WITHOUT_EXTRAS.format(blocked=sorted(blocked), tests=str(ROOT / "tests"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert "i2t_R@1" in lines[0] and int(lines[1].split()[1]) >= 2 and lines[2] == "[]"  # drawn, nothing blocked loaded
 
 
 def test_console_script_is_declared():
