@@ -27,8 +27,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not notebooks and not browser"
 
+# every benchmark, its output written to docs/benchmarks.md with the date, the CPU and the load
 bench: $(STAMP)
-	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/write_report.py --out docs/benchmarks.md
 
 features: $(STAMP)
 	$(BIN)/vlr-viz features

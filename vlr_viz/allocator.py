@@ -4,9 +4,8 @@ glibc's ``malloc`` serves a request above its *mmap threshold* (128 KiB at start
 to at most 32 MiB) with a fresh ``mmap`` and unmaps it on ``free``. PyTorch on a CPU allocates every intermediate
 tensor through ``malloc``, so a tensor above the threshold (an activation of a convolutional encoder at batch 64 is
 100 MB) is mapped, faulted in page by page (the kernel zeroes each 4 KiB page) and unmapped again at every batch.
-In a cold fast report this was a fifth of all CPU time (system time 111 s of 546 s, 39.5 million minor page
-faults); extracting 500 Twemoji images took 3.5-4.4 s, 1.8-3.6 s of it in the kernel, against 2.2-2.4 s and
-0.2-0.4 s with the blocks reused (`benchmarks/bench_extraction.py`).
+During feature extraction most of the system time went there; `benchmarks/bench_extraction.py` measures both
+settings (docs/benchmarks.md).
 
 `reusing_large_blocks` raises the mmap threshold and the trim threshold (the free space at the top of the heap
 kept for reuse) with ``mallopt(3)`` while a feature extraction runs, so freed activations stay in the heap and the

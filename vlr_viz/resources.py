@@ -25,8 +25,8 @@ import psutil
 
 
 PSS_SECONDS = 1.0
-"""Reading a PSS walks the process's page tables (about 12 ms for 2.4 GB here), so a sample reads it only when the
-summed RSS reaches a new high or this many seconds have passed; the RSS (0.02 ms) is read at every sample."""
+"""Reading a PSS walks the process's page tables, far slower than reading the RSS, so a sample reads it only when
+the summed RSS reaches a new high or this many seconds have passed; the RSS is read at every sample."""
 
 
 @dataclass

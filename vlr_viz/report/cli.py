@@ -31,9 +31,8 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
                         "0: no limit)")
     p.add_argument("--jobs", type=int, default=1,
                    help="notebooks to run side by side, each in its own process (default 1); it pays where cores sit "
-                        "idle (on 2 cores a warm full report took 49 s instead of 1:10, while a cold one, training "
-                        "and extracting features side by side, took longer) and holds up to that many notebooks in "
-                        "memory at once")
+                        "idle (a warm report; a cold one already trains on every core) and holds up to that many "
+                        "notebooks in memory at once")
     p.set_defaults(func=cmd_report)
     return p
 

@@ -17,8 +17,7 @@ whose `~vlr_viz.train.methods` object ``trains_together`` (``baseline``, ``sad``
 
 When it pays: batching saves kernel launches and Python overhead per step, which is what limits small models on a
 GPU. On a CPU the work is the same matrix products either way and the batched backward (``baddbmm``) is slower
-than S plain ones: two Twemoji runs on one thread took 41 s together against 26 s one after the other
-(``benchmarks/bench_train_runs.py``). `fit_batched` therefore trains together only when asked (``together=True``)
+than S plain ones (``benchmarks/bench_train_runs.py`` measures both). `fit_batched` therefore trains together only when asked (``together=True``)
 or, by default, when the runs are on a CUDA device; elsewhere it trains them one after the other, with the same
 numbers.
 """

@@ -55,7 +55,7 @@ def project_2d(emb, method: str = "umap", seed: int = 0, cache_dir=None, normali
 
     Args:
         method: ``"umap"`` (umap-learn, ``random_state=seed``: deterministic, single-threaded; the first fit in a
-            process compiles for ~40 s) or ``"pca"`` (instant; signs fixed, so the result is deterministic).
+            process compiles its numba kernels first) or ``"pca"`` (instant; signs fixed, so the result is deterministic).
         seed: UMAP random state.
         cache_dir: when given, the layout is cached with `vlr_viz.cache.cached_array`, keyed by the content hash
             of the embeddings and every parameter.

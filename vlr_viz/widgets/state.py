@@ -181,8 +181,7 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
     through the run store (`vlr_viz.train.store`): a state trained before, in this session or an earlier one, is
     read back instead of retrained.
 
-    Defaults aim at seconds per control move on a CPU (Twemoji train split, 2.4k pairs: about 5 s on one
-    thread): short schedule, ``hidden=256``. ``torch_threads``: torch threads while training (small MLP towers
+    Defaults aim at seconds per control move on a CPU (a short schedule, ``hidden=256``). ``torch_threads``: torch threads while training (small MLP towers
     train fastest on one thread, and several threads on a busy machine slow down by orders of magnitude);
     ``None`` keeps torch's setting.
     """
