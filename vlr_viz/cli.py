@@ -273,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .report.explore import add_explore_parser
 
     add_explore_parser(sub)
+    from .report.compare import add_compare_parser
+
+    add_compare_parser(sub)
     return parser
 
 

@@ -71,9 +71,10 @@ class RebalancingResult(_Record):
 
     KIND: ClassVar[str] = "rebalancing"
     VERSION: ClassVar[int] = 1
-    TYPES: ClassVar[dict[str, type]] = {"baseline": str, "means": dict, "stds": dict, "paired": dict,
-                                        "caption": str, "sentences": list, "verdicts": dict}
+    TYPES: ClassVar[dict[str, type]] = {"dataset": str, "baseline": str, "means": dict, "stds": dict,
+                                        "paired": dict, "caption": str, "sentences": list, "verdicts": dict}
 
+    dataset: str
     baseline: str
     means: dict
     stds: dict
@@ -83,11 +84,12 @@ class RebalancingResult(_Record):
     verdicts: dict
 
     @classmethod
-    def from_study(cls, rows: pd.DataFrame, table: pd.DataFrame) -> "RebalancingResult":
-        """From the tidy per-seed rows (``condition, method, column, seed, value``) and their `paired_table`."""
+    def from_study(cls, rows: pd.DataFrame, table: pd.DataFrame, dataset: str = "twemoji") -> "RebalancingResult":
+        """From the tidy per-seed rows (``condition, method, column, seed, value``) of the dataset spec ``dataset``
+        and their `paired_table`."""
         spread = rows.groupby(["condition", "method", "column"], sort=False)["value"].agg(["mean", "std"])
         keys = ["/".join(map(str, k)) for k in spread.index]
-        return cls(baseline=str(table.attrs.get("baseline", "baseline")),
+        return cls(dataset=str(dataset), baseline=str(table.attrs.get("baseline", "baseline")),
                    means={k: float(m) for k, m in zip(keys, spread["mean"])},
                    stds={k: _number(s) for k, s in zip(keys, spread["std"])},
                    paired=table_record(table), caption=table_caption(table),
