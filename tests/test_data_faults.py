@@ -1,0 +1,86 @@
+"""Faults of the dataset loaders, each on a small fixture written here: shards cut short, COCO ids that collide or
+are not ids, symbolic link loops, malformed precomputed-feature folders, and settings that cannot be honoured.
+Each case asserts the one line a user gets (the item at fault named), or the right result."""
+import gzip
+import tarfile
+
+import pytest
+
+from vlr_viz.cli import main
+from vlr_viz.data import load_dataset
+from vlr_viz.errors import DataFormatError
+
+from test_datasets import _shards
+
+
+def cli_error(capsys, *args: str) -> str:
+    """The one error line of ``vlr-viz ARGS``, after checking the exit code is 2 and no traceback was printed."""
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+# --- webdataset shards -------------------------------------------------------------------------------------------
+def _shard(tmp_path):
+    """One whole shard of 6 samples (``png``, ``txt``, ``cls`` each), its bytes and its members."""
+    pattern, _ = _shards(tmp_path, n_shards=1, per_shard=6)
+    path = tmp_path / "shard-000000.tar"
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+    return path, path.read_bytes(), members
+
+
+CUTS = {  # where a shard is cut, from its members (18: 3 per sample)
+    "at a member boundary": lambda m: m[9].offset,
+    "inside a header": lambda m: m[9].offset + 100,
+    "inside a member's data": lambda m: m[9].offset_data + 10,
+    "inside the last member's data": lambda m: m[-1].offset_data + 1,
+    "before the end-of-archive marker": lambda m: m[-1].offset_data + 512,
+}
+
+
+@pytest.mark.parametrize("cut", list(CUTS))
+def test_a_shard_cut_short_is_refused_naming_it(tmp_path, cut):
+    path, raw, members = _shard(tmp_path)
+    assert len(members) == 18 and load_dataset(f"wds:{path}").n_images == 6
+    path.write_bytes(raw[:CUTS[cut](members)])
+    with pytest.raises(DataFormatError, match=r"shard .*shard-000000.tar is cut short or damaged"):
+        load_dataset(f"wds:{path}")
+
+
+def test_a_shard_cut_inside_its_end_marker_loses_nothing_and_loads(tmp_path):
+    path, raw, members = _shard(tmp_path)
+    path.write_bytes(raw[:members[-1].offset_data + 512 + 100])  # the last data block whole, then 100 zero bytes
+    pairs = load_dataset(f"wds:{path}")
+    assert pairs.n_images == 6 and pairs.captions[5] == "shard caption 5"
+
+
+def test_a_shard_with_a_damaged_header_is_refused_naming_the_byte(tmp_path):
+    path, raw, members = _shard(tmp_path)
+    offset = members[6].offset
+    damaged = bytearray(raw)
+    damaged[offset + 148:offset + 156] = b"9999999\0"  # the header's checksum field
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(DataFormatError, match=rf"shard-000000.tar is cut short or damaged: no tar header or "
+                                              rf"end-of-archive marker at byte {offset} \(after 6 members"):
+        load_dataset(f"wds:{path}")
+
+
+def test_a_compressed_shard_loads_whole_and_is_refused_cut_short(tmp_path):
+    path, raw, _ = _shard(tmp_path)
+    packed = tmp_path / "shard-000000.tar.gz"
+    packed.write_bytes(gzip.compress(raw))
+    assert load_dataset(f"wds:{packed}").n_images == 6
+    packed.write_bytes(gzip.compress(raw)[:len(gzip.compress(raw)) // 2])
+    with pytest.raises(DataFormatError, match=r"shard .*shard-000000.tar.gz is cut short or damaged"):
+        load_dataset(f"wds:{packed}")
+
+
+@pytest.mark.parametrize("content", [b"", b"just some text, not an archive\n" * 40, gzip.compress(b"not a tar" * 99)],
+                         ids=["empty", "text", "gzip of text"])
+def test_a_file_that_is_not_a_tar_is_one_line_naming_it(tmp_path, capsys, content):
+    path = tmp_path / "notes.tar"
+    path.write_bytes(content)
+    line = cli_error(capsys, "features", "--dataset", f"wds:{path}", "--quiet")
+    assert f"shard {path} is not a tar archive" in line
