@@ -2,6 +2,8 @@
 are not ids, symbolic link loops, malformed precomputed-feature folders, and settings that cannot be honoured.
 Each case asserts the one line a user gets (the item at fault named), or the right result."""
 import gzip
+import json
+import re
 import tarfile
 
 import pytest
@@ -10,7 +12,7 @@ from vlr_viz.cli import main
 from vlr_viz.data import load_dataset
 from vlr_viz.errors import DataFormatError
 
-from test_datasets import _shards
+from test_datasets import COLOURS, _coco, _shards
 
 
 def cli_error(capsys, *args: str) -> str:
@@ -84,3 +86,47 @@ def test_a_file_that_is_not_a_tar_is_one_line_naming_it(tmp_path, capsys, conten
     path.write_bytes(content)
     line = cli_error(capsys, "features", "--dataset", f"wds:{path}", "--quiet")
     assert f"shard {path} is not a tar archive" in line
+
+
+# --- COCO captions -----------------------------------------------------------------------------------------------
+def _coco_doc(tmp_path, doc):
+    path = tmp_path / "captions_val2017.json"
+    path.write_text(json.dumps(doc))
+    return f"coco:{path}:{tmp_path / 'val2017'}"
+
+
+def test_two_coco_images_with_one_id_are_refused_naming_both(tmp_path):
+    doc = json.loads(_coco(tmp_path).read_text())
+    doc["images"][5]["id"] = doc["images"][2]["id"]  # 000000000005.png would take the captions of ...02.png
+    with pytest.raises(DataFormatError, match=r"captions_val2017.json: images\[2\] \(000000000002.png\) and "
+                                              r"images\[5\] \(000000000005.png\) share the id 12"):
+        load_dataset(_coco_doc(tmp_path, doc))
+
+
+@pytest.mark.parametrize("edit, named", [
+    (lambda d: d["images"][3].update(id=[13]), r"images\[3\] \(000000000003.png\): id \[13\] is not an integer"),
+    (lambda d: d["images"][0].update(id={"n": 10}), r"images\[0\] \(000000000000.png\): id \{\"n\": 10\} is not"),
+    (lambda d: d["images"][1].update(id=None), r"images\[1\] \(000000000001.png\): id null is not"),
+    (lambda d: d["images"][1].update(id=True), r"images\[1\] \(000000000001.png\): id true is not"),
+    (lambda d: d["annotations"][4].update(image_id=[14]), r"annotations\[4\]: image_id \[14\] is not an integer"),
+    (lambda d: d["annotations"][6].update(image_id={"id": 16}), r"annotations\[6\]: image_id \{\"id\": 16\} is not"),
+    (lambda d: d["annotations"][7].update(id=[507]), r"annotations\[7\]: id \[507\] is not an integer"),
+], ids=["list", "object", "null", "bool", "image_id list", "image_id object", "annotation id list"])
+def test_coco_ids_that_are_not_ids_are_one_line_naming_the_entry(tmp_path, capsys, edit, named):
+    doc = json.loads(_coco(tmp_path).read_text())
+    edit(doc)
+    line = cli_error(capsys, "features", "--dataset", _coco_doc(tmp_path, doc), "--quiet")
+    assert re.search(named, line), line
+
+
+def test_coco_string_ids_beside_integer_ids_are_read(tmp_path):
+    doc = json.loads(_coco(tmp_path).read_text())
+    doc["images"][1]["id"] = "b"
+    doc["images"][0]["id"] = "a"
+    for ann in doc["annotations"]:
+        ann["image_id"] = {10: "a", 11: "b"}.get(ann["image_id"], ann["image_id"])
+    pairs = load_dataset(_coco_doc(tmp_path, doc))
+    assert pairs.image_ids[:6] == ["coco:12", "coco:13", "coco:14", "coco:15", "coco:16", "coco:17"]
+    assert pairs.image_ids[6:] == ["coco:a", "coco:b"] and pairs.n_captions == 16
+    assert pairs.captions[pairs.txt_to_img.tolist().index(6)] == "coco caption 0"  # image 'a' keeps its captions
+    assert pairs.images.read(6)[0, 0].tolist() == list(COLOURS[0])
