@@ -3,6 +3,7 @@ are not ids, symbolic link loops, malformed precomputed-feature folders, and set
 Each case asserts the one line a user gets (the item at fault named), or the right result."""
 import gzip
 import json
+import os
 import re
 import tarfile
 
@@ -12,7 +13,7 @@ from vlr_viz.cli import main
 from vlr_viz.data import load_dataset
 from vlr_viz.errors import DataFormatError
 
-from test_datasets import COLOURS, _coco, _shards
+from test_datasets import COLOURS, _coco, _folder, _karpathy, _shards
 
 
 def cli_error(capsys, *args: str) -> str:
@@ -130,3 +131,53 @@ def test_coco_string_ids_beside_integer_ids_are_read(tmp_path):
     assert pairs.image_ids[6:] == ["coco:a", "coco:b"] and pairs.n_captions == 16
     assert pairs.captions[pairs.txt_to_img.tolist().index(6)] == "coco caption 0"  # image 'a' keeps its captions
     assert pairs.images.read(6)[0, 0].tolist() == list(COLOURS[0])
+
+
+# --- symbolic link loops -----------------------------------------------------------------------------------------
+def _loop(path):
+    """``path`` made a symbolic link to itself."""
+    path.unlink(missing_ok=True)
+    os.symlink(path.name, path)
+    return path
+
+
+def _loop_in_folder(tmp_path):
+    _folder(tmp_path, b"a.png\tfirst\nb.png\tsecond\n")
+    _loop(tmp_path / "b.png")
+    return str(tmp_path), r"captions.tsv:2: image .*b.png is a symbolic link loop"
+
+
+def _loop_in_karpathy(tmp_path):
+    path = _karpathy(tmp_path)
+    _loop(tmp_path / "coco/val2014/img3.png")
+    return f"karpathy:{path}:{tmp_path / 'coco'}", r"dataset_coco.json: images\[3\] \(img3.png\): image .*img3.png " \
+                                                  r"is a symbolic link loop"
+
+
+def _loop_in_coco(tmp_path):
+    path = _coco(tmp_path)
+    _loop(tmp_path / "val2017/000000000004.png")
+    return f"coco:{path}:{tmp_path / 'val2017'}", r"captions_val2017.json: image 14 \(000000000004.png\): image " \
+                                                 r".*000000000004.png is a symbolic link loop"
+
+
+def _loop_in_a_folder_on_the_path(tmp_path):
+    _folder(tmp_path, b"a.png\tfirst\nsub/b.png\tsecond\n")
+    _loop(tmp_path / "sub")
+    return str(tmp_path), r"captions.tsv:2: image .*sub/b.png is a symbolic link loop"
+
+
+def _loop_in_csv(tmp_path):
+    _folder(tmp_path, b"")
+    (tmp_path / "train.tsv").write_text("filepath\ttitle\na.png\tred\nb.png\tgreen\n")
+    _loop(tmp_path / "a.png")
+    return f"csv:{tmp_path / 'train.tsv'}", r"train.tsv:2: image .*a.png is a symbolic link loop"
+
+
+@pytest.mark.parametrize("make", [_loop_in_folder, _loop_in_karpathy, _loop_in_coco, _loop_in_a_folder_on_the_path,
+                                  _loop_in_csv], ids=lambda f: f.__name__[1:])
+@pytest.mark.parametrize("outside", [False, True], ids=["inside only", "--allow-outside-paths"])
+def test_an_image_that_is_a_symbolic_link_loop_is_one_line_naming_the_row(tmp_path, capsys, make, outside):
+    spec, named = make(tmp_path)
+    line = cli_error(capsys, "features", "--dataset", spec, "--quiet", *(["--allow-outside-paths"] if outside else []))
+    assert re.search(named, line), line
