@@ -7,13 +7,14 @@ import os
 import re
 import tarfile
 
+import numpy as np
 import pytest
 
 from vlr_viz.cli import main
-from vlr_viz.data import load_dataset
+from vlr_viz.data import load_dataset, load_splits
 from vlr_viz.errors import DataFormatError
 
-from test_datasets import COLOURS, _coco, _folder, _karpathy, _shards
+from test_datasets import COLOURS, _coco, _features_dir, _folder, _karpathy, _shards
 
 
 def cli_error(capsys, *args: str) -> str:
@@ -181,3 +182,47 @@ def test_an_image_that_is_a_symbolic_link_loop_is_one_line_naming_the_row(tmp_pa
     spec, named = make(tmp_path)
     line = cli_error(capsys, "features", "--dataset", spec, "--quiet", *(["--allow-outside-paths"] if outside else []))
     assert re.search(named, line), line
+
+
+# --- precomputed features ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("content, named", [
+    (b"[]", r"meta.json: expected a JSON object .* got \[\]"),
+    (b'"clip"', r"meta.json: expected a JSON object .* got \"clip\""),
+    (b"null", r"meta.json: expected a JSON object .* got null"),
+    (b'{"image_model": ["clip"]}', r"meta.json: image_model must be a non-empty string, got \[\"clip\"\]"),
+    (b'{"image_model": "clip", "text_model": ""}', r"meta.json: text_model must be a non-empty string"),
+    ('{"image_model": "clip-ç"}'.encode("latin-1"), r"meta.json: not UTF-8 text"),
+    (b'{"image_model": ', r"meta.json:1:\d+: not valid JSON"),
+], ids=["list", "string", "null", "list model", "empty model", "latin-1", "cut short"])
+def test_a_meta_json_that_is_not_an_object_of_names_is_one_line_naming_it(tmp_path, rng, capsys, content, named):
+    folder = _features_dir(tmp_path, rng)
+    (folder / "val/meta.json").write_bytes(content)
+    line = cli_error(capsys, "features", "--dataset", f"features:{folder}", "--quiet")
+    assert re.search(r"feats/val/" + named, line), line
+
+
+def test_a_utf8_meta_json_names_the_encoders(tmp_path, rng):
+    folder = _features_dir(tmp_path, rng)
+    (folder / "test/meta.json").write_text('{"image_model": "clip-ç", "text_model": "t"}', encoding="utf-8")
+    assert load_splits(f"features:{folder}")["test"].features.image_model == "clip-ç"
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_images_without_captions_are_refused_at_load_naming_file_and_split(tmp_path, rng, capsys, split):
+    folder = _features_dir(tmp_path, rng)
+    n = np.load(folder / split / "image.npy").shape[0]
+    t2i = np.repeat(np.arange(n), 2)
+    t2i[t2i == 1] = 0  # image 1 loses its two captions to image 0
+    np.save(folder / split / "txt_to_img.npy", t2i)
+    line = cli_error(capsys, "features", "--dataset", f"features:{folder}", "--quiet")
+    assert f"{folder / split / 'txt_to_img.npy'}: 1 of the {n} images of split '{split}' have no caption" in line
+
+
+def test_split_all_on_features_says_what_the_form_lacks_and_one_split_loads(tmp_path, rng, capsys):
+    folder = _features_dir(tmp_path, rng)
+    line = cli_error(capsys, "features", "--dataset", f"features:{folder}", "--split", "all", "--quiet")
+    assert f"dataset 'features:{folder}' holds only precomputed features" in line and "--split all" in line
+    assert "'+'" not in line
+    assert main(["features", "--dataset", f"features:{folder}", "--split", "val", "--quiet", "--cache-dir",
+                 str(tmp_path / "cache")]) == 0
+    assert "val: 3 images, 6 captions" in capsys.readouterr().out

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import VlrVizError
+from ..errors import ConfigError, VlrVizError
 from .pairs import PairSet
 from .sources import ConcatImages, image_source
 from .splits import SPLITS, fraction_split
@@ -237,5 +237,10 @@ def load_dataset(spec: str, split: str | None = None, options: DatasetOptions | 
 
         return load_twemoji()
     parts, _ = _parts(spec, options, overrides)
+    for (pairs, _, _), part in zip(parts, spec.strip().split("+")):
+        if isinstance(pairs, dict) and any(p.images is None for p in pairs.values()):
+            raise ConfigError(f"dataset {part!r} holds only precomputed features, stored split into train, val and "
+                              "test, so it cannot be read as one unsplit dataset (split=None, --split all); load one "
+                              "of its splits")
     whole = [p for pairs, _, _ in parts for p in (pairs.values() if isinstance(pairs, dict) else [pairs])]
     return _concat(whole, spec)
