@@ -1,20 +1,25 @@
 """Faults of the dataset loaders, each on a small fixture written here: shards cut short, COCO ids that collide or
 are not ids, symbolic link loops, malformed precomputed-feature folders, and settings that cannot be honoured.
 Each case asserts the one line a user gets (the item at fault named), or the right result."""
+import argparse
 import gzip
 import json
 import os
 import re
 import tarfile
+import warnings
 
 import numpy as np
 import pytest
 
 from vlr_viz.cli import main
-from vlr_viz.data import load_dataset, load_splits
-from vlr_viz.errors import DataFormatError
+from vlr_viz.data import DatasetOptions, load_dataset, load_splits
+from vlr_viz.data.arguments import add_dataset_arguments, dataset_options_from_args
+from vlr_viz.data.splits import SmallSplitWarning
+from vlr_viz.errors import ConfigError, DataFormatError
+from vlr_viz.eval import recall_at_k
 
-from test_datasets import COLOURS, _coco, _features_dir, _folder, _karpathy, _shards
+from test_datasets import COLOURS, _coco, _features_dir, _folder, _karpathy, _png, _shards
 
 
 def cli_error(capsys, *args: str) -> str:
@@ -226,3 +231,101 @@ def test_split_all_on_features_says_what_the_form_lacks_and_one_split_loads(tmp_
     assert main(["features", "--dataset", f"features:{folder}", "--split", "val", "--quiet", "--cache-dir",
                  str(tmp_path / "cache")]) == 0
     assert "val: 3 images, 6 captions" in capsys.readouterr().out
+
+
+# --- settings that cannot be honoured ----------------------------------------------------------------------------
+def _dataset_args(*argv: str) -> DatasetOptions:
+    """The `DatasetOptions` the command line builds from ``argv`` (its own parser and handoff)."""
+    return dataset_options_from_args(add_dataset_arguments(argparse.ArgumentParser()).parse_args(list(argv)))
+
+
+@pytest.mark.parametrize("typed, named", [
+    ("\\", r"--csv-separator '\\\\': \\ at end of string .*write \\\\ for a backslash"),
+    ("a\\x4", r"--csv-separator 'a\\\\x4': truncated \\xXX escape"),
+    ("\\n", r"--csv-separator '\\n' holds a line break"),
+    ("x\\r", r"--csv-separator 'x\\r' holds a line break"),
+    ("((", r"--csv-separator '\(\(': a separator of several characters is a regular expression, and this one is not "
+           r"valid"),
+    ("", r"--csv-separator must be a non-empty string"),
+], ids=["lone backslash", "bad escape", "newline", "carriage return", "bad regex", "empty"])
+def test_a_csv_separator_the_reader_cannot_use_is_one_line_naming_the_option(tmp_path, capsys, typed, named):
+    _folder(tmp_path, b"")
+    (tmp_path / "t.csv").write_text("filepath,title\na.png,red\n")
+    line = cli_error(capsys, "features", "--dataset", f"csv:{tmp_path / 't.csv'}", "--csv-separator", typed, "--quiet")
+    assert re.search(named, line), line
+
+
+@pytest.mark.parametrize("typed, separator", [("\\\\", "\\"), ("é", "é"), ("\\t", "\t"), ("::", "::"), (";", ";")])
+def test_a_csv_separator_the_reader_can_use_splits_the_table(tmp_path, typed, separator):
+    _folder(tmp_path, b"")
+    (tmp_path / "t.csv").write_text(f"filepath{separator}title\na.png{separator}red one\nb.png{separator}green\n",
+                                    encoding="utf-8")
+    options = _dataset_args("--csv-separator", typed, "--csv-img-key", "filepath")
+    assert options.csv_separator == separator
+    pairs = load_dataset(f"csv:{tmp_path / 't.csv'}", options=options)
+    assert pairs.captions == ["red one", "green"] and pairs.images.read(1)[0, 0].tolist() == list(COLOURS[1])
+
+
+def test_a_csv_separator_with_a_line_break_is_refused_by_the_library_too():
+    with pytest.raises(ConfigError, match=r"csv_separator '\\n' holds a line break"):
+        DatasetOptions(csv_separator="\n")
+
+
+@pytest.mark.parametrize("spec, named", [
+    ("{base}+", r"part 2 of 2, after the last '\+', is empty"),
+    ("+{base}", r"part 1 of 2, before the first '\+', is empty"),
+    ("{base}++{base}", r"part 2 of 3, between '\+' 1 and 2, is empty"),
+    ("{base}@train+ +{base}@test", r"part 2 of 3, between '\+' 1 and 2, is empty"),
+    ("{base}+@test", r"part 2 of 2, after the last '\+', \('@test'\) names a split but no dataset"),
+], ids=["trailing", "leading", "double", "blank", "split only"])
+def test_an_empty_part_of_a_joined_spec_is_one_line_naming_it_and_the_spec(tmp_path, capsys, spec, named):
+    spec = spec.format(base=_folder(tmp_path, b"a.png\tfirst\nb.png\tsecond\n"))
+    line = cli_error(capsys, "features", "--dataset", spec, "--quiet")
+    assert f"dataset {spec.strip()!r}: " in line and re.search(named, line), line
+
+
+def _numbered_folder(tmp_path, n):
+    """A folder dataset of ``n`` images, one caption each."""
+    for k in range(n):
+        _png(tmp_path / f"{k}.png", COLOURS[k % len(COLOURS)], size=(4, 4))
+    (tmp_path / "captions.tsv").write_text("".join(f"{k}.png\tpicture {k}\n" for k in range(n)))
+    return str(tmp_path)
+
+
+def test_fractions_that_leave_no_training_image_are_one_line_naming_them(tmp_path, capsys):
+    folder = _numbered_folder(tmp_path, 2)
+    line = cli_error(capsys, "features", "--dataset", folder, "--quiet")
+    assert f"dataset {folder!r} has 2 images: val_fraction 0.1 takes 1 and test_fraction 0.1 takes 1, which " \
+           "leaves none for train" in line
+    line = cli_error(capsys, "features", "--dataset", folder, "--val-fraction", "0", "--quiet")
+    assert f"dataset {folder!r} has no ['val'] split (val_fraction 0.0, test_fraction 0.1)" in line
+
+
+def test_carving_val_from_a_one_image_train_part_is_one_line_naming_it(tmp_path, capsys):
+    train = _numbered_folder(tmp_path / "a", 1)
+    test = _numbered_folder(tmp_path / "b", 12)
+    spec = f"{train}@train+{test}@test"
+    line = cli_error(capsys, "features", "--dataset", spec, "--quiet")
+    assert f"dataset {spec!r}: its train split has 1 image: val_fraction 0.1 takes 1, which leaves none" in line
+
+
+def test_val_and_test_too_small_for_recall_at_10_are_named_with_their_size_and_fractions(tmp_path):
+    folder = _numbered_folder(tmp_path, 30)
+    with pytest.warns(SmallSplitWarning) as caught:
+        splits = load_splits(folder)
+    assert {s: p.n_images for s, p in splits.items()} == {"train": 24, "val": 3, "test": 3}  # round(0.1 * 30)
+    assert sorted(str(w.message) for w in caught) == [
+        f"dataset {folder!r}: its {s} split holds 3 images (val_fraction 0.1, test_fraction 0.1), fewer than the 10 "
+        f"that R@10 ranks, so evaluating it fails; raise {s}_fraction (--{s}-fraction) or add images"
+        for s in ("test", "val")]
+    with pytest.raises(ConfigError, match=r"ks contains 10 but the gallery has only 3 items \(3 images, 3 captions\)"):
+        recall_at_k(np.eye(3), np.eye(3), [0, 1, 2])  # what evaluating the val split then meets
+
+
+def test_normal_sizes_split_as_before_without_a_warning(tmp_path):
+    folder = _numbered_folder(tmp_path, 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        splits = load_splits(folder)
+    assert {s: p.n_images for s, p in splits.items()} == {"train": 80, "val": 10, "test": 10}
+    assert sorted(i for p in splits.values() for i in p.image_ids) == sorted(f"{k}.png" for k in range(100))

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from ..arrays import unit_rows
-from .cutoffs import check_cutoffs
+from ..errors import ConfigError
+from .cutoffs import RECALL_KS, check_cutoffs
 
 PROTOCOLS = ("all", "fold5", "first_k_images")
 _READ_AHEAD_IMAGES = 256
@@ -212,7 +213,7 @@ def recall_at_k(
     img_emb,
     txt_emb,
     txt_to_img,
-    ks=(1, 5, 10),
+    ks=RECALL_KS,
     *,
     protocol: str = "all",
     fold_size: int = 1000,
@@ -276,7 +277,9 @@ def recall_at_k(
         caps = np.flatnonzero((t2i >= images[0]) & (t2i <= images[-1]))
         n_gallery = min(len(images), len(caps))
         if max(ks) > n_gallery:
-            raise ValueError(f"ks contains {max(ks)} but the gallery has only {n_gallery} items")
+            raise ConfigError(f"ks contains {max(ks)} but the gallery has only {n_gallery} items ({len(images)} "
+                              f"images, {len(caps)} captions): R@{max(ks)} needs at least {max(ks)} of each; "
+                              "evaluate more images or pass smaller ks")
         i2t, t2i_r = cosine_ranks(
             img[images[0] : images[-1] + 1], txt[torch.from_numpy(caps)], t2i[caps] - images[0], int(chunk_size)
         )
