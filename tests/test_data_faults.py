@@ -329,3 +329,33 @@ def test_normal_sizes_split_as_before_without_a_warning(tmp_path):
         splits = load_splits(folder)
     assert {s: p.n_images for s, p in splits.items()} == {"train": 80, "val": 10, "test": 10}
     assert sorted(i for p in splits.values() for i in p.image_ids) == sorted(f"{k}.png" for k in range(100))
+
+
+# --- recall_at_k -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("change, named", [
+    (dict(img_emb=np.array([["a", "b"], ["c", "d"], ["e", "f"]])), r"img_emb must hold real numbers; got strings"),
+    (dict(txt_emb=[["0.1", "1"], ["1", "0"], ["1", "1"]]), r"txt_emb must hold real numbers; got strings"),
+    (dict(txt_to_img=np.array(["0", "1", "2"])), r"txt_to_img must hold real numbers; got strings"),
+    (dict(txt_to_img=[b"0", b"1", b"2"]), r"txt_to_img must hold real numbers; got bytes"),
+    (dict(img_emb=np.array([[1, None], [0, 1], [1, 1]], dtype=object)), r"img_emb must hold real numbers; got Python"),
+    (dict(txt_emb=np.eye(3, 2) * 1j), r"txt_emb must hold real numbers; got complex numbers"),
+    (dict(img_emb=[[1.0, 0.0], [0.0], [1.0, 1.0]]), r"img_emb must be an array of real numbers; got a ragged list"),
+    (dict(txt_to_img=[0.0, 1.0, 2.0]), r"txt_to_img must hold integer image indices; got dtype float64"),
+], ids=["img strings", "txt string lists", "t2i strings", "t2i bytes", "objects", "complex", "ragged", "t2i floats"])
+def test_recall_at_k_refuses_arrays_of_no_real_numbers_naming_the_argument(change, named):
+    args = dict(img_emb=np.eye(3, 2) + 0.5, txt_emb=np.eye(3, 2) + 0.5, txt_to_img=[0, 1, 2], ks=(1,))
+    assert recall_at_k(**args)["rsum"] > 0
+    args.update(change)
+    with pytest.raises(ConfigError, match=named):
+        recall_at_k(**args)
+
+
+def test_eval_of_a_run_folder_holding_strings_is_one_line_naming_the_array(tmp_path, rng, capsys):
+    folder = _features_dir(tmp_path, rng)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"dataset": f"features:{folder}"}))
+    np.save(run / "img_emb.npy", np.full((4, 3), "0.5"))  # a numpy array of strings: np.load reads it unpickled
+    np.save(run / "txt_emb.npy", np.ones((8, 3), np.float32))
+    line = cli_error(capsys, "eval", str(run))
+    assert "img_emb must hold real numbers; got strings (dtype <U3)" in line
