@@ -15,7 +15,7 @@ import pytest
 from vlr_viz.cli import main
 from vlr_viz.data import DatasetOptions, load_dataset, load_splits
 from vlr_viz.data.arguments import add_dataset_arguments, dataset_options_from_args
-from vlr_viz.data.splits import SmallSplitWarning
+from vlr_viz.data.splits import SmallSplitWarning, family_split, fraction_split
 from vlr_viz.errors import ConfigError, DataFormatError
 from vlr_viz.eval import recall_at_k
 
@@ -33,7 +33,7 @@ def cli_error(capsys, *args: str) -> str:
 # --- webdataset shards -------------------------------------------------------------------------------------------
 def _shard(tmp_path):
     """One whole shard of 6 samples (``png``, ``txt``, ``cls`` each), its bytes and its members."""
-    pattern, _ = _shards(tmp_path, n_shards=1, per_shard=6)
+    _shards(tmp_path, n_shards=1, per_shard=6)
     path = tmp_path / "shard-000000.tar"
     with tarfile.open(path) as tar:
         members = tar.getmembers()
@@ -307,6 +307,21 @@ def test_carving_val_from_a_one_image_train_part_is_one_line_naming_it(tmp_path,
     spec = f"{train}@train+{test}@test"
     line = cli_error(capsys, "features", "--dataset", spec, "--quiet")
     assert f"dataset {spec!r}: its train split has 1 image: val_fraction 0.1 takes 1, which leaves none" in line
+
+
+def test_fractions_whose_whole_families_leave_no_training_image_are_refused_naming_them():
+    family = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2])  # two families of four near-duplicates, one singleton
+    refused = 0
+    for seed in range(8):
+        oracle = family_split(family, 3, 3, seed=seed)  # the split that fractions of 0.3 ask for: 3 and 3 items
+        if oracle["train"].size:
+            assert all((fraction_split(family, 0.3, 0.3, seed=seed)[s] == oracle[s]).all() for s in oracle)
+        else:
+            refused += 1
+            with pytest.raises(ConfigError, match=r"the dataset has 9 images in 3 families: val_fraction 0.3 takes 3 "
+                                                  r"and test_fraction 0.3 takes 3, and as families are kept whole"):
+                fraction_split(family, 0.3, 0.3, seed=seed)
+    assert 0 < refused < 8
 
 
 def test_val_and_test_too_small_for_recall_at_10_are_named_with_their_size_and_fractions(tmp_path):
