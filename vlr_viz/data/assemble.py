@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import DataFormatError
 from .pairs import PairSet
-from .tables import inside
+from .tables import existing_file, inside
 
 
 class PairRows:
@@ -40,14 +40,11 @@ class PairRows:
 
     def image_file(self, root: Path, relative: str, where: str, allow_outside: bool = False) -> Path:
         """``root / relative`` after checking (once per path) that it is not empty, stays inside ``root`` unless
-        ``allow_outside``, and exists; `DataFormatError` naming ``where`` otherwise."""
+        ``allow_outside``, and names a file (`existing_file`); `DataFormatError` naming ``where`` otherwise."""
         if relative not in self.checked:
             if not relative:
                 raise DataFormatError(f"{where}: empty image path")
-            path = inside(root, relative, where, allow_outside)
-            if not path.is_file():
-                raise DataFormatError(f"{where}: image {path} does not exist")
-            self.checked[relative] = path
+            self.checked[relative] = existing_file(inside(root, relative, where, allow_outside), where)
         return self.checked[relative]
 
     @property

@@ -8,11 +8,30 @@ captions of one image.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from .assemble import PairRows
 from .sources import FileImages
+
+
+def check_csv_separator(separator, name: str = "csv_separator") -> str:
+    """``separator`` after checking that ``pandas.read_csv`` can split rows with it; `ConfigError` naming ``name``
+    otherwise. One character is taken as it is; several are a regular expression (pandas' python engine), so they
+    must compile; a line break ends a row and cannot separate columns."""
+    if not isinstance(separator, str) or not separator:
+        raise ConfigError(f"{name} must be a non-empty string, got {separator!r}")
+    if "\n" in separator or "\r" in separator:
+        raise ConfigError(f"{name} {separator!r} holds a line break, which ends a row; it cannot separate columns")
+    if len(separator) > 1:
+        try:
+            re.compile(separator)
+        except re.error as e:
+            raise ConfigError(f"{name} {separator!r}: a separator of several characters is a regular expression, "
+                              f"and this one is not valid ({e}); escape its special characters with a backslash"
+                              ) from None
+    return separator
 
 
 def load_csv_pairs(path, img_key: str = "filepath", caption_key: str = "title", separator: str = "\t",
@@ -23,7 +42,8 @@ def load_csv_pairs(path, img_key: str = "filepath", caption_key: str = "title", 
 
     path = Path(path)
     try:
-        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8")
+        engine = "c" if len(separator.encode()) == 1 else "python"  # pandas' choice, made here without a warning
+        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8", engine=engine)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise DataFormatError(f"cannot read table {path}: {e}") from e
     missing = [k for k in (img_key, caption_key) if k not in table.columns]

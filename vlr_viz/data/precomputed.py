@@ -4,11 +4,12 @@
 
     image.npy        (N, Di) float   image features (memory-mapped)
     text.npy         (M, Dt) float   caption features (memory-mapped)
-    txt_to_img.npy   (M,)    int     the image of each caption
+    txt_to_img.npy   (M,)    int     the image of each caption (every image needs at least one)
     labels.npy       (N,)    int     optional: a category per image (-1 unknown), for category relevance
     captions.txt     M lines         optional: the caption texts (UTF-8), for ROUGE-L relevance and hover text
     label_names.txt  lines           optional: one name per category id
     meta.json                        optional: {"image_model": "...", "text_model": "..."}, the encoders' names
+                                     (UTF-8 JSON)
 
 This is how features of COCO or Flickr30k made by a CLIP/BLIP model are usually shared; training, evaluation and
 the notebooks then run on the arrays alone. Every array is checked when loaded (shapes, the caption map's range,
@@ -25,6 +26,7 @@ from ..arrays import check_finite_rows
 from ..errors import DataFormatError
 from .feature_arrays import Features
 from .pairs import PairSet
+from .tables import read_json
 
 FEATURE_FILES = ("image.npy", "text.npy", "txt_to_img.npy")
 
@@ -41,6 +43,19 @@ def _lines(path: Path) -> list[str]:
         return path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise DataFormatError(f"cannot read {path} as UTF-8 text: {e}") from e
+
+
+def _meta(path: Path) -> dict:
+    """The encoders' names of ``meta.json``: a JSON object whose ``image_model`` and ``text_model``, where given,
+    are non-empty strings."""
+    meta = read_json(path, "feature metadata")
+    if not isinstance(meta, dict):
+        raise DataFormatError(f"{path}: expected a JSON object such as {{\"image_model\": \"...\", \"text_model\": "
+                              f"\"...\"}}, got {json.dumps(meta)[:40]}")
+    for key in ("image_model", "text_model"):
+        if key in meta and (not isinstance(meta[key], str) or not meta[key].strip()):
+            raise DataFormatError(f"{path}: {key} must be a non-empty string, got {json.dumps(meta[key])[:40]}")
+    return meta
 
 
 def load_precomputed_split(folder, name: str | None = None) -> PairSet:
@@ -63,6 +78,11 @@ def load_precomputed_split(folder, name: str | None = None) -> PairSet:
     if bad.size:
         raise DataFormatError(f"{folder / 'txt_to_img.npy'}: row {bad[0]} maps caption {bad[0]} to image "
                               f"{t2i[bad[0]]}, outside the {n} rows of image.npy")
+    alone = np.flatnonzero(np.bincount(t2i.astype(np.int64), minlength=n) == 0)
+    if alone.size:
+        raise DataFormatError(f"{folder / 'txt_to_img.npy'}: {alone.size} of the {n} images of split "
+                              f"'{folder.name}' have no caption (no row maps to image {alone[0]}"
+                              f"{' ...' if alone.size > 1 else ''}); every image needs at least one")
     for fname, x in (("image.npy", image), ("text.npy", text)):
         try:
             check_finite_rows(x, str(folder / fname))
@@ -85,15 +105,10 @@ def load_precomputed_split(folder, name: str | None = None) -> PairSet:
         empty = next((i for i, c in enumerate(captions) if not c.strip()), None)
         if empty is not None:
             raise DataFormatError(f"{folder / 'captions.txt'}:{empty + 1}: empty caption")
-    meta = {}
-    if (folder / "meta.json").is_file():
-        try:
-            meta = json.loads((folder / "meta.json").read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise DataFormatError(f"cannot read {folder / 'meta.json'}: {e}") from e
+    meta = _meta(folder / "meta.json") if (folder / "meta.json").is_file() else {}
     name = name or f"{folder.parent.name}-{folder.name}"
-    feats = Features(image, text, str(meta.get("image_model", f"precomputed:{folder.parent.name}/image")),
-                     str(meta.get("text_model", f"precomputed:{folder.parent.name}/text")))
+    feats = Features(image, text, meta.get("image_model", f"precomputed:{folder.parent.name}/image"),
+                     meta.get("text_model", f"precomputed:{folder.parent.name}/text"))
     return PairSet(images=None, captions=captions, txt_to_img=t2i.astype(np.int64), labels=labels.astype(np.int64),
                    label_names=label_names, family=np.arange(n), image_ids=[f"{name}:{i}" for i in range(n)],
                    caption_ids=[f"{name}:{i}#{c}" for c, i in enumerate(t2i.tolist())], name=name,

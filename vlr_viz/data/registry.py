@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import VlrVizError
+from ..errors import ConfigError, VlrVizError
+from .csv_table import check_csv_separator
 from .pairs import PairSet
 from .sources import ConcatImages, image_source
-from .splits import SPLITS, fraction_split
+from .splits import SPLITS, fraction_split, warn_if_too_small_to_evaluate
 
 FORMS = ("twemoji", "folder", "karpathy", "coco", "csv", "wds", "features", "fashion-mnist")
 
@@ -64,8 +65,7 @@ class DatasetOptions:
                               f"{self.val_fraction} + {self.test_fraction}")
         if not isinstance(self.split_seed, int) or isinstance(self.split_seed, bool) or self.split_seed < 0:
             raise VlrVizError(f"split_seed must be a non-negative integer, got {self.split_seed!r}")
-        if not self.csv_separator:
-            raise VlrVizError("csv_separator must not be empty")
+        check_csv_separator(self.csv_separator)
 
 
 def _two_paths(form: str, rest: str, what: str) -> tuple[str, str]:
@@ -129,7 +129,7 @@ def parse_part(part: str) -> tuple[str, str, str | None]:
                       "features:DIR, fashion-mnist[:DIR]")
 
 
-def _split_part(pairs, image_split, fixed: str | None, options: DatasetOptions) -> dict[str, PairSet]:
+def _split_part(pairs, image_split, fixed: str | None, part: str, options: DatasetOptions) -> dict[str, PairSet]:
     if isinstance(pairs, dict):
         if fixed is not None:
             raise VlrVizError(f"{next(iter(pairs.values())).name}: a dataset with its own splits cannot take @{fixed}")
@@ -137,7 +137,8 @@ def _split_part(pairs, image_split, fixed: str | None, options: DatasetOptions) 
     if fixed is not None:
         return {fixed: pairs}
     if image_split is None:
-        idx = fraction_split(pairs.family, options.val_fraction, options.test_fraction, seed=options.split_seed)
+        idx = fraction_split(pairs.family, options.val_fraction, options.test_fraction, seed=options.split_seed,
+                             name=f"dataset {part!r}")
     else:
         idx = {s: np.flatnonzero(image_split == s) for s in SPLITS}
     return {s: pairs.subset(i, name=f"{pairs.name}-{s}") for s, i in idx.items() if i.size}
@@ -184,14 +185,28 @@ def _stat(spec: str) -> tuple:
     return tuple(stats)
 
 
+def _split_parts(spec: str) -> list[str]:
+    """The ``+``-separated parts of a spec, refusing an empty one (``base+``, ``+base``, ``a++b``) or one that
+    names only a split (``a+@test``)."""
+    parts = spec.split("+")
+    for k, part in enumerate(parts):
+        if part.strip() in ("", *(f"@{s}" for s in SPLITS)):
+            place = ("before the first '+'" if k == 0 else "after the last '+'" if k == len(parts) - 1
+                     else f"between '+' {k} and {k + 1}")
+            what = "is empty" if not part.strip() else f"({part.strip()!r}) names a split but no dataset"
+            raise ConfigError(f"dataset {spec!r}: part {k + 1} of {len(parts)}, {place}, {what}; parts join with "
+                              "'+' as in A+B")
+    return parts
+
+
 @lru_cache(maxsize=4)
 def _parts_cached(spec: str, options: DatasetOptions, stats: tuple) -> tuple:
-    """``((pairs, split of each image or None, fixed split or None), ...)`` of each ``+``-part, as loaded."""
+    """``((pairs, split of each image or None, fixed split or None, part), ...)`` of each ``+``-part, as loaded."""
     out = []
-    for part in spec.split("+"):
+    for part in _split_parts(spec):
         form, rest, fixed = parse_part(part)
         pairs, image_split = _load_part(form, rest, options)
-        out.append((pairs, image_split, fixed))
+        out.append((pairs, image_split, fixed, part))
     return tuple(out)
 
 
@@ -209,19 +224,27 @@ def load_splits(spec: str, options: DatasetOptions | None = None, **overrides) -
     process, keyed by the spec, the options and the files' sizes and modification times."""
     parts, options = _parts(spec, options, overrides)
     by_split: dict[str, list[PairSet]] = {s: [] for s in SPLITS}
-    for pairs, image_split, fixed in parts:
-        for s, p in _split_part(pairs, image_split, fixed, options).items():
+    by_fraction = set()  # the splits that fractions of the images made, wholly or in part
+    for pairs, image_split, fixed, part in parts:
+        for s, p in _split_part(pairs, image_split, fixed, part, options).items():
             by_split[s].append(p)
+        if fixed is None and image_split is None and not isinstance(pairs, dict):
+            by_fraction |= {"val", "test"}
     out = {s: _concat(ps, f"{spec}-{s}") for s, ps in by_split.items() if ps}
     if "val" not in out and "train" in out and options.val_fraction > 0:
         train = out["train"]
-        carve = fraction_split(train.family, options.val_fraction, 0.0, seed=options.split_seed)
+        carve = fraction_split(train.family, options.val_fraction, 0.0, seed=options.split_seed,
+                               name=f"dataset {spec!r}: its train split")
         out["val"] = train.subset(carve["val"], name=f"{train.name}-val")
         out["train"] = train.subset(carve["train"], name=train.name)
+        by_fraction.add("val")
     missing = [s for s in SPLITS if s not in out]
     if missing:
-        raise VlrVizError(f"dataset {spec!r} has no {missing} split: give fractions (val_fraction, test_fraction) "
-                          "or parts with @train / @val / @test")
+        raise ConfigError(f"dataset {spec!r} has no {missing} split (val_fraction {options.val_fraction}, "
+                          f"test_fraction {options.test_fraction}): give positive fractions or parts with @train / "
+                          "@val / @test")
+    for s in sorted(by_fraction):
+        warn_if_too_small_to_evaluate(out[s], s, f"dataset {spec!r}", options.val_fraction, options.test_fraction)
     return out
 
 
@@ -237,5 +260,10 @@ def load_dataset(spec: str, split: str | None = None, options: DatasetOptions | 
 
         return load_twemoji()
     parts, _ = _parts(spec, options, overrides)
-    whole = [p for pairs, _, _ in parts for p in (pairs.values() if isinstance(pairs, dict) else [pairs])]
+    for pairs, _, _, part in parts:
+        if isinstance(pairs, dict) and any(p.images is None for p in pairs.values()):
+            raise ConfigError(f"dataset {part!r} holds only precomputed features, stored split into train, val and "
+                              "test, so it cannot be read as one unsplit dataset (split=None, --split all); load one "
+                              "of its splits")
+    whole = [p for pairs, _, _, _ in parts for p in (pairs.values() if isinstance(pairs, dict) else [pairs])]
     return _concat(whole, spec)

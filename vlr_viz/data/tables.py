@@ -1,13 +1,16 @@
 """Reading the text tables of user datasets strictly: every error names the file and the line.
 
-`read_json` parses JSON annotation files; `read_tab_separated` is the reader of ``captions.tsv``: UTF-8 (a leading byte-order mark is dropped), fields
-separated by tabs only, no quoting of any kind (a ``"`` is an ordinary character), blank lines and lines starting
-with ``#`` skipped, and an exact number of columns per row.
+`read_json` parses JSON annotation files; `read_tab_separated` is the reader of ``captions.tsv``: UTF-8 (a leading
+byte-order mark is dropped), fields separated by tabs only, no quoting of any kind (a ``"`` is an ordinary
+character), blank lines and lines starting with ``#`` skipped, and an exact number of columns per row. `inside` and
+`existing_file` check the image paths the tables name.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from pathlib import Path
 
 from ..errors import DataFormatError
@@ -59,7 +62,25 @@ def inside(root: Path, relative: str, where: str, allow_outside: bool = False) -
         except ValueError:
             raise DataFormatError(f"{where}: image path {relative!r} points outside {root}; pass "
                                   "allow_outside=True (--allow-outside-paths) to read it") from None
+        except RuntimeError:  # what `Path.resolve` raises for a symbolic link loop
+            raise DataFormatError(f"{where}: image {target} is a symbolic link loop") from None
     return target
+
+
+def existing_file(path: Path, where: str) -> Path:
+    """``path`` after checking it names a regular file (following links); `DataFormatError` naming ``where`` and
+    saying why not: it does not exist, it is a symbolic link loop, it is a folder, it cannot be read."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise DataFormatError(f"{where}: image {path} is a symbolic link loop") from None
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise DataFormatError(f"{where}: image {path} does not exist") from None
+        raise DataFormatError(f"{where}: cannot read image {path}: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DataFormatError(f"{where}: image {path} is not a file")
+    return path
 
 
 def read_json(path: Path, what: str) -> object:

@@ -6,6 +6,9 @@ import numbers
 from ..checks import describe_value
 from ..errors import ConfigError
 
+RECALL_KS = (1, 5, 10)
+"""The cut-offs of Recall@K whose sum is RSUM (VSE++, Faghri et al., BMVC 2018): `recall_at_k`'s default."""
+
 
 def check_cutoffs(ks, name: str = "ks") -> tuple[int, ...]:
     """``ks`` as a tuple of ints, after checking it is a non-empty sequence of distinct positive integers.

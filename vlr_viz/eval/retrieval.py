@@ -24,22 +24,39 @@ import numpy as np
 import torch
 
 from ..arrays import unit_rows
-from .cutoffs import check_cutoffs
+from ..errors import ConfigError
+from .cutoffs import RECALL_KS, check_cutoffs
 
 PROTOCOLS = ("all", "fold5", "first_k_images")
 _READ_AHEAD_IMAGES = 256
 
 
+_NOT_REAL = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers", "M": "dates",
+             "m": "time spans", "V": "raw records"}
+
+
+def _real_array(x, name: str) -> np.ndarray:
+    """``x`` as a numpy array; `ConfigError` naming ``name`` when it holds no real numbers (strings, objects,
+    complex numbers) or is ragged, which torch could not take or would take without meaning."""
+    try:
+        a = np.asarray(x)
+    except ValueError:
+        raise ConfigError(f"{name} must be an array of real numbers; got a ragged {type(x).__name__}") from None
+    if a.dtype.kind in _NOT_REAL:
+        raise ConfigError(f"{name} must hold real numbers; got {_NOT_REAL[a.dtype.kind]} (dtype {a.dtype})")
+    return a
+
+
 def _embeddings(x, name: str) -> torch.Tensor:
     """Float32 CPU tensor with L2-normalised rows (`vlr_viz.arrays.unit_rows`: tiny or huge but finite rows are
     normalised exactly, not lost to float32 underflow); ``ValueError`` naming ``name`` on bad input."""
-    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(_real_array(x, name))
     if t.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (n, dim); got shape {tuple(t.shape)}")
     if t.shape[0] == 0 or t.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {tuple(t.shape)})")
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
-        raise TypeError(f"{name} must hold real numbers; got dtype {t.dtype}")
+        raise ConfigError(f"{name} must hold real numbers; got dtype {t.dtype}")
     if t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()
     finite = torch.isfinite(t).all(1)
@@ -52,11 +69,12 @@ def _embeddings(x, name: str) -> torch.Tensor:
 
 
 def _caption_map(txt_to_img, n_images: int, n_captions: int) -> np.ndarray:
-    t2i = txt_to_img.detach().cpu().numpy() if isinstance(txt_to_img, torch.Tensor) else np.asarray(txt_to_img)
+    t2i = (txt_to_img.detach().cpu().numpy() if isinstance(txt_to_img, torch.Tensor)
+           else _real_array(txt_to_img, "txt_to_img"))
     if t2i.shape != (n_captions,):
         raise ValueError(f"txt_to_img must have shape ({n_captions},) (one entry per caption); got {t2i.shape}")
     if t2i.size and not np.issubdtype(t2i.dtype, np.integer):
-        raise TypeError(f"txt_to_img must hold integer image indices; got dtype {t2i.dtype}")
+        raise ConfigError(f"txt_to_img must hold integer image indices; got dtype {t2i.dtype}")
     t2i = t2i.astype(np.int64)
     if t2i.min() < 0 or t2i.max() >= n_images:
         bad = int(np.flatnonzero((t2i < 0) | (t2i >= n_images))[0])
@@ -212,7 +230,7 @@ def recall_at_k(
     img_emb,
     txt_emb,
     txt_to_img,
-    ks=(1, 5, 10),
+    ks=RECALL_KS,
     *,
     protocol: str = "all",
     fold_size: int = 1000,
@@ -276,7 +294,9 @@ def recall_at_k(
         caps = np.flatnonzero((t2i >= images[0]) & (t2i <= images[-1]))
         n_gallery = min(len(images), len(caps))
         if max(ks) > n_gallery:
-            raise ValueError(f"ks contains {max(ks)} but the gallery has only {n_gallery} items")
+            raise ConfigError(f"ks contains {max(ks)} but the gallery has only {n_gallery} items ({len(images)} "
+                              f"images, {len(caps)} captions): R@{max(ks)} needs at least {max(ks)} of each; "
+                              "evaluate more images or pass smaller ks")
         i2t, t2i_r = cosine_ranks(
             img[images[0] : images[-1] + 1], txt[torch.from_numpy(caps)], t2i[caps] - images[0], int(chunk_size)
         )
