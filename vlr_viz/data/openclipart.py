@@ -230,9 +230,9 @@ def load_openclipart(png_root=PNG_ROOT, svg_root=SVG_ROOT) -> PairSet:
     caption_ids = [f"{ids[i]}#{j}" for i, j in zip(t2i, _rank_within(t2i))]
     weak_image = np.ones(len(files), dtype=bool)
     np.logical_and.at(weak_image, t2i, np.asarray(weak, dtype=bool))
-    for what, paths in (("have no SVG", missing), ("have an SVG that is not well-formed XML or lacks cc:Work metadata",
-                                                   unreadable), ("are left out as larger than Pillow's limit of "
-                                                                 "MAX_IMAGE_PIXELS", too_large)):
+    problems = {"have no SVG": missing, "have an SVG that is not well-formed XML or lacks cc:Work metadata": unreadable,
+                "are left out as larger than Pillow's limit (MAX_IMAGE_PIXELS)": too_large}
+    for what, paths in problems.items():
         if paths:
             warnings.warn(f"OpenClipArt: {len(paths)} PNG drawings {what} (first: {paths[0]})", stacklevel=2)
     return PairSet(images=FileImages(png_root, files), captions=captions, txt_to_img=t2i,
@@ -278,7 +278,7 @@ def statistics(pairs: PairSet, image_split: np.ndarray) -> str:
     weak_image = np.asarray(pairs.meta["weak_text"])
     lines = [f"drawings: {pairs.n_images:,} (PNG links read once: {pairs.meta['png_links']:,}; left out as too "
              f"large: {len(pairs.meta['too_large'])}; without SVG: {len(pairs.meta['svg_missing'])}; SVG unreadable: "
-             f"{len(pairs.meta['svg_unreadable'])}), captions: {pairs.n_captions:,}, series: "
+             f"{len(pairs.meta['svg_unreadable'])}),\ncaptions: {pairs.n_captions:,}, series: "
              f"{np.unique(pairs.family).size:,}", "",
              "| captions per drawing | drawings |", "|---|---|"]
     for label, mask in (("1", per_image == 1), ("2", per_image == 2), ("3 or more", per_image >= 3)):
@@ -305,7 +305,8 @@ def main(argv=None) -> int:
     from ..errors import report_errors
     from .registry import DatasetOptions
 
-    ap = argparse.ArgumentParser(prog="python -m vlr_viz.data.openclipart", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m vlr_viz.data.openclipart",
+                                 description="OpenClipArt's drawings, captions, weak text, splits and categories")
     ap.add_argument("--stats", action="store_true", help="print the dataset's statistics as markdown tables")
     ap.add_argument("png_root", nargs="?", default=str(PNG_ROOT))
     ap.add_argument("svg_root", nargs="?", default=str(SVG_ROOT))

@@ -13,9 +13,9 @@ notebooks' ``dataset`` parameter.
 ``openclipart[:PNG_ROOT:SVG_ROOT]``    OpenClipArt 0.18 drawings, weak titles flagged (Debian's ``openclipart-*``)
 =====================================  ==========================================================================
 
-Splits: Twemoji, Karpathy files, Fashion-MNIST and precomputed features bring their own; OpenClipArt is split by
-drawing series (`vlr_viz.data.openclipart.split_series`) into the fractions below. The other forms are split
-by image (whole families for Twemoji-like data) into ``val_fraction`` and ``test_fraction`` of the images, seeded by
+Splits: Twemoji, Karpathy files, Fashion-MNIST and precomputed features bring their own. The other forms are split
+by image (whole families for Twemoji-like data, whole drawing series for OpenClipArt:
+`vlr_viz.data.openclipart.split_series`) into ``val_fraction`` and ``test_fraction`` of the images, seeded by
 ``split_seed``. A part may name its split instead, ``...@train`` / ``@val`` / ``@test``, and several parts join with
 ``+``: ``coco:captions_train2017.json:train2017@train+coco:captions_val2017.json:val2017@test`` keeps COCO's own
 train/val files as train and test and carves ``val`` out of train by ``val_fraction``.
