@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv demo test test-fast bench features report report-fast explore scale clean-cache
+.PHONY: venv demo test test-fast bench features report report-fast explore scale openclipart-data clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ scale: $(STAMP)
 	test -d /usr/share/datasets/fashion-mnist || apt-get install -y -qq dataset-fashion-mnist \
 		|| (echo "install Debian's dataset-fashion-mnist, or run: $(BIN)/python -m vlr_viz.experiments.fashion_mnist_scale --dataset fashion-mnist:DIR"; exit 1)
 	$(BIN)/python -m vlr_viz.experiments.fashion_mnist_scale --out reports/scale
+
+# OpenClipArt 0.18 drawings for --dataset openclipart (Debian's openclipart-png and openclipart-svg; installed here
+# when missing).
+openclipart-data:
+	test -d /usr/share/openclipart/png && test -d /usr/share/openclipart/svg \
+		|| apt-get install -y -qq openclipart-png openclipart-svg \
+		|| (echo "install Debian's openclipart-png and openclipart-svg, or use --dataset openclipart:PNG_ROOT:SVG_ROOT"; exit 1)
 
 clean-cache:
 	rm -rf data/cache

@@ -327,3 +327,16 @@ def test_a_dataset_without_caption_texts_is_evaluated_on_categories(tmp_path, rn
     assert {"i2t", "t2i", "cross", "i2i", "t2t", "mixed"} <= set(table.task)
     map_row = table[(table.task == "i2i") & (table.metric == "map")].value.item()
     assert 0 < map_row <= 100
+
+
+def test_an_image_too_large_for_pillow_is_named_not_a_traceback(tmp_path, monkeypatch):
+    from vlr_viz.data.images import decode_image
+
+    _png(tmp_path / "pics/big.png", COLOURS[0], size=(20, 10))
+    (tmp_path / "pics/captions.tsv").write_text("big.png\ta red square\n")
+    pairs = load_dataset(str(tmp_path / "pics"))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # 200 pixels: over twice the limit, a decompression bomb
+    with pytest.raises(DataFormatError, match=r"cannot read image \S+pics/big.png: Image size \(200 pixels\)"):
+        pairs.images.read(0)
+    with pytest.raises(DataFormatError, match=r"cannot read image shard.tar:big.png: Image size \(200 pixels\)"):
+        decode_image((tmp_path / "pics/big.png").read_bytes(), "shard.tar:big.png")

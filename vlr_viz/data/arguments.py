@@ -9,8 +9,8 @@ from .csv_table import check_csv_separator
 from .registry import DatasetOptions
 
 DATASET_HELP = ("twemoji | FOLDER (with captions.tsv) | karpathy:JSON:IMAGE_ROOT | coco:CAPTIONS_JSON:IMAGE_DIR | "
-                "csv:FILE | wds:SHARD_PATTERN | features:DIR | fashion-mnist[:DIR]; parts may end in @train/@val/@test "
-                "and join with '+'")
+                "csv:FILE | wds:SHARD_PATTERN | features:DIR | fashion-mnist[:DIR] | openclipart[:PNG_ROOT:SVG_ROOT]; "
+                "parts may end in @train/@val/@test and join with '+'")
 
 
 def add_dataset_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:

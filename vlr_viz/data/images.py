@@ -20,6 +20,8 @@ from ..errors import DataFormatError
 
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_UNREADABLE = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError)
+"""What Pillow raises for a file it cannot decode, including one over twice ``Image.MAX_IMAGE_PIXELS``."""
 
 
 def flatten_alpha(img: Image.Image, background=(255, 255, 255)) -> Image.Image:
@@ -49,21 +51,22 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             return to_rgb8(img)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+    except _UNREADABLE as e:
         raise DataFormatError(f"cannot read image {name}: {e}") from e
 
 
 def read_rgb(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
     """Read one image file as uint8 ``(H, W, 3)``, resized to ``size``×``size`` (bicubic) when given.
 
-    Raises `DataFormatError` naming the file when it is missing, unreadable or truncated.
+    Raises `DataFormatError` naming the file when it is missing, unreadable, truncated or too large for Pillow
+    (a decompression bomb).
     """
     path = Path(path)
     try:
         with Image.open(path) as img:
             img.load()
             rgb = to_rgb8(img)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+    except _UNREADABLE as e:
         raise DataFormatError(f"cannot read image {path}: {e}") from e
     if size is not None and rgb.shape[:2] != (size, size):
         rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))

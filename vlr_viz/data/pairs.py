@@ -9,8 +9,10 @@ from ..arrays import first_caption_of_image
 from .feature_arrays import Features
 from .sources import ArrayImages, ImageSource
 
-PER_IMAGE_META = ("chars",)
+PER_IMAGE_META = ("chars", "weak_text")
 """``meta`` keys holding one entry per image (e.g. the emoji character); `PairSet.subset` subsets them."""
+PER_CAPTION_META = ("caption_weak", "caption_source")
+"""``meta`` keys holding one entry per caption (e.g. whether it carries content); `PairSet.subset` subsets them."""
 
 
 @dataclass
@@ -30,7 +32,8 @@ class PairSet:
         image_ids: stable string id per image.
         caption_ids: stable string id per caption.
         name: dataset name (and split), used in cache keys and figure titles.
-        meta: free-form facts (source, licence); lists under `PER_IMAGE_META` keys run parallel to the images.
+        meta: free-form facts (source, licence); lists under `PER_IMAGE_META` keys run parallel to the images, under
+            `PER_CAPTION_META` keys parallel to the captions.
         features: precomputed `Features` (e.g. CLIP features shipped with a dataset); `vlr_viz.features.load_features`
             returns them instead of running an encoder.
     """
@@ -147,7 +150,14 @@ class PairSet:
             image_ids=[self.image_ids[i] for i in idx],
             caption_ids=[self.caption_ids[i] for i in keep],
             name=name or self.name,
-            meta={k: ([v[i] for i in idx] if k in PER_IMAGE_META and v is not None and len(v) == self.n_images
-                      else v) for k, v in self.meta.items()},
+            meta={k: self._subset_meta(k, v, idx, keep) for k, v in self.meta.items()},
             features=None if self.features is None else self.features.subset(idx, keep),
         )
+
+    def _subset_meta(self, key: str, value, idx: np.ndarray, keep: np.ndarray):
+        """A ``meta`` entry of the subset: per-image and per-caption lists follow their items."""
+        if key in PER_IMAGE_META and value is not None and len(value) == self.n_images:
+            return [value[i] for i in idx]
+        if key in PER_CAPTION_META and value is not None and len(value) == self.n_captions:
+            return [value[i] for i in keep]
+        return value

@@ -10,10 +10,12 @@ notebooks' ``dataset`` parameter.
 ``wds:SHARD_PATTERN``                  webdataset tar shards (``shards/{000000..000009}.tar``)
 ``features:DIR``                       precomputed features, ``DIR/{train,val,test}/image.npy, text.npy, ...``
 ``fashion-mnist[:DIR]``                Fashion-MNIST, 70k real images (Debian's ``dataset-fashion-mnist``)
+``openclipart[:PNG_ROOT:SVG_ROOT]``    OpenClipArt 0.18 drawings, weak titles flagged (Debian's ``openclipart-*``)
 =====================================  ==========================================================================
 
 Splits: Twemoji, Karpathy files, Fashion-MNIST and precomputed features bring their own. The other forms are split
-by image (whole families for Twemoji-like data) into ``val_fraction`` and ``test_fraction`` of the images, seeded by
+by image (whole families for Twemoji-like data, whole drawing series for OpenClipArt:
+`vlr_viz.data.openclipart.split_series`) into ``val_fraction`` and ``test_fraction`` of the images, seeded by
 ``split_seed``. A part may name its split instead, ``...@train`` / ``@val`` / ``@test``, and several parts join with
 ``+``: ``coco:captions_train2017.json:train2017@train+coco:captions_val2017.json:val2017@test`` keeps COCO's own
 train/val files as train and test and carves ``val`` out of train by ``val_fraction``.
@@ -32,7 +34,11 @@ from .pairs import PairSet
 from .sources import ConcatImages, image_source
 from .splits import SPLITS, fraction_split, warn_if_too_small_to_evaluate
 
-FORMS = ("twemoji", "folder", "karpathy", "coco", "csv", "wds", "features", "fashion-mnist")
+FORMS = ("twemoji", "folder", "karpathy", "coco", "csv", "wds", "features", "fashion-mnist", "openclipart")
+BARE_FORMS = ("twemoji", "fashion-mnist", "openclipart")
+"""Forms that may stand without ``:...`` (their data lies where a package installs it)."""
+SPEC_HELP = ("twemoji, a folder with captions.tsv, karpathy:JSON:IMAGE_ROOT, coco:CAPTIONS_JSON:IMAGE_DIR, csv:FILE, "
+             "wds:SHARD_PATTERN, features:DIR, fashion-mnist[:DIR], openclipart[:PNG_ROOT:SVG_ROOT]")
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,11 @@ def _load_part(form: str, rest: str, options: DatasetOptions) -> tuple[PairSet |
         if not folder.is_dir():
             raise VlrVizError(f"dataset 'features:{rest}': {folder} is not a folder")
         return {s: load_precomputed_split(folder / s, name=f"{folder.name}-{s}") for s in SPLITS}, None
+    if form == "openclipart":
+        from .openclipart import PNG_ROOT, SVG_ROOT, load_openclipart, split_series
+
+        pairs = load_openclipart(*(_two_paths(form, rest, "PNG_ROOT:SVG_ROOT") if rest else (PNG_ROOT, SVG_ROOT)))
+        return pairs, split_series(pairs.family, options.val_fraction, options.test_fraction, options.split_seed)
     from .fashion_mnist import DEFAULT_DIR, load_fashion_mnist
 
     return load_fashion_mnist(rest or DEFAULT_DIR)
@@ -120,13 +131,11 @@ def parse_part(part: str) -> tuple[str, str, str | None]:
     if "@" in part and part.rsplit("@", 1)[1] in SPLITS:
         part, fixed = part.rsplit("@", 1)
     form, sep, rest = part.partition(":")
-    if form in FORMS and (sep or form in ("twemoji", "fashion-mnist")):
+    if form in FORMS and (sep or form in BARE_FORMS):
         return form, rest, fixed
     if Path(part).is_dir():
         return "folder", part, fixed
-    raise VlrVizError(f"unknown dataset {part!r}: use one of twemoji, a folder with captions.tsv, "
-                      "karpathy:JSON:IMAGE_ROOT, coco:CAPTIONS_JSON:IMAGE_DIR, csv:FILE, wds:SHARD_PATTERN, "
-                      "features:DIR, fashion-mnist[:DIR]")
+    raise VlrVizError(f"unknown dataset {part!r}: use one of {SPEC_HELP}")
 
 
 def _split_part(pairs, image_split, fixed: str | None, part: str, options: DatasetOptions) -> dict[str, PairSet]:

@@ -70,7 +70,7 @@ def parameter_checks() -> dict[str, Check]:
     return {
         "dataset": Rule(_dataset, "a dataset spec: twemoji, FOLDER, karpathy:JSON:IMAGE_ROOT, "
                                   "coco:CAPTIONS_JSON:IMAGE_DIR, csv:FILE, wds:SHARD_PATTERN, features:DIR, "
-                                  "fashion-mnist[:DIR]"),
+                                  "fashion-mnist[:DIR], openclipart[:PNG_ROOT:SVG_ROOT]"),
         "seed": FIELD_CHECKS["seed"],
         "seeds": ListOf(FIELD_CHECKS["seed"], min_len=1, unique=True),
         "epochs_stage1": FIELD_CHECKS["epochs_stage1"],
