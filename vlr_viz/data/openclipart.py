@@ -303,7 +303,7 @@ def statistics(pairs: PairSet, image_split: np.ndarray) -> str:
 
 def main(argv=None) -> int:
     from ..errors import report_errors
-    from .registry import DatasetOptions
+    from .options import DatasetOptions
 
     ap = argparse.ArgumentParser(prog="python -m vlr_viz.data.openclipart",
                                  description="OpenClipArt's drawings, captions, weak text, splits and categories")
