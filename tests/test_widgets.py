@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from vlr_viz.widgets import explorer as ex
+import vlr_viz.widgets as ex
 from vlr_viz.widgets import (ExplorerState, FeatureGrid, ImbalanceExplorer, TrainedStudent, build_feature_grid,
                              metrics_html, metrics_table, probe_indices, run_state)
 

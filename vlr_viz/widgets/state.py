@@ -25,12 +25,15 @@ class ExplorerState:
     structure_weight: float = 2.0
     student_relation: str = "all"
 
-    def label(self) -> str:
-        """The state in a few words, e.g. ``image blur 0.5, text clean, structure weight 2``."""
-        sides = [f"{m} {kind} {sev:g}" if kind != NONE and sev else f"{m} clean"
-                 for m, kind, sev in (("image", self.image_kind, self.image_severity),
-                                      ("text", self.text_kind, self.text_severity))]
-        return ", ".join(sides) + f", structure weight {self.structure_weight:g} ({self.student_relation})"
+    def describe(self) -> str:
+        """The state in a few words: ``image: occlusion @ 0.75 · text: clean · structure weight 2 · student
+        relation 'all'``."""
+        def part(kind, s):
+            return "clean" if kind == NONE or s == 0 else f"{kind} @ {s:g}"
+
+        return (f"image: {part(self.image_kind, self.image_severity)} · "
+                f"text: {part(self.text_kind, self.text_severity)}"
+                f" · structure weight {self.structure_weight:g} · student relation {self.student_relation!r}")
 
     def check(self, grid: FeatureGrid) -> "ExplorerState":
         """Raise ``ValueError`` naming the offending field if the grid cannot serve this state."""
@@ -202,7 +205,7 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
                              "hidden": hidden,
                              "student_relation": state.student_relation, **rest})
         with threads_for_training(torch_threads):
-            result, _, _ = fit_stored(cfg, data, data, summary={"recipe": "explorer", "condition": state.label()})
+            result, _, _ = fit_stored(cfg, data, data, summary={"recipe": "explorer", "condition": state.describe()})
         model = result.model
 
         def encode_fn(img, txt):

@@ -10,8 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..arrays import first_caption_of_image
-from .grid import NONE
-from .state import ExplorerResult, ExplorerState
+from .state import ExplorerResult
 
 def metrics_table(result: ExplorerResult, reference: ExplorerResult | None = None) -> pd.DataFrame:
     """One row per metric (``value``), plus ``Δ`` against a ``reference`` result when given; λ last."""
@@ -24,15 +23,6 @@ def metrics_table(result: ExplorerResult, reference: ExplorerResult | None = Non
         out["Δ"] = out["value"] - pd.Series(ref, dtype=float).reindex(out.index)
     out.index.name = "metric"
     return out
-
-
-def describe_state(state: ExplorerState) -> str:
-    def part(kind, s):
-        return "clean" if kind == NONE or s == 0 else f"{kind} @ {s:g}"
-
-    return (f"image: {part(state.image_kind, state.image_severity)} · "
-            f"text: {part(state.text_kind, state.text_severity)}"
-            f" · structure weight {state.structure_weight:g} · student relation {state.student_relation!r}")
 
 
 def metrics_html(result: ExplorerResult, reference: ExplorerResult | None = None) -> str:
@@ -50,7 +40,7 @@ def metrics_html(result: ExplorerResult, reference: ExplorerResult | None = None
             delta = "<td></td>"
         cells.append(f"<tr><td>{html.escape(str(name))}</td><td style='text-align:right'>{value}</td>{delta}</tr>")
     head = "<tr><th>metric</th><th>value</th>" + ("<th>Δ</th>" if "Δ" in table.columns else "") + "</tr>"
-    return (f"<div class='vlr-explorer-metrics'><p><b>{html.escape(describe_state(result.state))}</b><br>"
+    return (f"<div class='vlr-explorer-metrics'><p><b>{html.escape(result.state.describe())}</b><br>"
             f"NDCG uses category relevance; trained and evaluated in {result.seconds:.1f} s</p>"
             f"<table>{head}{''.join(cells)}</table></div>")
 
@@ -77,7 +67,7 @@ def geometry_figure(result: ExplorerResult, reference_layout=None, method: str =
 
     return common_space_figure({"img": result.image_embeddings, "txt": result.text_embeddings}, None,
                                result.labels, result.label_names, result.captions, method=method,
-                               txt_to_img=result.txt_to_img, chars=result.chars, titles=(describe_state(result.state),),
+                               txt_to_img=result.txt_to_img, chars=result.chars, titles=(result.state.describe(),),
                                reference_layout=reference_layout,
                                title=f"Common space ({method.upper()}) of the evaluation split")
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .grid import NONE, FeatureGrid
 from .state import STUDENT_RELATIONS, ExplorerResult, ExplorerState, TrainFn, run_state
-from .views import describe_state, figure_view, geometry_figure, metrics_html, relation_figure, show_figure
+from .views import figure_view, geometry_figure, metrics_html, relation_figure, show_figure
 
 class ImbalanceExplorer:
     """ipywidgets front end: image degradation kind + severity, text degradation kind + severity, structure-loss
@@ -107,7 +107,7 @@ class ImbalanceExplorer:
     def update(self, state: ExplorerState | None = None) -> ExplorerResult:
         """Compute the result of ``state`` (default: the controls' state) and refresh every view."""
         state = self.state if state is None else state
-        self.status.value = f"<i>training for {html.escape(describe_state(state))} …</i>"
+        self.status.value = f"<i>training for {html.escape(state.describe())} …</i>"
         self.result = self.compute(state)
         self.relation_figure = show_figure(self.relation_view, relation_figure(self.result))
         self.geometry_figure = show_figure(self.geometry_view,
@@ -119,7 +119,7 @@ class ImbalanceExplorer:
     def _render(self) -> None:
         ref = self.initial_result if self.compare_to_initial and self.result is not self.initial_result else None
         self.metrics.value = metrics_html(self.result, ref)
-        self.status.value = f"<small>{html.escape(describe_state(self.result.state))}</small>"
+        self.status.value = f"<small>{html.escape(self.result.state.describe())}</small>"
 
     def _on_kind(self, change) -> None:
         slider = self.image_severity if change["owner"] is self.image_kind else self.text_severity
