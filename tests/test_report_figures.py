@@ -62,7 +62,8 @@ def test_report_leaves_the_committed_figures_alone_and_links_inside_its_folder(c
 @pytest.mark.parametrize("argv, named", [
     (["--update-figures"], "--update-figures needs --preset full (the committed figures show the full preset), "
                            "got --preset fast"),
-    (["--preset", "full", "--update-figures", "-p", "n_points", "2"], "takes no -p overrides"),
+    (["--preset", "full", "--update-figures", "-p", "n_points", "2"],
+     "takes no -p overrides (the committed figures show the full preset's own parameters), got -p n_points"),
     (["--preset", "full", "--update-figures", "--no-png"], "--update-figures needs the PNG export: drop --no-png"),
     (["--figures", "figures"], "holds the committed figures: a report writes its own"),
 ])

@@ -34,14 +34,16 @@ def report_figures_dir(out_dir: Path, figures_dir: str | os.PathLike | None,
     return folder
 
 
-def check_figures_update(preset: str, params: dict[str, Any], png: bool) -> None:
-    """Refuse an update of the committed figures from anything but the full preset's own parameters with PNGs."""
+def check_figures_update(preset: str, params: dict[str, dict[str, Any]], png: bool) -> None:
+    """Refuse an update of the committed figures from anything but the full preset's own parameters with PNGs
+    (``params``: the per-notebook ``-p`` values, `vlr_viz.report.params.parse_cli_parameters`)."""
     if preset != UPDATE_PRESET:
         raise ConfigError(f"--update-figures needs --preset {UPDATE_PRESET} (the committed figures show the full "
                           f"preset), got --preset {preset}")
-    if params:
+    names = sorted({name for values in params.values() for name in values})
+    if names:
         raise ConfigError("--update-figures takes no -p overrides (the committed figures show the full preset's "
-                          f"own parameters), got -p for {', '.join(sorted(params))}")
+                          f"own parameters), got -p {', '.join(names)}")
     if not png:
         raise ConfigError("--update-figures needs the PNG export: drop --no-png")
 
