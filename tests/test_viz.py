@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import struct
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -164,7 +165,12 @@ def test_project_2d_umap_small_real_features(tmp_path):
 
     pairs = load_twemoji("val").subset(np.arange(150))
     feats = load_features(pairs, progress=False).text
-    a = geometry.project_2d(feats, method="umap", seed=3, cache_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = geometry.project_2d(feats, method="umap", seed=3, cache_dir=tmp_path)
+    shown = [w for w in caught if not issubclass(w.category, ImportWarning)]  # Python's default filters hide those
+    from_umap = [f"{w.filename}: {w.message}" for w in shown if "umap" in w.filename or "n_jobs" in str(w.message)]
+    assert not from_umap, from_umap  # a seeded UMAP runs on one thread: nothing to warn about in a notebook
     b = geometry.project_2d(feats, method="umap", seed=3)
     assert a.shape == (150, 2) and np.isfinite(a).all()
     np.testing.assert_allclose(a, b, atol=1e-5)  # fixed random_state: deterministic
