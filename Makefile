@@ -1,5 +1,6 @@
 # vlr_viz: `make demo` runs the main job (the full report), `make test` the tests; both create .venv first when it
-# is missing.
+# is missing. A report writes only into its own folder (reports/latest, figures in reports/latest/figures); the
+# committed PNGs in figures/ change only with `make figures`.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv demo test test-fast bench features report report-fast explore scale openclipart-data clean-cache
+.PHONY: venv demo test test-fast bench features report report-fast figures explore scale openclipart-data clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,10 @@ report: demo
 
 report-fast: $(STAMP)
 	$(BIN)/vlr-viz report --preset fast
+
+# the full report, then its PNGs copied over the committed figures/ (the README's); refused for any other preset
+figures: $(STAMP)
+	$(BIN)/vlr-viz report --preset full --update-figures
 
 # notebook 05's imbalance explorer as a web page (Voilà); prints its address, Ctrl-C stops it
 explore: $(STAMP)

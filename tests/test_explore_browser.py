@@ -77,3 +77,58 @@ def test_vlr_viz_explore_serves_a_working_explorer(browser, tmp_path):  # noqa: 
     # nothing is fetched from elsewhere but the icon font Voilà's page template links (unused here; offline it
     # fails without consequence)
     assert not [u for u in outside if "fontawesome" not in u], outside
+
+
+VISITS = 3
+
+
+def _kernels(server_pid: int) -> list[int]:
+    """The kernel processes the server started (its descendants running ``ipykernel_launcher``)."""
+    import psutil
+
+    found = []
+    for pid in descendants(server_pid):
+        try:
+            if "ipykernel_launcher" in " ".join(psutil.Process(pid).cmdline()):
+                found.append(pid)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.mark.browser
+def test_each_visit_of_the_explorer_gives_its_kernel_back(browser, tmp_path):  # noqa: F811
+    """Visits (a first load, then reloads) and the page left: the server holds no more kernels than before within
+    a minute, each page's kernel shut down when the page unloads (Voilà's shutdown request is accepted). A small
+    student (one stage-2 epoch, 32 hidden units) keeps each visit's kernel light."""
+    import time
+
+    port, token = free_port(), secrets.token_hex(8)
+    command = [sys.executable, "-m", "vlr_viz.cli", "explore", "--preset", "fast", "--port", str(port),
+               "--token", token, "-p", "structure_weights", "[0.0, 2.0]", "-p", "epochs_stage2", "1",
+               "-p", "hidden", "32"]
+    log = tmp_path / "explore.log"
+    with running_server(command, log, env=dict(os.environ), cwd=Path(__file__).resolve().parents[1]) as server:
+        wait_for_http(f"http://127.0.0.1:{port}/voila/static/none", server, log, timeout=180)
+        baseline = len(_kernels(server.pid))
+        page = browser.new_page(viewport={"width": 1400, "height": 1150})
+        held = []
+        for visit in range(VISITS):
+            if visit == 0:
+                page.goto(f"http://127.0.0.1:{port}/?token={token}", timeout=PAGE_TIMEOUT_MS,
+                          wait_until="domcontentloaded")
+            else:
+                page.reload(timeout=PAGE_TIMEOUT_MS, wait_until="domcontentloaded")
+            page.locator(".widget-slider .noUi-handle").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+            held.append(len(_kernels(server.pid)))
+        page.goto("about:blank")  # leaving the page: it asks the server to shut its kernel down
+        page.close()
+        deadline = time.monotonic() + 60
+        while len(_kernels(server.pid)) > baseline and time.monotonic() < deadline:
+            time.sleep(1)
+        left = len(_kernels(server.pid))
+    text = log.read_text()
+    events = [line for line in text.splitlines() if "Kernel" in line or "403" in line or "xsrf" in line]
+    assert min(held) >= baseline + 1, held  # every visit ran on a kernel of this server
+    assert left == baseline, (held, left, events)
+    assert "_xsrf" not in text, events

@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from test_report_browser import RENDERED_SVG, chromium, dump_dom  # noqa: F401 (fixture)
+from vlr_viz.notebook.parameters import notebook_parameters
 from vlr_viz.notebook.recording import FIGURE_PNG_ENV, FIGURES_DIR_ENV, METRICS_PATH_ENV, NOTEBOOK_ENV
 from vlr_viz.report import python_kernel
 
@@ -72,3 +73,27 @@ def test_plain_papermill_refuses_a_wrong_type_in_the_cell_after_the_parameters(t
     assert all(c.execution_count is None for c in cells[failed + 1:])  # nothing else ran
     error = next(o for o in cells[failed].outputs if o.output_type == "error")
     assert len(error.traceback) == 1 and message in error.traceback[0]  # one line, no traceback
+
+
+@pytest.mark.notebooks
+def test_plain_papermill_refuses_a_misspelt_parameter_before_any_work(tmp_path):
+    """papermill injects any name it is given; the check cell refuses one the parameters cell does not declare,
+    naming it, so a typo does not run the notebook's defaults."""
+    out = tmp_path / "out.ipynb"
+    notebook = "notebooks/04_rebalancing_report.ipynb"
+    with python_kernel() as kernel:
+        done = subprocess.run([sys.executable, "-m", "papermill", notebook, str(out), "-k", kernel,
+                               "-p", "severitys", "x", "-y", "{seeds: [0], dataset: twemoji}"],
+                              cwd=ROOT, env=_plain_environment(), capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    known = ", ".join(sorted(notebook_parameters(ROOT / notebook)))
+    message = (f"notebook 04_rebalancing_report.ipynb: unknown parameter(s) 'severitys' passed to papermill; "
+               f"known: {known}")
+    assert f"NotebookParameterError: {message}" in done.stderr, done.stderr[-3000:]
+    cells = [c for c in nbformat.read(str(out), as_version=4).cells if c.cell_type == "code"]
+    failed = next(i for i, c in enumerate(cells) if any(o.output_type == "error" for o in c.outputs))
+    assert "check_notebook_parameters" in cells[failed].source
+    assert "injected-parameters" in cells[failed - 1].metadata.get("tags", [])
+    assert all(c.execution_count is None for c in cells[failed + 1:])  # nothing else ran
+    error = next(o for o in cells[failed].outputs if o.output_type == "error")
+    assert len(error.traceback) == 1 and message in error.traceback[0]

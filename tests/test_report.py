@@ -482,3 +482,17 @@ def test_cell_past_the_timeout_fails_the_notebook_by_name(tmp_path):
     msg = str(e.value)
     assert "03_failing_cell.ipynb" in msg and "timed out" in msg.lower()
     assert metrics_log.read_metrics(tmp_path / "out" / "03_failing_cell.metrics.json") == {"before_failure": 1}
+
+
+def test_a_misspelt_name_papermill_injected_is_refused_with_the_closest_known_one():
+    """The names of papermill's injected cell come from IPython's input history ``In``: the cell before the check."""
+    nb = find_notebook("01_metric_figure", {"__session__": str(METRIC_NB)})
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__, "__session__": str(METRIC_NB),
+                 **notebook_parameters(METRIC_NB), "scael": 2.0,
+                 "In": ["", "n_points = 5\n", "# Parameters\nscael = 2.0\nn_points = 3\n", "check(...)"]}
+    with pytest.raises(NotebookParameterError, match=r"notebook 01_metric_figure.ipynb: unknown parameter\(s\) "
+                       r"'scael' passed to papermill; known: hold_mb, n_points, scale, title; did you mean 'scale' "
+                       r"for 'scael'\?"):
+        check_notebook_parameters(nb, namespace)
+    namespace["In"] = namespace["In"] + ["print(1)\n", "check(...)"]  # the injected cell not just before: not read
+    assert check_notebook_parameters(nb, namespace)["n_points"] == 5

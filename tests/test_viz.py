@@ -1,7 +1,9 @@
 """Figure builders: every trace carries the input data, checked against plain numpy / Python oracles."""
 from __future__ import annotations
 
+import re
 import struct
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -168,7 +170,12 @@ def test_project_2d_umap_small_real_features(tmp_path):
 
     pairs = load_twemoji("val").subset(np.arange(150))
     feats = load_features(pairs, progress=False).text
-    a = geometry.project_2d(feats, method="umap", seed=3, cache_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = geometry.project_2d(feats, method="umap", seed=3, cache_dir=tmp_path)
+    shown = [w for w in caught if not issubclass(w.category, ImportWarning)]  # Python's default filters hide those
+    from_umap = [f"{w.filename}: {w.message}" for w in shown if "umap" in w.filename or "n_jobs" in str(w.message)]
+    assert not from_umap, from_umap  # a seeded UMAP runs on one thread: nothing to warn about in a notebook
     b = geometry.project_2d(feats, method="umap", seed=3)
     assert a.shape == (150, 2) and np.isfinite(a).all()
     np.testing.assert_allclose(a, b, atol=1e-5)  # fixed random_state: deterministic
@@ -586,3 +593,27 @@ def test_snapshot_heatmaps_order_probe_by_category(histories):
     with pytest.raises(ValueError, match="epoch 99"):
         drift.snapshot_heatmaps(h, epoch=99)
 
+
+
+def test_delta_that_shows_as_zero_is_not_coloured():
+    """A Δ printed as -0.00 or +0.00 at the table's decimals tells no direction: no colour, in the figure and in
+    the styled table; a Δ of +0.01 after rounding (or -1.00) is coloured by its direction."""
+    base = {("i2t", "R@1", None): 30.0, ("t2i", "R@1", None): 20.0, ("i2t", "R@5", None): 60.0,
+            ("t2i", "R@5", None): 50.0}
+    reb = {("i2t", "R@1", None): 29.996, ("t2i", "R@1", None): 20.003, ("i2t", "R@5", None): 60.006,
+           ("t2i", "R@5", None): 49.0}
+    a, b = _eval_rows("b", base), _eval_rows("r", reb)
+    fig = tables.retrieval_table_figure(a, b)
+    cells = dict(zip([h.replace("<b>", "").replace("</b>", "") for h in fig.data[0].header.values],
+                     fig.data[0].cells.values))
+    assert list(cells["Δ"]) == ["-0.00", "+0.00", "+0.01", "-1.00"]
+    assert list(fig.data[0].cells.fill.color[5]) == ["white", "white", tables.IMPROVED, tables.WORSENED]
+    html = tables.retrieval_table(a, b, styled=True).to_html()
+    tinted = {}
+    for selectors, colour in re.findall(r"([^{}]+)\{\s*background-color: (#[0-9A-Fa-f]+);", html):
+        for row in re.findall(r"_row(\d+)_col\d+", selectors):
+            tinted[int(row)] = colour
+    assert tinted == {2: tables.IMPROVED, 3: tables.WORSENED}
+    three = tables.retrieval_table_figure(a, b, decimals=3)  # at three decimals the small ones show and are coloured
+    assert list(three.data[0].cells.fill.color[5]) == [tables.WORSENED, tables.IMPROVED, tables.IMPROVED,
+                                                       tables.WORSENED]

@@ -13,13 +13,15 @@ Beyond its type, every value is checked against its parameter's rule (`vlr_viz.n
 ranges, element types, rules between parameters) by `check_notebook_parameters`: the report runs it on every
 selected notebook before executing any of them, and every notebook runs it on its own parameters in the cell
 right after its parameters cell (``check_notebook_parameters("01_modal_imbalance", globals())``), so a value
-injected by plain papermill is refused as early and in the same words as by ``vlr-viz report``.
+injected by plain papermill is refused as early and in the same words as by ``vlr-viz report``, and so is a name
+papermill injected that the parameters cell does not declare (`injected_parameter_names`).
 
 Presets live in the notebook metadata: ``nb.metadata["vlr_viz"]["presets"]["fast"] = {"n_items": 200}``.
 """
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 import os
 from pathlib import Path
@@ -30,6 +32,8 @@ import nbformat
 from ..errors import ConfigError
 
 PARAMETERS_TAG = "parameters"
+PAPERMILL_COMMENT = "# Parameters"
+"""The first line of the cell papermill injects after the parameters cell."""
 
 
 def _read(path: str | os.PathLike) -> nbformat.NotebookNode:
@@ -184,14 +188,42 @@ def _papermill_text_hint(name: str, default: Any, value: Any) -> str:
             f"-y '{name}: {json.dumps(parsed) if isinstance(parsed, (list, dict)) else value}'")
 
 
+def injected_parameter_names(namespace: dict[str, Any]) -> list[str]:
+    """The names papermill assigned in the cell it ran just before the current one, or ``[]``.
+
+    papermill runs its injected cell (``# Parameters`` then one ``NAME = value`` line per ``-p``/``-y`` name,
+    `papermill.translators.PythonTranslator.codify`) right after the parameters cell, so in the check cell that
+    follows, it is the previous entry of IPython's input history ``In``.
+    """
+    history = namespace.get("In")
+    if not isinstance(history, list) or len(history) < 2 or not isinstance(history[-2], str):
+        return []
+    source = history[-2]
+    if not source.startswith(f"{PAPERMILL_COMMENT}\n"):
+        return []
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return []
+    return [t.id for stmt in body if isinstance(stmt, ast.Assign) for t in stmt.targets if isinstance(t, ast.Name)]
+
+
 def _check_namespace(notebook: str | os.PathLike, namespace: dict[str, Any]) -> dict[str, Any]:
-    """`check_notebook_parameters` on the parameters found in a notebook's namespace, written back checked."""
+    """`check_notebook_parameters` on the parameters found in a notebook's namespace, written back checked; a
+    name papermill injected that the parameters cell does not declare is refused (a misspelt ``-p``)."""
     from .rules import parameter_checks
 
     path = find_notebook(notebook, namespace)
     if path is not None:
         defaults = notebook_parameters(path)
         names = [n for n in defaults if n in namespace]
+        unknown = [n for n in injected_parameter_names(namespace) if n not in defaults]
+        if unknown:
+            close = {n: difflib.get_close_matches(n, defaults, n=1) for n in unknown}
+            hint = "; ".join(f"did you mean {m[0]!r} for {n!r}?" for n, m in close.items() if m)
+            raise NotebookParameterError(
+                f"notebook {path.name}: unknown parameter(s) {', '.join(map(repr, unknown))} passed to papermill; "
+                f"known: {', '.join(sorted(defaults)) or 'none'}" + (f"; {hint}" if hint else ""))
     else:  # the file is elsewhere: every name of the namespace that has a value check
         defaults = None
         names = [n for n in parameter_checks() if n in namespace]

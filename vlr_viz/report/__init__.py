@@ -12,7 +12,9 @@
    `vlr_viz.notebook.recording`, measuring its wall time and the peak memory of the process tree; a tqdm bar over the
    notebooks shows the ETA from the previous run with the same parameters (`vlr_viz.report.timing`);
 3. export: ``<out>/<name>.ipynb`` (executed), ``<out>/<name>.html`` (nbconvert, lab template),
-   ``<out>/<name>.metrics.json``, ``<out>/timings.json`` and ``<out>/index.html`` (`vlr_viz.report.index`:
+   ``<out>/<name>.metrics.json``, ``<out>/figures/<name>/`` (each figure's HTML and PNG: a report writes nothing
+   outside ``<out>``; the committed ``figures/`` change only with ``--update-figures``, `vlr_viz.report.figures`),
+   ``<out>/timings.json`` and ``<out>/index.html`` (`vlr_viz.report.index`:
    headline tables, where the time went, each notebook's figures with captions, the raw numbers one click away).
 
 Figures render in every client because each notebook's first cell sets plotly's renderers

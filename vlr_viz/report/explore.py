@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import os
 import secrets
 import signal
@@ -55,6 +56,28 @@ def explorer_notebook(parameters: dict[str, Any], kernel_name: str):
         "language_info": {"name": "python"}})
 
 
+CULL_IDLE_SECONDS = 120
+"""A kernel no page is connected to is shut down once idle this long (a page that closed without its shutdown
+request: a crashed or killed tab, a lost connection)."""
+CULL_INTERVAL_SECONDS = 30
+
+
+def voila_config() -> dict[str, Any]:
+    """Voilà's configuration (``voila.json`` in its working folder) that keeps one kernel per open page.
+
+    * Voilà's page shuts its kernel down when it unloads by a POST to ``voila/api/shutdown/<kernel id>`` carrying
+      the ``_xsrf`` value of its cookies; Voilà's own page never sets that cookie, so jupyter_server refuses the
+      POST (``'_xsrf' argument missing from POST``) and every visit or reload leaves a kernel behind. The XSRF check
+      is turned off (``disable_check_xsrf``): it guards requests that act on the visitor's behalf, and the only
+      POST this server takes is that shutdown, addressed by the kernel's random id; kernels stay behind the token.
+    * Idle kernels with no page connected are culled after `CULL_IDLE_SECONDS` (jupyter_server's
+      ``MappingKernelManager.cull_*``), for pages that closed without sending the request.
+    """
+    return {"Voila": {"tornado_settings": {"disable_check_xsrf": True}},
+            "MappingKernelManager": {"cull_idle_timeout": CULL_IDLE_SECONDS, "cull_interval": CULL_INTERVAL_SECONDS,
+                                     "cull_connected": False, "cull_busy": False}}
+
+
 def voila_command(notebook: Path, port: int, ip: str = "127.0.0.1", token: str = "",
                   open_browser: bool = False) -> list[str]:
     """The Voilà command line serving ``notebook`` on exactly ``port`` (light theme, no tracebacks shown to the
@@ -78,6 +101,7 @@ def serve_explorer(parameters: dict[str, Any], port: int = DEFAULT_PORT, ip: str
 
         notebook = Path(tmp) / "imbalance_explorer.ipynb"
         nbformat.write(explorer_notebook(parameters, kernel), notebook)
+        (Path(tmp) / "voila.json").write_text(json.dumps(voila_config(), indent=1))  # read from the working folder
         address = f"http://{ip}:{port}/" + (f"?token={token}" if token else "")
         print(f"explorer     {address}", flush=True)
         print("             (first visit: the teachers encode every degradation level once, then it is cached; "

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .execute import DEFAULT_CELL_TIMEOUT, NotebookExecutionError, NotebookRun, execute_notebook, python_kernel
+from .figures import report_figures_dir
 from .index import write_index
 from .plan import plan_report
 from .timing import (NotebookProgress, load_average, notebook_line, previous_seconds, read_timings,
@@ -34,7 +35,7 @@ class ReportResult:
 
 
 def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_dir="reports/latest",
-               figures_dir="figures", notebooks_dir="notebooks", only=None, kernel_name: str | None = None,
+               figures_dir=None, notebooks_dir="notebooks", only=None, kernel_name: str | None = None,
                png: bool | None = None, cell_timeout: float | None = DEFAULT_CELL_TIMEOUT,
                progress_file=None, jobs: int = 1) -> ReportResult:
     """Validate, execute and export every selected notebook (see `vlr_viz.report`).
@@ -43,6 +44,9 @@ def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_d
     in the caches and the run store, which are safe for concurrent use, so the numbers do not change; the wall time
     drops when the machine has idle cores, and the peak memory is then that of up to ``jobs`` notebooks at once
     (each notebook's own peak is still measured on its own process tree).
+
+    ``figures_dir``: where the notebooks' figures go (HTML and PNG); ``None`` is ``<out_dir>/figures``, so a report
+    writes only into its own folder; the checkout's committed ``figures/`` are refused (`vlr_viz.report.figures`).
 
     ``png``: ``None`` exports PNGs when a browser is found, ``False`` never, ``True`` always (an export error
     then fails the notebook). ``progress_file``: where the progress bar and the per-notebook lines go (default
@@ -54,7 +58,7 @@ def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_d
         raise ValueError(f"--jobs must be a positive integer, got {jobs!r}")
     plans = plan_report(preset, params, notebooks_dir, only)
     out = Path(out_dir).resolve()
-    figs = Path(figures_dir).resolve()
+    figs = report_figures_dir(out, figures_dir, notebooks_dir)
     out.mkdir(parents=True, exist_ok=True)
     figs.mkdir(parents=True, exist_ok=True)
     expected = previous_seconds(plans, read_timings(out))

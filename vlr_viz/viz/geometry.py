@@ -45,7 +45,7 @@ def _umap_2d(x: np.ndarray, seed: int, n_neighbors: int, min_dist: float, metric
     import umap
 
     reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, x.shape[0] - 1), min_dist=min_dist,
-                        metric=metric, random_state=seed, transform_seed=seed)
+                        metric=metric, random_state=seed, transform_seed=seed, n_jobs=1)
     return np.asarray(reducer.fit_transform(x), dtype=np.float32)
 
 

@@ -44,6 +44,14 @@ def _summarise(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return g.agg(["mean", "std", "count"])
 
 
+def delta_tint(delta: float, better: bool, decimals: int) -> str | None:
+    """The colour of a Δ cell: `IMPROVED` or `WORSENED`, or ``None`` when Δ is missing or shows as zero at
+    ``decimals`` (a printed ``-0.00`` or ``+0.00`` tells no direction, so it gets no colour either)."""
+    if pd.isna(delta) or float(f"{delta:.{decimals}f}") == 0:
+        return None
+    return IMPROVED if better else WORSENED
+
+
 def retrieval_table(df_baseline: pd.DataFrame, df_rebalanced: pd.DataFrame,
                     names: Sequence[str] = ("baseline", "rebalanced"), metrics: Sequence[str] | None = None,
                     styled: bool = False, decimals: int = 2):
@@ -86,9 +94,8 @@ def retrieval_table(df_baseline: pd.DataFrame, df_rebalanced: pd.DataFrame,
         return out
 
     def colour(row):
-        tint = "" if pd.isna(row["Δ"]) or row["Δ"] == 0 else (
-            f"background-color: {IMPROVED}" if row["better"] else f"background-color: {WORSENED}")
-        return [tint if col == "Δ" else "" for col in row.index]
+        tint = delta_tint(row["Δ"], row["better"], decimals)
+        return [f"background-color: {tint}" if col == "Δ" and tint else "" for col in row.index]
 
     numeric = [c for c in out.columns if c not in ("better", "n")]
     return out.style.apply(colour, axis=1).format({c: f"{{:+.{decimals}f}}" if c == "Δ" else f"{{:.{decimals}f}}"
@@ -114,8 +121,7 @@ def retrieval_table_figure(df_baseline: pd.DataFrame, df_rebalanced: pd.DataFram
         return ["" if pd.isna(v) else str(v) for v in vals]
 
     shown = keys + [c for c in t.columns if c != "better"]
-    delta_fill = [IMPROVED if b and not pd.isna(d) else (WORSENED if not pd.isna(d) and d != 0 else "white")
-                  for b, d in zip(flat["better"], flat["Δ"])]
+    delta_fill = [delta_tint(d, b, decimals) or "white" for b, d in zip(flat["better"], flat["Δ"])]
     fill = [["white"] * len(flat) if c != "Δ" else delta_fill for c in shown]
     header_fill = [series_color(c) if c in names else "#595959" for c in shown]
     fig = go.Figure(go.Table(
