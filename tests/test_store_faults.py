@@ -1,0 +1,141 @@
+"""Damaged entries of the stores are reported and computed again, never a traceback: JSON files of the wrong shape
+(a list, null or a string for an object, fields of the wrong type) and content that is wrong behind a matching
+checksum (a tensor of another shape, codes out of range, a FAISS index that does not deserialise or quantises
+other vectors). Entries are damaged by hand with their manifest rewritten to match, so that only the shape of
+what is inside can give them away."""
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load, save
+
+from numpy_oracles import unit
+from synthetic_features import synthetic, tiny
+from vlr_viz.cli import main
+from vlr_viz.train.store import RunStore, StoredRunWarning, fit_stored
+
+
+def entries(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob("*/manifest.json"))
+
+
+def rewrite(folder: Path, name: str, data: bytes) -> None:
+    """Replace ``name`` of an entry by ``data`` and record its size and checksum in the manifest, as a write of
+    the wrong content would."""
+    (folder / name).write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def recomputed(call):
+    """``call()``'s result, after checking that it reported exactly one damaged entry and nothing else."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = call()
+    damaged = [w for w in caught if issubclass(w.category, StoredRunWarning)]
+    assert len(damaged) == 1 and "is damaged" in str(damaged[0].message), [str(w.message) for w in caught]
+    return out
+
+
+# -- the run store --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def splits():
+    return synthetic(0), synthetic(1)
+
+
+@pytest.fixture(scope="module")
+def cold(splits, tmp_path_factory):
+    """A run trained into a store of its own, and a copy of its entry's files."""
+    root = tmp_path_factory.mktemp("runs")
+    result, _, hit = fit_stored(tiny(), *splits, store=RunStore(root))
+    assert not hit
+    (folder,) = entries(root)
+    return result, {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def _summary(files: dict, **changes) -> bytes:
+    return json.dumps({**json.loads(files["summary.json"]), **changes}).encode()
+
+
+WRONG_SHAPES = ["[]", "null", '"a string"', '{"a": 3}']
+
+
+@pytest.mark.parametrize("name, content", [(n, c) for n in ("summary.json", "config.json") for c in WRONG_SHAPES]
+                         + [("history.json", "[]"), ("history.json", "3")])
+def test_a_run_whose_json_has_the_wrong_shape_is_trained_again(name, content, splits, cold, tmp_path):
+    _assert_retrained(lambda folder: rewrite(folder, name, content.encode()), splits, cold, tmp_path)
+
+
+@pytest.mark.parametrize("change", [{"best_epoch": "2"}, {"seconds": "fast"}, {"best_metrics": [1, 2]},
+                                    {"dims": {"image": [12], "text": [], "teacher_image": 4, "teacher_text": 4}}])
+def test_a_run_whose_summary_has_fields_of_the_wrong_type_is_trained_again(change, splits, cold, tmp_path):
+    _assert_retrained(lambda folder: rewrite(folder, "summary.json", _summary(cold[1], **change)), splits, cold,
+                      tmp_path)
+
+
+def test_a_run_whose_config_has_a_field_of_the_wrong_type_is_trained_again(splits, cold, tmp_path):
+    config = {**json.loads(cold[1]["config.json"]), "epochs_stage1": "one"}
+    _assert_retrained(lambda folder: rewrite(folder, "config.json", json.dumps(config).encode()), splits, cold,
+                      tmp_path)
+
+
+def _manifest_entry(files: dict, name: str) -> dict:
+    return {"bytes": len(files[name]), "sha256": hashlib.sha256(files[name]).hexdigest()}
+
+
+@pytest.mark.parametrize("manifest", [
+    *WRONG_SHAPES,
+    lambda f: {**{n: _manifest_entry(f, n) for n in f if n != "manifest.json"}, "best.safetensors": {"a": 3}},
+    lambda f: {**{n: _manifest_entry(f, n) for n in f if n != "manifest.json"},
+               "summary.json": {**_manifest_entry(f, "summary.json"), "bytes": str(len(f["summary.json"]))}},
+    lambda f: {**{n: _manifest_entry(f, n) for n in f if n != "manifest.json"},
+               "summary.json": {**_manifest_entry(f, "summary.json"), "sha256": None}},
+    lambda f: {**{n: _manifest_entry(f, n) for n in f if n != "manifest.json"},
+               "../summary.json": _manifest_entry(f, "summary.json")},
+])
+def test_a_run_whose_manifest_has_the_wrong_shape_is_trained_again(manifest, splits, cold, tmp_path):
+    data = manifest if isinstance(manifest, str) else json.dumps(manifest(cold[1]))
+    _assert_retrained(lambda folder: (folder / "manifest.json").write_text(data), splits, cold, tmp_path)
+
+
+def _assert_retrained(damage, splits, cold, tmp_path):
+    """Lay the cold run's entry into a fresh store, damage it, and check that the run is reported, trained again
+    to the same result, and stored intact (the next call reads it)."""
+    from vlr_viz.train.store import run_key
+
+    store = RunStore(tmp_path / "runs")
+    result, files = cold
+    folder = store.path(run_key(tiny(), *splits))
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    assert fit_stored(tiny(), *splits, store=store)[2]  # read back as laid out
+    damage(folder)
+    again, _, hit = recomputed(lambda: fit_stored(tiny(), *splits, store=store))
+    assert not hit and again.best_epoch == result.best_epoch and again.best_metrics == result.best_metrics
+    for a, b in zip(again.model.state_dict().values(), result.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert fit_stored(tiny(), *splits, store=store)[2]  # stored intact this time
+
+
+@pytest.mark.slow
+def test_the_train_command_trains_again_over_a_stored_run_of_the_wrong_shape(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VLR_VIZ_RUN_STORE", str(tmp_path / "runs"))
+    args = ["train", "--recipe", "baseline", "--epochs-stage1", "1", "--epochs-stage2", "0", "--hidden", "16",
+            "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    first = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    (folder,) = entries(tmp_path / "runs")
+    rewrite(folder, "summary.json", b"[]")
+    assert recomputed(lambda: main([*args, "--out", str(tmp_path / "b")])) == 0
+    second = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert not second["from_store"] and second["run_key"] == first["run_key"] and second["test"] == first["test"]
+    assert "error" not in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "metrics.json").read_text())["from_store"]
