@@ -139,3 +139,65 @@ def test_the_train_command_trains_again_over_a_stored_run_of_the_wrong_shape(tmp
     assert "error" not in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "c")]) == 0
     assert json.loads((tmp_path / "c" / "metrics.json").read_text())["from_store"]
+
+
+# -- stage-1 entries ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def stage1_entry(splits, tmp_path_factory):
+    """A sad run trained into a store of its own: its stage-1 entry's files and key."""
+    from vlr_viz.train.stage1_store import Stage1Store
+
+    store = RunStore(tmp_path_factory.mktemp("runs"))
+    fit_stored(tiny(), *splits, store=store)
+    stage1 = Stage1Store(store)
+    key = stage1.keys([tiny()], *splits)[0]
+    return key, {p.name: p.read_bytes() for p in stage1.entries.path(key).iterdir()}
+
+
+def _meta(files: dict, **changes) -> bytes:
+    return json.dumps({**json.loads(files["stage1.json"]), **changes}).encode()
+
+
+def _epochs(files: dict, drop: str) -> list:
+    return [{k: v for k, v in r.items() if k != drop} for r in json.loads(files["stage1.json"])["epochs"]]
+
+
+@pytest.mark.parametrize("damage", [
+    *WRONG_SHAPES, lambda f: _meta(f, step="12"), lambda f: _meta(f, tensor_order=[1, 2]),
+    lambda f: _meta(f, optimizer={"w": 3}), lambda f: _meta(f, optimizer=[]), lambda f: _meta(f, best={}),
+    lambda f: _meta(f, epochs=[3]), lambda f: _meta(f, epochs=_epochs(f, "tau")),
+    lambda f: _meta(f, epochs=_epochs(f, "table")), lambda f: _meta(f, repeats=["a"]),
+    lambda f: _meta(f, best_has_state="yes"),
+])
+def test_a_stage1_entry_whose_json_has_the_wrong_shape_is_reported_and_removed(damage, stage1_entry, tmp_path):
+    from vlr_viz.train.stage1_store import Stage1Store
+
+    key, files = stage1_entry
+    stage1 = Stage1Store(RunStore(tmp_path))
+    stage1.entries.put_files(key, {n: d for n, d in files.items() if n != "manifest.json"})
+    assert stage1.get(key) is not None  # intact as laid out
+    rewrite(stage1.entries.path(key), "stage1.json", damage.encode() if isinstance(damage, str) else damage(files))
+    assert recomputed(lambda: stage1.get(key)) is None
+    assert not stage1.entries.path(key).exists()
+
+
+def test_a_run_over_a_stage1_entry_of_the_wrong_shape_trains_whole(splits, stage1_entry, tmp_path):
+    """A stage-2 change looks its stage 1 up, finds it damaged, reports it and trains whole: the run equals the run
+    trained without any store."""
+    from vlr_viz.train import fit
+    from vlr_viz.train.stage1_store import Stage1Store
+
+    key, files = stage1_entry
+    store = RunStore(tmp_path)
+    stage1 = Stage1Store(store)
+    stage1.entries.put_files(key, {n: d for n, d in files.items() if n != "manifest.json"})
+    rewrite(stage1.entries.path(key), "stage1.json", _meta(files, epochs=None))
+    config = tiny(tau2=0.3)  # stage 2 differs, stage 1 is the entry's
+    assert stage1.keys([config], *splits)[0] == key
+    result, _, hit = recomputed(lambda: fit_stored(config, *splits, store=store))
+    alone = fit(config, *splits)
+    assert not hit and result.best_epoch == alone.best_epoch and result.best_metrics == alone.best_metrics
+    for a, b in zip(result.model.state_dict().values(), alone.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert stage1.get(key) is not None  # stored again
