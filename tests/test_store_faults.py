@@ -201,3 +201,192 @@ def test_a_run_over_a_stage1_entry_of_the_wrong_shape_trains_whole(splits, stage
     for a, b in zip(result.model.state_dict().values(), alone.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert stage1.get(key) is not None  # stored again
+
+
+# -- DCMQ passes ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dcmq(tmp_path_factory):
+    """Two DCMQ runs trained in one pass into a store of their own: configs, data, results, the entry's files."""
+    from vlr_viz.train.dcmq import DCMQConfig
+    from vlr_viz.train.dcmq.store import fit_dcmq_runs_stored
+    from vlr_viz.train.threads import torch_threads
+
+    data = _dcmq_splits()
+    configs = [DCMQConfig(bits=16, epochs=1, kmeans_iters=2, seed=s) for s in (0, 1)]
+    root = tmp_path_factory.mktemp("dcmq")
+    with torch_threads(1):
+        results, hit = fit_dcmq_runs_stored(configs, data["train"], data["val"], store=RunStore(root))
+    (folder,) = entries(root)
+    return configs, data, results, folder.name, {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def _dcmq_splits():
+    from vlr_viz.experiments.dcmq import common_space_splits
+
+    class Pairs:
+        def __init__(self, n, labels):
+            self.txt_to_img, self.labels = np.arange(n), labels
+
+    emb, pairs = {}, {}
+    for i, split in enumerate(("train", "val", "test")):
+        rng = np.random.default_rng(i)
+        labels = rng.integers(0, 4, 260)
+        z = np.random.default_rng(99).normal(size=(4, 16))[labels] * 1.5 + rng.normal(size=(260, 16))
+        emb[split] = (unit(z + 0.3 * rng.normal(size=z.shape)), unit(z + 0.3 * rng.normal(size=z.shape)))
+        pairs[split] = Pairs(260, labels)
+    return common_space_splits(emb, pairs)
+
+
+def _tensors(files: dict, name: str, **changes) -> bytes:
+    return save({**load(files[name]), **changes})
+
+
+def _json(files: dict, name: str, **changes) -> bytes:
+    return json.dumps({**json.loads(files[name]), **changes}).encode()
+
+
+DCMQ_DAMAGE = {
+    "configs not a list": ("configs.json", lambda f: b"{}"),
+    "no configs": ("configs.json", lambda f: b"[]"),
+    "configs of other runs": ("configs.json", lambda f: json.dumps(
+        [{**c, "seed": c["seed"] + 5} for c in json.loads(f["configs.json"])]).encode()),
+    "config not an object": ("configs.json", lambda f: b'["a", "b"]'),
+    "summary a list": ("summary.json", lambda f: b"[]"),
+    "summary lacks histories": ("summary.json", lambda f: json.dumps(
+        {k: v for k, v in json.loads(f["summary.json"]).items() if k != "histories"}).encode()),
+    "summary of one run": ("summary.json", lambda f: _json(f, "summary.json", best_epochs=[1])),
+    "summary of another dim": ("summary.json", lambda f: _json(f, "summary.json", dim=8)),
+    "history not a frame": ("summary.json", lambda f: _json(f, "summary.json", histories=[[], []])),
+    "student tensor of another shape": ("student.safetensors", lambda f: _tensors(
+        f, "student.safetensors", codebooks=torch.zeros(2, 2, 256, 4))),
+    "student tensor missing": ("student.safetensors", lambda f: save(
+        {k: v for k, v in load(f["student.safetensors"]).items() if k != "codebooks"})),
+    "student not safetensors": ("student.safetensors", lambda f: b"not safetensors"),
+    "codes of other rows": ("codes.safetensors", lambda f: _tensors(
+        f, "codes.safetensors", **{"image_codes.1": load(f["codes.safetensors"])["image_codes.1"][:-1]})),
+    "codes missing": ("codes.safetensors", lambda f: save(
+        {k: v for k, v in load(f["codes.safetensors"]).items() if k != "text_codes.0"})),
+    "usage not of the codes": ("codes.safetensors", lambda f: _tensors(
+        f, "codes.safetensors", **{"codeword_usage.0": load(f["codes.safetensors"])["codeword_usage.1"]})),
+    "codes out of the codebook": ("codes.safetensors", lambda f: _tensors(
+        f, "codes.safetensors", **{"image_codes.0": load(f["codes.safetensors"])["image_codes.0"].long() + 256})),
+}
+
+
+@pytest.mark.parametrize("case", DCMQ_DAMAGE)
+def test_a_damaged_dcmq_pass_behind_a_matching_checksum_is_trained_again(case, dcmq, tmp_path):
+    from vlr_viz.train.dcmq.store import fit_dcmq_runs_stored
+    from vlr_viz.train.threads import torch_threads
+
+    configs, data, cold, key, files = dcmq
+    store = RunStore(tmp_path)
+    store.put_files(key, {n: d for n, d in files.items() if n != "manifest.json"})
+    name, damage = DCMQ_DAMAGE[case]
+    rewrite(store.path(key), name, damage(files))
+    with torch_threads(1):
+        again, hit = recomputed(lambda: fit_dcmq_runs_stored(configs, data["train"], data["val"], store=store))
+        assert not hit and fit_dcmq_runs_stored(configs, data["train"], data["val"], store=store)[1]
+    for a, b in zip(cold, again):
+        assert a.best_epoch == b.best_epoch and a.val_metrics == b.val_metrics
+        np.testing.assert_array_equal(a.image_codes, b.image_codes)
+        np.testing.assert_array_equal(a.codeword_usage, b.codeword_usage)
+
+
+def test_an_intact_dcmq_pass_reads_back_as_trained(dcmq, tmp_path):
+    from vlr_viz.train.dcmq.store import fit_dcmq_runs_stored
+
+    configs, data, cold, key, files = dcmq
+    store = RunStore(tmp_path)
+    store.put_files(key, {n: d for n, d in files.items() if n != "manifest.json"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again, hit = fit_dcmq_runs_stored(configs, data["train"], data["val"], store=store)
+    assert hit
+    for a, b in zip(cold, again):
+        np.testing.assert_array_equal(a.text_codes, b.text_codes)
+        np.testing.assert_array_equal(a.codeword_usage, b.codeword_usage)
+
+
+# -- FAISS quantisers -----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def vectors():
+    return unit(np.random.default_rng(3).normal(size=(300, 16))).astype(np.float32)
+
+
+def _faiss_blob(vectors, bits, kind):
+    import faiss
+
+    from vlr_viz.models.faiss_baselines import train_faiss_codes
+
+    return faiss.serialize_index(train_faiss_codes(vectors, bits, kind).index)
+
+
+FAISS_DAMAGE = {
+    "bytes of no index": lambda v: np.frombuffer(b"not a FAISS index" * 8, np.uint8),
+    "index cut short": lambda v: _faiss_blob(v, 16, "faiss_pq")[:2000],
+    "floats, not bytes": lambda v: np.zeros(64, np.float32),
+    "index of other bits": lambda v: _faiss_blob(v, 32, "faiss_pq"),
+    "index of another dimension": lambda v: _faiss_blob(np.ascontiguousarray(v[:, :8]), 16, "faiss_pq"),
+    "OPQ for PQ": lambda v: _faiss_blob(v, 16, "faiss_opq"),
+    "flat index": lambda v: __import__("faiss").serialize_index(__import__("faiss").IndexFlatIP(16)),
+}
+
+
+@pytest.mark.parametrize("case", FAISS_DAMAGE)
+def test_a_damaged_faiss_entry_behind_a_matching_checksum_is_trained_again(case, vectors, tmp_path):
+    from vlr_viz.cache import save_array
+    from vlr_viz.models.faiss_baselines import stored_faiss_codes
+
+    cold = stored_faiss_codes(vectors, 16, "faiss_pq", store_dir=tmp_path)
+    (entry,) = tmp_path.glob("*.npy")
+    save_array(entry, FAISS_DAMAGE[case](vectors), {"seconds": 1.0})  # a sidecar that matches the wrong bytes
+    again = recomputed(lambda: stored_faiss_codes(vectors, 16, "faiss_pq", store_dir=tmp_path))
+    np.testing.assert_array_equal(again.codebooks, cold.codebooks)
+    np.testing.assert_array_equal(again.encode(vectors), cold.encode(vectors))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(stored_faiss_codes(vectors, 16, "faiss_pq", store_dir=tmp_path).codebooks,
+                                      cold.codebooks)
+
+
+def test_a_faiss_opq_entry_holding_a_pq_index_is_trained_again(vectors, tmp_path):
+    from vlr_viz.cache import save_array
+    from vlr_viz.models.faiss_baselines import stored_faiss_codes
+
+    cold = stored_faiss_codes(vectors, 16, "faiss_opq", store_dir=tmp_path)
+    (entry,) = tmp_path.glob("*.npy")
+    save_array(entry, _faiss_blob(vectors, 16, "faiss_pq"), {"seconds": 1.0})
+    again = recomputed(lambda: stored_faiss_codes(vectors, 16, "faiss_opq", store_dir=tmp_path))
+    np.testing.assert_array_equal(again.rotation, cold.rotation)
+
+
+@pytest.mark.parametrize("sidecar", ["[]", '{"sha256": 3}', '{"meta": {"seconds": "fast"}}'])
+def test_a_faiss_entry_whose_sidecar_has_the_wrong_shape_is_trained_again(sidecar, vectors, tmp_path):
+    from vlr_viz.models.faiss_baselines import stored_faiss_codes
+
+    cold = stored_faiss_codes(vectors, 16, "faiss_pq", store_dir=tmp_path)
+    (entry,) = tmp_path.glob("*.npy")
+    side = Path(f"{entry}.json")
+    if "meta" in sidecar:  # the checksum still matches: only the recorded seconds are wrong
+        sidecar = json.dumps({**json.loads(side.read_text()), **json.loads(sidecar)})
+    side.write_text(sidecar)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = stored_faiss_codes(vectors, 16, "faiss_pq", store_dir=tmp_path)
+    assert len(caught) == 1 and any(w in str(caught[0].message) for w in ("is damaged", "is corrupt")), caught
+    np.testing.assert_array_equal(again.codebooks, cold.codebooks)
+
+
+@pytest.mark.parametrize("kind", ["faiss_pq", "faiss_opq"])
+def test_an_intact_faiss_entry_reads_back_without_training(kind, vectors, tmp_path, monkeypatch):
+    from vlr_viz.models import faiss_baselines
+
+    cold = faiss_baselines.stored_faiss_codes(vectors, 16, kind, store_dir=tmp_path)
+    monkeypatch.setattr(faiss_baselines, "train_faiss_codes", lambda *a, **k: pytest.fail("FAISS trained again"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = faiss_baselines.stored_faiss_codes(vectors, 16, kind, store_dir=tmp_path)
+    assert again.seconds == cold.seconds > 0
+    np.testing.assert_array_equal(again.encode(vectors), cold.encode(vectors))
