@@ -390,3 +390,55 @@ def test_an_intact_faiss_entry_reads_back_without_training(kind, vectors, tmp_pa
         again = faiss_baselines.stored_faiss_codes(vectors, 16, kind, store_dir=tmp_path)
     assert again.seconds == cold.seconds > 0
     np.testing.assert_array_equal(again.encode(vectors), cold.encode(vectors))
+
+
+# -- checkpoints ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def checkpoint(splits, tmp_path_factory):
+    from vlr_viz.train import fit
+
+    folder = tmp_path_factory.mktemp("ck") / "checkpoint"
+    fit(tiny(), *splits, checkpoint_dir=folder, until_epoch=1)
+    return folder
+
+
+def _legacy(checkpoint: Path, run_dir: Path, **changes) -> Path:
+    """A copy of ``checkpoint`` as written before manifests, its trainer_state.json changed."""
+    import shutil
+
+    ck = run_dir / "checkpoint"
+    shutil.copytree(checkpoint, ck)
+    (ck / "manifest.json").unlink()
+    state = json.loads((ck / "trainer_state.json").read_text())
+    (ck / "trainer_state.json").write_text(json.dumps({**state, **changes}))
+    return ck
+
+
+@pytest.mark.parametrize("field, value", [("epoch", 1.5), ("epoch", "1"), ("epoch", None), ("epoch", True),
+                                          ("epoch", -1), ("step", "12"), ("best_epoch", [1]), ("dims", []),
+                                          ("optimizer", "adamw")])
+def test_a_legacy_checkpoint_with_a_field_of_the_wrong_type_is_refused_naming_it(field, value, splits, checkpoint,
+                                                                                 tmp_path):
+    from vlr_viz.errors import CheckpointError
+    from vlr_viz.train import fit
+
+    ck = _legacy(checkpoint, tmp_path, **{field: value})
+    with pytest.raises(CheckpointError, match=rf"checkpoint file {ck / 'trainer_state.json'} is corrupt: {field} is"):
+        fit(tiny(), *splits, checkpoint_dir=ck, resume_from=ck)
+
+
+def test_resuming_a_legacy_checkpoint_with_a_fractional_epoch_names_file_and_field(checkpoint, tmp_path, capsys):
+    ck = _legacy(checkpoint, tmp_path, epoch=1.5)
+    assert main(["train", "--recipe", "baseline", "--resume", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"vlr-viz: error: checkpoint file {ck / 'trainer_state.json'} is corrupt: epoch is 1.5, not a " \
+                  "whole number >= 0"
+
+
+def test_a_legacy_checkpoint_with_whole_numbers_still_resumes(splits, checkpoint, tmp_path):
+    from vlr_viz.train import fit
+
+    ck = _legacy(checkpoint, tmp_path)
+    resumed = fit(tiny(), *splits, checkpoint_dir=ck, resume_from=ck)
+    assert resumed.last_epoch == tiny().epochs
