@@ -442,3 +442,71 @@ def test_a_legacy_checkpoint_with_whole_numbers_still_resumes(splits, checkpoint
     ck = _legacy(checkpoint, tmp_path)
     resumed = fit(tiny(), *splits, checkpoint_dir=ck, resume_from=ck)
     assert resumed.last_epoch == tiny().epochs
+
+
+# -- train --method dcmq: options checked before any work ----------------------------------------------------------
+
+def _features_dataset(root: Path, n_train: int = 160) -> str:
+    """A ``features:`` dataset of clustered image and caption features (two captions per image, four categories)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 6)) * 2
+    for split, n in (("train", n_train), ("val", 40), ("test", 40)):
+        folder = root / split
+        folder.mkdir(parents=True)
+        labels = np.arange(n) % 4
+        z = centres[labels] + rng.normal(size=(n, 6))
+        t2i = np.repeat(np.arange(n), 2)
+        np.save(folder / "image.npy", (z @ rng.normal(size=(6, 16))).astype(np.float32))
+        np.save(folder / "text.npy", (z[t2i] @ rng.normal(size=(6, 12)) + 0.1 * rng.normal(size=(2 * n, 12)))
+                .astype(np.float32))
+        np.save(folder / "txt_to_img.npy", t2i)
+        np.save(folder / "labels.npy", labels)
+        (folder / "meta.json").write_text(json.dumps({"image_model": "img-feats", "text_model": "txt-feats"}))
+    return f"features:{root}"
+
+
+@pytest.fixture
+def no_dcmq_work(monkeypatch):
+    """Makes any DCMQ work fail: what is refused must be refused before it."""
+    from vlr_viz.experiments import dcmq
+
+    monkeypatch.setattr(dcmq, "dcmq_pipeline", lambda *a, **k: pytest.fail("DCMQ work started"))
+
+
+@pytest.mark.parametrize("epochs", ["0", "-3"])
+def test_dcmq_epochs_below_one_are_refused_naming_the_option(epochs, tmp_path, capsys, no_dcmq_work):
+    out = tmp_path / "run"
+    assert main(["train", "--method", "dcmq", "--dcmq-epochs", epochs, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"vlr-viz: error: --dcmq-epochs must be at least 1, got {epochs}"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("teacher", ["hf-clip:{tmp}/clip", "open_clip:local-dir:{tmp}/clip", "open_clip:ViT-B-32"])
+def test_a_clip_teacher_on_a_features_dataset_is_refused_naming_both(teacher, tmp_path, capsys, no_dcmq_work):
+    dataset = _features_dataset(tmp_path / "feats")
+    teacher = teacher.format(tmp=tmp_path)
+    for spec in (dataset, f"{dataset}@train+{dataset}"):
+        assert main(["train", "--method", "dcmq", "--teacher", teacher, "--dataset", spec,
+                     "--out", str(tmp_path / "run")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"vlr-viz: error: --teacher {teacher!r} encodes images, but --dataset {spec!r} holds "
+                       "precomputed features, no images: use --teacher common_space (a student trained on them)")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_dcmq_epochs_reach_the_code_student(tmp_path, monkeypatch, capsys):
+    """``--dcmq-epochs 3`` trains three epochs (the stored pass's history: the initialisation and epochs 1-3), on
+    a ``features:`` dataset with the common-space teacher trained on it."""
+    import safetensors
+
+    monkeypatch.setenv("VLR_VIZ_RUN_STORE", str(tmp_path / "runs"))
+    out = tmp_path / "run"
+    assert main(["train", "--method", "dcmq", "--dataset", _features_dataset(tmp_path / "feats"), "--bits", "16",
+                 "--dcmq-epochs", "3", "--epochs-stage1", "1", "--epochs-stage2", "1", "--cache-dir",
+                 str(tmp_path / "cache"), "--out", str(out), "--quiet"]) == 0
+    (entry,) = entries(tmp_path / "runs" / "dcmq")
+    (history,) = json.loads((entry / "summary.json").read_text())["histories"]
+    assert [int(row[history["columns"].index("epoch")]) for row in history["data"]] == [0, 1, 2, 3]
+    with safetensors.safe_open(out / "student.safetensors", "pt") as f:
+        assert json.loads(f.metadata()["config"])["epochs"] == 3
