@@ -510,3 +510,40 @@ def test_dcmq_epochs_reach_the_code_student(tmp_path, monkeypatch, capsys):
     assert [int(row[history["columns"].index("epoch")]) for row in history["data"]] == [0, 1, 2, 3]
     with safetensors.safe_open(out / "student.safetensors", "pt") as f:
         assert json.loads(f.metadata()["config"])["epochs"] == 3
+
+
+# -- report --cell-timeout ------------------------------------------------------------------------------------------
+
+class ReportStarted(Exception):
+    pass
+
+
+@pytest.fixture
+def report_calls(monkeypatch):
+    """The ``cell_timeout`` of every `run_report` the command starts (each then stops with `ReportStarted`)."""
+    from vlr_viz.report import cli as report_cli
+
+    calls = []
+
+    def started(*args, cell_timeout=None, **kwargs):
+        calls.append(cell_timeout)
+        raise ReportStarted
+
+    monkeypatch.setattr(report_cli, "run_report", started)
+    return calls
+
+
+@pytest.mark.parametrize("value", ["-5", "-0.5", "nan", "inf", "-inf"])
+def test_report_refuses_a_cell_timeout_that_is_no_time_limit(value, tmp_path, capsys, report_calls):
+    assert main(["report", f"--cell-timeout={value}", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"vlr-viz: error: --cell-timeout must be a number of seconds > 0 (or 0: no limit), got " \
+                  f"{float(value):g}"
+    assert report_calls == [] and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value, passed", [("30", 30.0), ("0.5", 0.5), ("0", None)])
+def test_report_passes_a_positive_cell_timeout_and_zero_as_no_limit(value, passed, tmp_path, report_calls):
+    with pytest.raises(ReportStarted):
+        main(["report", "--cell-timeout", value, "--out", str(tmp_path / "out")])
+    assert report_calls == [passed]
