@@ -151,7 +151,8 @@ def add_explore_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                    help="override a parameter of notebook 05 (dataset, image_levels, text_levels, "
                         "structure_weights, epochs_stage2, ...); VALUE is a Python literal or plain text")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to serve on (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port to serve on (default {DEFAULT_PORT}; 0: any free port, printed in the address)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--token", default=None, help="access token (default: a random one, printed in the address; "
                                                  "'' for none)")
