@@ -212,7 +212,8 @@ class RunStore:
 
     def put(self, key: str, config: TrainConfig, state: dict, history: History, summary: dict,
             img_emb: np.ndarray | None = None, txt_emb: np.ndarray | None = None) -> Path:
-        """Write a run whole (`put_files`); returns its folder."""
+        """Write a run whole (`put_files`); returns its folder. ``summary`` holds at least `SUMMARY_FIELDS` (what
+        rebuilds the run's `TrainResult`): `get` counts an entry without them as damaged."""
         files = {"config.json": config.to_json().encode(),
                  "summary.json": json.dumps({**summary, "stored": time.strftime("%Y-%m-%d %H:%M:%S")},
                                             indent=1, default=float).encode(),
