@@ -2,7 +2,9 @@
 (a list, null or a string for an object, fields of the wrong type) and content that is wrong behind a matching
 checksum (a tensor of another shape, codes out of range, a FAISS index that does not deserialise or quantises
 other vectors). Entries are damaged by hand with their manifest rewritten to match, so that only the shape of
-what is inside can give them away."""
+what is inside can give them away. Beside them: a checkpoint's trainer state of the wrong type is refused naming
+the file and the field, and options that cannot be honoured (``--dcmq-epochs 0``, a CLIP teacher on a
+``features:`` dataset, a negative ``--cell-timeout``) are refused naming the option before any work."""
 import hashlib
 import json
 import warnings
