@@ -79,7 +79,7 @@ def test_an_interrupted_training_leaves_no_entry(tmp_path, data):
 
 RACE = textwrap.dedent("""
     import sys, time
-    from vlr_viz.train.store import RunStore
+    from vlr_viz.train.store import RunStore, _entry
     from synthetic_features import synthetic, tiny
 
     def train():
@@ -87,9 +87,8 @@ RACE = textwrap.dedent("""
             log.write("trained\\n")
         time.sleep(1.0)
         from vlr_viz.train import fit
-        result = fit(tiny(), synthetic(0), synthetic(1, n_img=24, extra=4), progress=False)
-        return {"config": tiny(), "state": result.model.state_dict(), "history": result.history,
-                "summary": {"best_epoch": result.best_epoch}}
+        train, val = synthetic(0), synthetic(1, n_img=24, extra=4)
+        return _entry(tiny(), fit(tiny(), train, val, progress=False), train, val, None, None)
 
     run, hit = RunStore(sys.argv[1]).get_or_train("shared-key", train)
     print("hit" if hit else "trained", run.summary["best_epoch"])

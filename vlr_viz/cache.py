@@ -43,6 +43,11 @@ class CorruptCacheWarning(UserWarning):
     """A cache entry failed its integrity check and was recomputed."""
 
 
+class StoredRunWarning(UserWarning):
+    """A stored entry of the run store (a run, a stage 1, a DCMQ pass, a FAISS quantiser) failed its integrity
+    check; it is computed again."""
+
+
 class CacheWriteWarning(UserWarning):
     """A computed array could not be stored in the cache (read-only or full disk); it was returned uncached."""
 

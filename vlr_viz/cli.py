@@ -59,6 +59,20 @@ def cmd_train(args) -> int:
     return 0
 
 
+def check_dcmq_arguments(args) -> None:
+    """`ConfigError` naming the option, before any work, for what ``train --method dcmq`` cannot do: fewer than one
+    code-student epoch, or a CLIP teacher (which encodes images and captions) on a ``features:`` dataset (which
+    holds precomputed features, no images)."""
+    from .data.registry import parse_part
+    from .errors import ConfigError
+
+    if args.dcmq_epochs is not None and args.dcmq_epochs < 1:
+        raise ConfigError(f"--dcmq-epochs must be at least 1, got {args.dcmq_epochs}")
+    if args.teacher != "common_space" and any(parse_part(p)[0] == "features" for p in args.dataset.split("+")):
+        raise ConfigError(f"--teacher {args.teacher!r} encodes images, but --dataset {args.dataset!r} holds "
+                          "precomputed features, no images: use --teacher common_space (a student trained on them)")
+
+
 def cmd_train_dcmq(args) -> int:
     """DCMQ codes at ``--bits`` from the teacher, next to FAISS PQ / OPQ and the float teacher on the test split; the
     run folder gets ``metrics.json``, the full table, the student and FAISS indexes of the test split's codes."""
@@ -72,8 +86,9 @@ def cmd_train_dcmq(args) -> int:
     from .experiments.dcmq import METHODS, dcmq_pipeline
     from .train.dcmq import DCMQConfig
 
+    check_dcmq_arguments(args)
     seed = args.seed or 0
-    config = DCMQConfig(bits=args.bits, **({"epochs": args.dcmq_epochs} if args.dcmq_epochs else {}))
+    config = DCMQConfig(bits=args.bits, **({} if args.dcmq_epochs is None else {"epochs": args.dcmq_epochs}))
     exp = dcmq_pipeline(args.dataset, teacher=args.teacher, teacher_seed=seed,
                         teacher_epochs=(args.epochs_stage1 or 5, args.epochs_stage2 or 5),
                         teacher_checkpoint=args.teacher_checkpoint, bits_list=[args.bits], seeds=[seed],

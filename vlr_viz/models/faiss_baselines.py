@@ -11,6 +11,7 @@ the rotated queries. Nothing is re-implemented: FAISS trains and encodes.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,12 +107,40 @@ def _codes_of(kind: str, index, seconds: float) -> FaissCodes:
     return FaissCodes(kind, index, rotation, codebooks, seconds)
 
 
+def _stored_codes(kind: str, bits: int, dim: int, data: np.ndarray, meta: dict) -> FaissCodes:
+    """The `FaissCodes` of a stored entry, after checking that its bytes deserialise to a trained quantiser of
+    ``kind``, ``bits`` and ``dim`` (`train_faiss_codes`'s layout); ``ValueError`` saying what is wrong otherwise."""
+    faiss = _faiss()
+    if data.dtype != np.uint8 or data.ndim != 1:
+        raise ValueError(f"the entry holds {data.dtype} {data.shape}, not the bytes of a FAISS index")
+    try:
+        index = faiss.deserialize_index(np.ascontiguousarray(data))
+    except RuntimeError as e:
+        raise ValueError(f"the bytes are no FAISS index: {str(e).splitlines()[-1]}") from None
+    expected = faiss.IndexPreTransform if kind == "faiss_opq" else faiss.IndexPQ
+    if not isinstance(index, expected) or (kind == "faiss_opq" and not (
+            index.chain.size() == 1  # the rotation reads back as a LinearTransform, OPQMatrix's base
+            and isinstance(faiss.downcast_VectorTransform(index.chain.at(0)), faiss.LinearTransform)
+            and isinstance(faiss.downcast_index(index.index), faiss.IndexPQ))):
+        raise ValueError(f"the index is a {type(index).__name__}, not the quantiser of {kind}")
+    codes = _codes_of(kind, index, 0.0)
+    if index.d != dim or codes.bits != bits or not index.is_trained:
+        raise ValueError(f"the index quantises {index.d}-d vectors with {codes.bits} bits, not {dim}-d with {bits}")
+    seconds = meta.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ValueError(f"its seconds are {seconds!r}, not a number")
+    codes.seconds = float(seconds)
+    return codes
+
+
 def stored_faiss_codes(train_vectors, bits: int, kind: str = "faiss_pq", threads: int | None = None,
                        store_dir=None) -> FaissCodes:
     """`train_faiss_codes`, read back from the run store's ``faiss/`` folder when the same vectors were quantised
     the same way before (keyed by their content, ``bits``, ``kind``, ``threads`` and the FAISS version; the index is
-    kept as ``faiss.serialize_index`` bytes, checksummed like every cache entry: `vlr_viz.cache.cached_array`)."""
-    from ..cache import cached_array, content_hash, default_store_dir, entry_meta, entry_path
+    kept as ``faiss.serialize_index`` bytes, checksummed like every cache entry: `vlr_viz.cache.cached_array`). An
+    entry whose bytes are no quantiser of these settings (damaged behind its checksum) is reported
+    (`vlr_viz.cache.StoredRunWarning`), removed and trained again."""
+    from ..cache import StoredRunWarning, cached_array, content_hash, default_store_dir, entry_meta, entry_path
 
     faiss = _faiss()
     x = np.ascontiguousarray(numeric_matrix(train_vectors, "train_vectors", np.float32))
@@ -127,5 +156,13 @@ def stored_faiss_codes(train_vectors, bits: int, kind: str = "faiss_pq", threads
 
     data, hit = cached_array(folder, name, key, train, meta=meta)
     if hit:
-        meta = entry_meta(entry_path(folder, name, key))
+        path = entry_path(folder, name, key)
+        try:
+            return _stored_codes(kind, int(bits), x.shape[1], data, entry_meta(path))
+        except ValueError as e:
+            warnings.warn(f"stored entry {path} is damaged ({e}); it is computed again", StoredRunWarning,
+                          stacklevel=2)
+            for stale in (path, Path(f"{path}.json")):
+                stale.unlink(missing_ok=True)
+            data, _ = cached_array(folder, name, key, train, meta=meta)
     return _codes_of(kind, faiss.deserialize_index(np.ascontiguousarray(data)), float(meta.get("seconds", 0.0)))

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError
 from .execute import DEFAULT_CELL_TIMEOUT, NotebookExecutionError
 from .figures import UPDATE_PRESET, check_figures_update, committed_figures_dir, update_committed_figures
 from .params import parse_cli_parameters
@@ -47,6 +49,8 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_report(args) -> int:
     """Run the report from parsed arguments; print where the time went and where to look. 0 on success, 1 when a
     notebook fails."""
+    if not math.isfinite(args.cell_timeout) or args.cell_timeout < 0:
+        raise ConfigError(f"--cell-timeout must be a number of seconds > 0 (or 0: no limit), got {args.cell_timeout:g}")
     params = parse_cli_parameters(args.param, args.notebooks, args.only)
     png = False if args.no_png else None
     if args.update_figures:

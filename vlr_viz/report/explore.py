@@ -9,16 +9,20 @@ scripts, and the server listens on 127.0.0.1 unless told otherwise.
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..errors import ConfigError
 
 EXPLORER_NOTEBOOK = "05_imbalance_explorer"
 DEFAULT_PORT = 8866
@@ -87,6 +91,36 @@ def voila_command(notebook: Path, port: int, ip: str = "127.0.0.1", token: str =
             "--show_tracebacks=False"]
 
 
+def listen_address(ip: str, port: int) -> int:
+    """The port the explorer will listen on at ``ip``, after checking that it can: ``port`` within 0-65535 (``0``:
+    a free port picked here), ``ip`` an address or host name of this machine, and the port free on every address
+    ``ip`` resolves to (probed as Tornado binds, with ``SO_REUSEADDR``); `ConfigError` naming ``--port`` or
+    ``--ip`` otherwise, before anything is started."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be a port number 1-65535 (or 0: any free port), got {port!r}")
+    try:
+        addresses = {info[4][:2]: info[0] for info in
+                     socket.getaddrinfo(ip or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)}
+    except (socket.gaierror, UnicodeError) as e:
+        raise ConfigError(f"--ip {ip!r} is not an address or host name this machine can listen on "
+                          f"({getattr(e, 'strerror', None) or e})") from None
+    for (host, _), family in addresses.items():
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise ConfigError(f"--port {port} is in use on {host} (another server listens there): choose "
+                                      "another port, or --port 0 for a free one") from None
+                if e.errno == errno.EADDRNOTAVAIL:
+                    raise ConfigError(f"--ip {ip!r} is not an address or host name this machine can listen on "
+                                      f"({e.strerror})") from None
+                raise ConfigError(f"cannot listen on --ip {ip!r} --port {port}: {e.strerror}") from None
+            port = port or probe.getsockname()[1]  # a free port, then probed on every further address
+    return port
+
+
 def serve_explorer(parameters: dict[str, Any], port: int = DEFAULT_PORT, ip: str = "127.0.0.1",
                    token: str | None = None, open_browser: bool = False) -> int:
     """Serve the explorer with Voilà until interrupted (Ctrl-C); return Voilà's exit code.
@@ -102,7 +136,8 @@ def serve_explorer(parameters: dict[str, Any], port: int = DEFAULT_PORT, ip: str
         notebook = Path(tmp) / "imbalance_explorer.ipynb"
         nbformat.write(explorer_notebook(parameters, kernel), notebook)
         (Path(tmp) / "voila.json").write_text(json.dumps(voila_config(), indent=1))  # read from the working folder
-        address = f"http://{ip}:{port}/" + (f"?token={token}" if token else "")
+        host = f"[{ip}]" if ":" in ip else ip  # an IPv6 address in a URL
+        address = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
         print(f"explorer     {address}", flush=True)
         print("             (first visit: the teachers encode every degradation level once, then it is cached; "
               "Ctrl-C stops the server)", flush=True)
@@ -140,7 +175,8 @@ def add_explore_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                    help="override a parameter of notebook 05 (dataset, image_levels, text_levels, "
                         "structure_weights, epochs_stage2, ...); VALUE is a Python literal or plain text")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to serve on (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port to serve on (default {DEFAULT_PORT}; 0: any free port, printed in the address)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--token", default=None, help="access token (default: a random one, printed in the address; "
                                                  "'' for none)")
@@ -152,11 +188,12 @@ def add_explore_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_explore(args) -> int:
-    """Check the parameters, then serve the explorer until Ctrl-C."""
+    """Check the address and the parameters, then serve the explorer until Ctrl-C."""
     from .params import parse_cli_parameters
     from .plan import default_notebooks_dir
 
+    port = listen_address(args.ip, args.port)
     notebooks = args.notebooks or default_notebooks_dir()
     overrides = parse_cli_parameters(args.param, notebooks, only=[EXPLORER_NOTEBOOK])
     parameters = explorer_parameters(args.preset, overrides, notebooks)
-    return serve_explorer(parameters, args.port, args.ip, args.token, args.open)
+    return serve_explorer(parameters, port, args.ip, args.token, args.open)

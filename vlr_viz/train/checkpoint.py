@@ -209,10 +209,22 @@ def verify_checkpoint(folder, require_manifest: bool = False) -> Path:
 
 
 def _trainer_state(folder: Path) -> dict:
+    """trainer_state.json after checking its fields (`TRAINER_STATE_KEYS`): epochs and step whole numbers, the
+    rest objects; a checkpoint written before manifests has nothing else that vouches for them."""
+    path = folder / "trainer_state.json"
     state = _read_json(folder, "trainer_state.json")
     missing = [k for k in TRAINER_STATE_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
-        raise CheckpointError(f"checkpoint file {folder / 'trainer_state.json'} is corrupt: it lacks {missing}")
+        raise CheckpointError(f"checkpoint file {path} is corrupt: it lacks {missing}")
+    for name in ("epoch", "step", "best_epoch"):
+        value = state[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CheckpointError(f"checkpoint file {path} is corrupt: {name} is {json.dumps(value)}, not a whole "
+                                  "number >= 0")
+    for name in ("best_metrics", "dims", "optimizer"):
+        if not isinstance(state[name], dict):
+            raise CheckpointError(f"checkpoint file {path} is corrupt: {name} is {json.dumps(state[name])[:40]}, "
+                                  "not an object")
     return state
 
 

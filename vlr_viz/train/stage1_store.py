@@ -97,9 +97,41 @@ def stage1_to_files(stage1: Stage1) -> dict[str, bytes]:
     return {"tensors.safetensors": save(kept), "stage1.json": json.dumps(meta, default=float).encode()}
 
 
+META_FIELDS = {"signature": str, "step": int, "data": list, "optimizer": dict, "best": dict, "best_has_state": bool,
+               "epochs": list, "tensor_order": list}
+"""The fields of stage1.json (`stage1_to_files`) with their JSON type."""
+EPOCH_FIELDS = ("epoch", "tau", "metrics", "state")
+"""What every per-epoch record of stage1.json holds (a trained epoch also ``table``, ``keys``, ``infos``,
+``seconds``: `vlr_viz.train.stage1.Stage1Recorder`)."""
+
+
+def check_meta(meta) -> dict:
+    """``meta`` after checking that it has the shape `stage1_to_files` writes (`META_FIELDS`, per-epoch records
+    with `EPOCH_FIELDS`, tensor names as strings); ``ValueError`` naming the first field at fault."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"stage1.json is {type(meta).__name__}, not an object")
+    for name, kind in META_FIELDS.items():
+        value = meta.get(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"stage1.json: {name} is {json.dumps(value)[:60]}, not {kind.__name__}")
+    repeats = meta.get("repeats", {})
+    if not isinstance(repeats, dict) or not all(isinstance(v, str) for v in repeats.values()) \
+            or not all(isinstance(n, str) for n in meta["tensor_order"]):
+        raise ValueError("stage1.json: tensor_order / repeats do not name tensors")
+    if not all(k in meta["best"] for k in ("epoch", "metric", "metrics")):
+        raise ValueError("stage1.json: best lacks its epoch, metric or metrics")
+    if not all(isinstance(v, dict) for v in meta["optimizer"].values()):
+        raise ValueError("stage1.json: optimizer is not an object of per-parameter states")
+    for i, record in enumerate(meta["epochs"]):
+        trained = ("table", "keys", "infos", "seconds") if isinstance(record, dict) and record.get("epoch") else ()
+        if not isinstance(record, dict) or not all(k in record for k in (*EPOCH_FIELDS, *trained)):
+            raise ValueError(f"stage1.json: epochs[{i}] is not the record of an epoch")
+    return meta
+
+
 def stage1_from_files(files: dict[str, bytes]) -> Stage1:
     """The `Stage1` of an entry's files (`stage1_to_files`); KeyError / ValueError when they do not make one."""
-    stored, meta = load(files["tensors.safetensors"]), json.loads(files["stage1.json"])
+    stored, meta = load(files["tensors.safetensors"]), check_meta(json.loads(files["stage1.json"]))
     repeats = meta.get("repeats", {})
     # safetensors sorts the names; a repeat gets its own copy, as it had when stored
     tensors = {name: stored[repeats[name]].clone() if name in repeats else stored[name]
@@ -140,7 +172,7 @@ class Stage1Store:
             return None
         try:
             return stage1_from_files(files)
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError, SafetensorError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError, SafetensorError) as e:
             self.entries.discard(key, e)
             return None
 

@@ -35,9 +35,10 @@ from typing import Callable
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from ..cache import atomic_write_bytes, content_hash, default_store_dir
+from ..cache import StoredRunWarning, atomic_write_bytes, content_hash, default_store_dir
 from ..errors import ConfigError
 from ..store.inventory import DERIVED
 from .config import TrainConfig
@@ -45,10 +46,6 @@ from .history import History
 
 TRAINING_CODE_VERSION = "2"
 """Changes whenever the training code computes something else for the same inputs (it keys every stored run)."""
-
-
-class StoredRunWarning(UserWarning):
-    """A stored run failed its integrity check; it is trained again."""
 
 
 def fingerprint(features) -> str:
@@ -82,6 +79,48 @@ def _keyed_fields(config: TrainConfig) -> dict:
         if d.get(name) == default:
             del d[name]
     return d
+
+
+def check_manifest(manifest) -> dict:
+    """``manifest`` after checking that it is what `RunStore.put_files` writes: ``{file name: {"bytes": int,
+    "sha256": str}}``, each name a plain file name of the entry; ``ValueError`` saying what is wrong otherwise."""
+    if not isinstance(manifest, dict):
+        raise ValueError(f"manifest.json is {type(manifest).__name__}, not an object of files")
+    for name, entry in manifest.items():
+        plain = name not in ("", ".", "..", "manifest.json") and "/" not in name and os.sep not in name
+        if not plain or not isinstance(entry, dict) or not _is_int(entry.get("bytes")) \
+                or not isinstance(entry.get("sha256"), str):
+            raise ValueError(f"manifest.json: {name!r}: {json.dumps(entry)[:60]} is not a file with its bytes and "
+                             "sha256")
+    return manifest
+
+
+SUMMARY_FIELDS = {"dims": dict, "best_epoch": int, "best_metrics": dict, "last_epoch": int, "seconds": float,
+                  "lambda_info": dict}
+"""The fields of a run's summary.json that rebuild its `TrainResult`, with their JSON type."""
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_summary(summary) -> dict:
+    """``summary`` after checking that it holds every field of `SUMMARY_FIELDS` with its type (``float``: any
+    number) and feature dims of the shape `PairFeatures.dims` gives; ``ValueError`` naming the first bad field."""
+    if not isinstance(summary, dict):
+        raise ValueError(f"summary.json is {type(summary).__name__}, not an object")
+    for name, kind in SUMMARY_FIELDS.items():
+        value = summary.get(name)
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float
+              else _is_int(value) if kind is int else isinstance(value, kind))
+        if not ok:
+            raise ValueError(f"summary.json: {name} is {json.dumps(value)[:60]}, not {kind.__name__}")
+    dims = summary["dims"]
+    shapes = [dims.get(k) for k in ("image", "text")]
+    if not all(isinstance(s, list) and s and all(_is_int(n) for n in s) for s in shapes) \
+            or not all(_is_int(dims.get(k)) for k in ("teacher_image", "teacher_text")):
+        raise ValueError(f"summary.json: dims {json.dumps(dims)[:80]} are not the feature dims of a run")
+    return summary
 
 
 @dataclass
@@ -123,8 +162,9 @@ class RunStore:
                    for n in ("img_emb.npy", "txt_emb.npy")}
             return StoredRun(key, TrainConfig.from_dict(json.loads(files["config.json"])),
                              load(files["best.safetensors"]), history, emb["img_emb.npy"], emb["txt_emb.npy"],
-                             json.loads(files["summary.json"]))
-        except (ValueError, KeyError, OSError, json.JSONDecodeError) as e:
+                             check_summary(json.loads(files["summary.json"])))
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, SafetensorError) as e:
+            # TypeError / AttributeError: a JSON file of the wrong shape (a list, null or string for an object)
             self.discard(key, e)
             return None
 
@@ -135,7 +175,7 @@ class RunStore:
         if not (folder / "manifest.json").is_file():
             return None
         try:
-            manifest = json.loads((folder / "manifest.json").read_text())
+            manifest = check_manifest(json.loads((folder / "manifest.json").read_bytes()))
             files = {}
             for name, entry in manifest.items():
                 data = (folder / name).read_bytes()
@@ -143,7 +183,7 @@ class RunStore:
                     raise ValueError(f"{name} differs from manifest.json")
                 files[name] = data
             return files
-        except (ValueError, KeyError, TypeError, OSError, json.JSONDecodeError) as e:
+        except (ValueError, OSError) as e:
             self.discard(key, e)
             return None
 
@@ -156,7 +196,8 @@ class RunStore:
 
     def put(self, key: str, config: TrainConfig, state: dict, history: History, summary: dict,
             img_emb: np.ndarray | None = None, txt_emb: np.ndarray | None = None) -> Path:
-        """Write a run whole (`put_files`); returns its folder."""
+        """Write a run whole (`put_files`); returns its folder. ``summary`` holds at least `SUMMARY_FIELDS` (what
+        rebuilds the run's `TrainResult`): `get` counts an entry without them as damaged."""
         files = {"config.json": config.to_json().encode(),
                  "summary.json": json.dumps({**summary, "stored": time.strftime("%Y-%m-%d %H:%M:%S")},
                                             indent=1, default=float).encode(),

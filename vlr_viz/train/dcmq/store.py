@@ -17,6 +17,7 @@ import json
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from ...models.code_student import CodeStudents
@@ -26,7 +27,7 @@ from ..store import RunStore, default_store_dir, fingerprint
 from ...cache import content_hash
 from .config import DCMQConfig
 from .fit import fit_dcmq_runs
-from .result import DCMQResult
+from .result import DCMQResult, codeword_counts
 
 DCMQ_CODE_VERSION = "1"
 """Changes whenever the DCMQ training code computes something else for the same inputs (it keys every entry)."""
@@ -55,20 +56,38 @@ def _files(results: list[DCMQResult]) -> dict[str, bytes]:
             "summary.json": json.dumps(summary, default=float).encode()}
 
 
-def _results(files: dict[str, bytes], device: torch.device) -> list[DCMQResult]:
-    configs = [DCMQConfig(**c) for c in json.loads(files["configs.json"])]
+def _results(files: dict[str, bytes], configs: list[DCMQConfig], train: PairFeatures,
+             device: torch.device) -> list[DCMQResult]:
+    """The results of an entry's files, after checking that they are those of ``configs`` trained on ``train``:
+    the same configs, a summary with one value per run, the student's tensors of their shapes, codes of one row per
+    training image / caption and one column per sub-codebook, within the codebook and counted by the usage;
+    ``ValueError`` saying what is wrong otherwise (an entry can be damaged behind a matching checksum)."""
+    if json.loads(files["configs.json"]) != json.loads(json.dumps([c.to_dict() for c in configs])):
+        raise ValueError("configs.json holds other configs than the entry's key")
     summary = json.loads(files["summary.json"])
-    c0 = configs[0]
-    student = CodeStudents(len(configs), summary["dim"], c0.bits, c0.num_codewords)
-    student.load_state_dict(load(files["student.safetensors"]))
+    groups, c0 = len(configs), configs[0]
+    if not isinstance(summary, dict) or summary.get("dim") != train.image.shape[1] or not all(
+            isinstance(summary.get(k), list) and len(summary[k]) == groups
+            for k in ("best_epochs", "val_metrics", "seconds", "histories")):
+        raise ValueError(f"summary.json is not the summary of {groups} run(s) on {train.image.shape[1]}-d features")
+    student = CodeStudents(groups, summary["dim"], c0.bits, c0.num_codewords)
+    student.load_state_dict(load(files["student.safetensors"]))  # RuntimeError: a tensor of another shape
     student = student.to(device)
     codes = {k: v.numpy() for k, v in load(files["codes.safetensors"]).items()}
+    m, k = student.num_books, c0.num_codewords
     out = []
     for g, config in enumerate(configs):
+        image, text, usage = (codes[f"{n}.{g}"] for n in ("image_codes", "text_codes", "codeword_usage"))
+        if image.shape != (train.n_images, m) or text.shape != (train.n_captions, m) or usage.shape != (m, k):
+            raise ValueError(f"codes.safetensors: the codes of run {g} have the shapes {image.shape}, {text.shape}, "
+                             f"{usage.shape}, not ({train.n_images}, {m}), ({train.n_captions}, {m}), ({m}, {k})")
+        both = np.concatenate([image, text]).astype(np.int64)
+        if both.min() < 0 or both.max() >= k or not np.array_equal(usage, codeword_counts(both, k)):
+            raise ValueError(f"codes.safetensors: the codes of run {g} are not codewords counted by its usage")
         h = summary["histories"][g]
         out.append(DCMQResult(config, student.select(g).eval(), pd.DataFrame(h["data"], h["index"], h["columns"]),
-                              summary["best_epochs"][g], codes[f"image_codes.{g}"], codes[f"text_codes.{g}"],
-                              codes[f"codeword_usage.{g}"], summary["val_metrics"][g], summary["seconds"][g]))
+                              summary["best_epochs"][g], image, text, usage, summary["val_metrics"][g],
+                              summary["seconds"][g]))
     return out
 
 
@@ -82,8 +101,8 @@ def fit_dcmq_runs_stored(configs: list[DCMQConfig], train: PairFeatures, val: Pa
     files = None if force else store.get_files(key)
     if files is not None:
         try:
-            return _results(files, resolve_device(configs[0].device)), True
-        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            return _results(files, configs, train, resolve_device(configs[0].device)), True
+        except (KeyError, ValueError, TypeError, AttributeError, RuntimeError, SafetensorError) as e:
             store.discard(key, e)
     results = fit_dcmq_runs(configs, train, val, progress=progress)
     store.put_files(key, _files(results))
