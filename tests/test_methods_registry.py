@@ -1,5 +1,6 @@
 """The registry of training methods drives config checks, descriptions, scheduling and colours; plug-in files add
-methods (refused by name when broken), and the example plug-in trains through the CLI and in worker processes."""
+methods (refused by name when broken), and the example plug-in trains through the CLI, in worker processes and in
+notebook 04."""
 import json
 from pathlib import Path
 
@@ -30,13 +31,14 @@ class Probe(Matching):
 @pytest.fixture(autouse=True)
 def built_ins_only():
     """Each test starts with the built-in methods alone and leaves them so (plug-ins register process-wide)."""
-    saved = [dict(d) for d in (registry._METHODS, registry._ORIGIN, registry._PLUGINS)]
+    state = (registry._METHODS, registry._ORIGIN, registry._PLUGINS, registry._ENTRY_POINTS)
+    saved = [dict(d) for d in state]
     for d in (registry._METHODS, registry._ORIGIN):
         for name in [n for n in d if n not in ("baseline", "sad", "covlr")]:
             del d[name]
     registry._PLUGINS.clear()
     yield
-    for d, before in zip((registry._METHODS, registry._ORIGIN, registry._PLUGINS), saved):
+    for d, before in zip(state, saved):
         d.clear()
         d.update(before)
 
@@ -139,6 +141,25 @@ def test_a_broken_plugin_is_refused_in_one_line_naming_its_file(tmp_path, capsys
     assert not (tmp_path / "run").exists()
 
 
+def test_installed_packages_register_methods_through_the_entry_point_group(tmp_path, monkeypatch):
+    """A class named in the ``vlr_viz.methods`` group is registered on the first look-up; a broken entry is refused
+    naming it."""
+    import importlib.metadata
+
+    (tmp_path / "installed_probe.py").write_text(PROBE.replace("@register\n", ""))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    points = [importlib.metadata.EntryPoint("probe", "installed_probe:Probe", registry.ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: [p for p in points if p.group == group])
+    registry._ENTRY_POINTS["loaded"] = False
+    assert TrainConfig(method="probe").weights["probe_loss"] == 0.5 and method_names()[-1] == "probe"
+    points[0] = importlib.metadata.EntryPoint("gone", "not_installed_anywhere", registry.ENTRY_POINT_GROUP)
+    registry._ENTRY_POINTS["loaded"] = False
+    with pytest.raises(ConfigError, match="entry point gone = not_installed_anywhere .vlr_viz.methods. cannot be "
+                                          "loaded: ModuleNotFoundError"):
+        get_method("probe")
+
+
 def test_a_plugin_cannot_take_the_name_of_a_built_in(tmp_path):
     with pytest.raises(ConfigError, match=r"probe_method\.py: cannot be imported: .*method 'sad' is registered"):
         load_plugin(probe_plugin(tmp_path, PROBE.replace('"probe"', '"sad"')))
@@ -160,6 +181,32 @@ def test_an_edited_plugin_keys_its_runs_anew_and_built_in_keys_stay(tmp_path):
     load_plugin(path)
     assert run_key(tiny(method="probe"), train, val) != first
     assert run_key(tiny(method="sad"), train, val) == "e8f23ca3ab29c72952ef12ab"
+
+
+def test_the_notebook_check_loads_the_plugins_before_checking_the_methods():
+    from vlr_viz.notebook.parameters import check_notebook_parameters
+
+    book = ROOT / "notebooks" / "04_rebalancing_report.ipynb"
+    with pytest.raises(ConfigError, match=r"04_rebalancing_report.ipynb: unknown recipe 'rkd' in methods\[1\]"):
+        check_notebook_parameters(book, {"methods": ["baseline", "rkd"]})
+    checked = check_notebook_parameters(book, {"methods": ["baseline", "rkd"], "plugins": ["examples/rkd_loss.py"]})
+    assert checked == {"methods": ["baseline", "rkd"], "plugins": [str(EXAMPLE)]}
+    with pytest.raises(ConfigError, match=r"04_rebalancing_report.ipynb: plug-in nowhere\.py: no such file"):
+        check_notebook_parameters(book, {"plugins": ["nowhere.py"]})
+
+
+def test_report_parameters_load_the_plugins_and_pass_them_on_as_absolute_paths():
+    """``vlr-viz report -p plugins '["examples/rkd_loss.py"]' -p methods ...``: every notebook gets the plug-in,
+    found from any working directory, and notebook 04 accepts its method."""
+    from vlr_viz.report.params import parse_cli_parameters
+    from vlr_viz.report.plan import plan_report
+
+    books = ROOT / "notebooks"
+    params = parse_cli_parameters([["plugins", '["examples/rkd_loss.py"]'], ["methods", '["baseline", "rkd"]']],
+                                  books, None)
+    plans = plan_report("fast", params, books)
+    assert len(plans) == 6 and all(plan.parameters["plugins"] == [str(EXAMPLE)] for plan in plans)
+    assert next(p for p in plans if p.name == "04_rebalancing_report").parameters["methods"] == ["baseline", "rkd"]
 
 
 @pytest.mark.slow
@@ -200,3 +247,21 @@ def test_the_example_trains_through_the_cli_and_logs_its_term(tmp_path, capsys):
                           for s in stage2)
     assert all("rkd_loss" not in s for s in steps if s["stage"] == 1)
     assert all(np.isfinite(s["loss"]) for s in steps)
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_notebook_04_compares_a_plugin_method_with_the_baseline(tmp_path):
+    from vlr_viz.report import run_report
+
+    params = {"methods": ["baseline", "rkd"], "plugins": [str(EXAMPLE)], "levels": {"clean": ["", ""]},
+              "seeds": [0, 1], "epochs_stage1": 1, "epochs_stage2": 1, "lambda_levels": ["moderate"],
+              "bootstrap_resamples": 100}
+    report = run_report("fast", params, out_dir=tmp_path / "out", figures_dir=tmp_path / "figs",
+                        notebooks_dir=ROOT / "notebooks", only=["04_rebalancing_report"], png=False)
+    run = report.run("04_rebalancing_report")
+    assert run.status == "ok", run.error
+    means = run.metrics["rebalancing"]["means"]
+    rkd = {k for k in means if k.split("/")[:2] == ["clean", "rkd"]}
+    assert rkd and {k.replace("/rkd/", "/baseline/") for k in rkd} <= set(means)
+    assert all(np.isfinite(means[k]) for k in rkd)
