@@ -136,6 +136,8 @@ def load_plugin(path) -> list[str]:
         return list(_PLUGINS[str(file)][1])
     module_name = f"vlr_viz_plugin_{re.sub(r'[^0-9A-Za-z_]', '_', file.stem)}_{digest[:12]}"
     spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None:
+        raise ConfigError(f"plug-in {file}: not a Python file (a .py file is imported)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     before = len(_REGISTERED)

@@ -14,15 +14,18 @@ CATEGORY_PALETTE = (
 )
 UNKNOWN_COLOR = "#7F7F7F"
 
-#: Series whose colour is fixed by name (lower-cased match).
+#: Series whose colour is fixed by name (lower-cased match); the built-in methods' colours are their own
+#: (`vlr_viz.methods`), a plug-in's method follows these names.
 SERIES_COLORS = {
     "teacher": "#595959",
     "student": "#2A7AB9",
-    "baseline": "#D6604D",
-    "matching": "#D6604D",
+    "baseline": get_method("baseline").color,
+    "matching": get_method("baseline").color,
     "rebalanced": "#1B7837",
     "structure-aware": "#1B7837",
     "structure_aware": "#1B7837",
+    "covlr": get_method("covlr").color,
+    "sad": get_method("sad").color,
     "sad-kl": "#1B7837",
     "sad-kl-reliability": "#01665E",
     "image": "#2A7AB9",
@@ -58,7 +61,8 @@ def category_color(category_id: int) -> str:
 
 
 def method_colors() -> dict[str, str]:
-    """``{method name: colour}`` of every registered method that names its colour (``method.color``)."""
+    """``{method name: colour}`` of every registered method that names its colour (``method.color``; the built-ins'
+    are in `SERIES_COLORS` too)."""
     return {name.lower(): get_method(name).color for name in method_names() if get_method(name).color}
 
 
@@ -75,7 +79,7 @@ def series_color(name: str) -> str:
     ...) by table, any other name by a stable hash of its text, so the same name has the same colour in every
     figure and session."""
     key = str(name).strip().lower()
-    table = {**method_colors(), **SERIES_COLORS}
+    table = {**SERIES_COLORS, **{k: v for k, v in method_colors().items() if k not in SERIES_COLORS}}
     if key in table:
         return table[key]
     for known, colour in table.items():
