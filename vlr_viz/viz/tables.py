@@ -210,7 +210,8 @@ def paired_difference_figure(table: pd.DataFrame, group: str = "condition", meth
                              arrayminus=sel["mean_diff"] - sel["ci_low"], thickness=1.5),
                 customdata=np.stack([sel["ci_low"], sel["ci_high"], sel["p_holm"]], axis=-1),
                 hovertemplate=f"{series_label(name)}<br>%{{y}}<br>Δ %{{x:+.2f}} "
-                              "[%{customdata[0]:+.2f}, %{customdata[1]:+.2f}]<br>p (Holm) %{customdata[2]:.3g}<extra></extra>"), row=r, col=c)
+                              "[%{customdata[0]:+.2f}, %{customdata[1]:+.2f}]"
+                              "<br>p (Holm) %{customdata[2]:.3g}<extra></extra>"), row=r, col=c)
             shown.add(name)
         fig.add_vline(x=0, line=dict(color="#444", width=1), row=r, col=c)
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1])
