@@ -87,7 +87,7 @@ def test_the_training_core_imports_no_store_pool_or_command_line():
     outer = {"vlr_viz.train.store", "vlr_viz.train.stored_fit", "vlr_viz.train.stage1_store",
              "vlr_viz.train.parallel", "vlr_viz.train.multi_seed", "vlr_viz.processes", "vlr_viz.cli",
              "vlr_viz.report", "vlr_viz.train.options", "vlr_viz.train.run"}
-    for core in ("vlr_viz.train.trainer", "vlr_viz.train.methods", "vlr_viz.train.config", "vlr_viz.train.model",
+    for core in ("vlr_viz.train.trainer", "vlr_viz.methods", "vlr_viz.train.config", "vlr_viz.train.model",
                  "vlr_viz.train.history", "vlr_viz.train.stage1"):
         reached = nx.descendants(graph, core)
         assert not reached & outer, (core, sorted(reached & outer))

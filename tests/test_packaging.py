@@ -113,9 +113,7 @@ def test_the_torch_free_names_agree_with_the_code_that_uses_them():
     from vlr_viz import losses, models
     from vlr_viz.losses import dcmq, structure
     from vlr_viz.models import fusion, quantizer
-    from vlr_viz.train import config, methods
 
-    assert config.METHODS == tuple(methods.METHODS)
     assert structure.DISTANCES is losses.DISTANCES and structure.STUDENT_RELATIONS is losses.STUDENT_RELATIONS
     assert dcmq.TERMS is losses.DCMQ_TERMS and fusion.LAMBDA_PARAMS is models.LAMBDA_PARAMS
     assert quantizer.pq_shape_for_bits(64) == (8, 256)

@@ -111,15 +111,15 @@ def test_feature_dims_must_match_checkpoint(data, tmp_path):
 
 def test_nan_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
     train, val = data
-    from vlr_viz.train import methods
+    from vlr_viz import losses
 
-    real = methods.structure_loss
+    real = losses.structure_loss
 
     def broken(*args, **kwargs):
         out = real(*args, **kwargs)
         return {**out, "kd_t_loss": out["kd_t_loss"] * float("nan")}
 
-    monkeypatch.setattr(methods, "structure_loss", broken)
+    monkeypatch.setattr(losses, "structure_loss", broken)
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step \d+: kd_t_loss=nan.*epoch 1 .* is kept"):
         fit(tiny(), train, val, progress=False, checkpoint_dir=tmp_path / "ck")
     state = json.loads((tmp_path / "ck" / "trainer_state.json").read_text())

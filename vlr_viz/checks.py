@@ -125,18 +125,27 @@ class Text(Check):
 
 
 class Choice(Check):
-    """One of a fixed set of values (``label`` names what they are in messages: ``"loss term"``)."""
+    """One of a set of values (``label`` names what they are in messages: ``"loss term"``); ``options`` may be a
+    function giving them, asked at each check (the registered methods, which plug-ins extend)."""
 
-    def __init__(self, options: Iterable, label: str | None = None):
-        self.options = tuple(options)
+    def __init__(self, options: Iterable | Callable[[], Iterable], label: str | None = None):
+        self._options = options if callable(options) else tuple(options)
         self.label = label
-        self.description = "one of " + ", ".join(map(repr, self.options))
+
+    @property
+    def options(self) -> tuple:
+        return tuple(self._options()) if callable(self._options) else self._options
+
+    @property
+    def description(self) -> str:
+        return "one of " + ", ".join(map(repr, self.options))
 
     def check(self, value, name):
-        if not any(_same_kind(value, o) and value == o for o in self.options):
+        options = self.options
+        if not any(_same_kind(value, o) and value == o for o in options):
             what = self.label or name
             raise ConfigError(f"unknown {what} {value!r}{'' if self.label is None else f' in {name}'}; "
-                              f"choose one of {', '.join(map(repr, self.options))}")
+                              f"choose one of {', '.join(map(repr, options))}")
         return value
 
 

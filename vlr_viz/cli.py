@@ -244,8 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("train", help="train a student (baseline | sad | covlr, or a --recipe; dcmq codes) and write a "
-                                     "run folder")
+    p = sub.add_parser("train", help="train a student (baseline | sad | covlr, a --recipe or a --plugin's method; "
+                                     "dcmq codes) and write a run folder")
     from .train.options import add_train_arguments
 
     add_train_arguments(p, out_required=False)

@@ -16,6 +16,7 @@ from ..features import load_features
 from ..imbalance import LEVELS, PRESETS, alignment_uniformity, degrade_pairs, modality_gap
 from ..imbalance.presets import FEATURE_KIND, FEATURE_PRESETS
 from ..losses import lambda_objective
+from ..methods import get_method
 from ..models.fusion import reliability_lambda
 from ..stats import paired_bootstrap, retrieval_units
 from ..stored_tables import analysis_path, stored_table
@@ -108,7 +109,8 @@ def run_summary(runs: dict, txt_to_img) -> pd.DataFrame:
     ``alignment``, ``uniformity_image``, ``uniformity_text`` (Wang & Isola 2020; `vlr_viz.imbalance`). Stored."""
     heads = [{"condition": condition, "method": method, "seed": seed, "best_epoch": run.result.best_epoch,
               "lam": run.result.model.scalars()["lam"],
-              "lambda_mode": run.result.config.lambda_mode if run.result.config.method != "baseline" else "none"}
+              "lambda_mode": (run.result.config.lambda_mode if get_method(run.result.config.method)
+                              .needs_teacher_relations else "none")}
              for (condition, method, seed), run in runs.items()]
     embeddings = [(np.asarray(run.img_emb), np.asarray(run.txt_emb)) for run in runs.values()]
 

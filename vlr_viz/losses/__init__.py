@@ -1,5 +1,5 @@
 """Losses of vlr_viz: each returns a dict of named terms; `weighted_sum` combines the terms a method uses (which
-terms, with which weights in which stage: `vlr_viz.train.methods`).
+terms, with which weights in which stage: `vlr_viz.methods`).
 
 =====================================  =============================================  ==========================
 function                               terms                                          docs/method.md

@@ -238,12 +238,27 @@ def _check_namespace(notebook: str | os.PathLike, namespace: dict[str, Any]) -> 
     return checked
 
 
+def _load_plugins(plugins, check, where: str) -> list[str]:
+    """The ``plugins`` parameter checked and loaded (`vlr_viz.methods.load_plugin`), as absolute paths, so that
+    the methods they register pass the checks of the other parameters and a notebook run elsewhere finds them."""
+    from ..methods import load_plugin, plugin_file
+
+    try:
+        plugins = check(plugins, "plugins")
+        for path in plugins:
+            load_plugin(path)
+        return type(plugins)(str(plugin_file(path)) for path in plugins)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
 def check_notebook_parameters(notebook: str | os.PathLike, params: dict[str, Any],
                               defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """``params`` of a notebook checked before any work: the one check shared by the report and the notebooks.
 
     1. types, against the literals of the ``parameters`` cell (`check_overrides`: unknown names are refused) when
-       ``notebook`` is the path of an existing notebook or ``defaults`` is given;
+       ``notebook`` is the path of an existing notebook or ``defaults`` is given; then the ``plugins`` are loaded
+       (`vlr_viz.methods.load_plugin`), so the methods they register are known to the checks that follow;
     2. each value against its parameter's check (`vlr_viz.notebook.rules.parameter_checks`: choices, ranges,
        element types); names without a check keep the type check alone;
     3. the rules between parameters (`vlr_viz.notebook.rules.CROSS_RULES`) over the defaults updated by
@@ -271,6 +286,8 @@ def check_notebook_parameters(notebook: str | os.PathLike, params: dict[str, Any
         defaults = notebook_parameters(path)
     checked = dict(params) if defaults is None else check_overrides(defaults, params, where)
     checks = parameter_checks()
+    if "plugins" in checked:
+        checked["plugins"] = _load_plugins(checked["plugins"], checks["plugins"], where)
     for name, value in checked.items():
         if name in checks:
             try:

@@ -3,7 +3,8 @@
 A parameter name means one thing in every notebook (``epochs_stage1`` is always the `TrainConfig` field,
 ``structure_recipe`` always a recipe name), so checks are keyed by name. Training settings reuse the checks of
 `vlr_viz.train.config.FIELD_CHECKS`, degradations are checked by the very resolver that applies them, code
-lengths by `DCMQConfig` itself: a value that the report accepts is one that the notebook's code accepts.
+lengths by `DCMQConfig` itself: a value that the report accepts is one that the notebook's code accepts. Recipe
+names include every registered method, those of the ``plugins`` parameter too (loaded before the other checks).
 `vlr_viz.notebook.parameters.check_notebook_parameters` applies all of this.
 """
 from __future__ import annotations
@@ -59,15 +60,16 @@ def parameter_checks() -> dict[str, Check]:
     from ..imbalance.presets import FEATURE_KIND, LEVELS
     from ..train.config import FIELD_CHECKS
     from ..train.dcmq import DCMQ_FIELD_CHECKS
-    from ..train.recipes import RECIPES
+    from ..train.recipes import recipe_names
     from ..viz.geometry import PROJECTION_METHODS
 
-    recipe = Choice(RECIPES, label="recipe")
+    recipe = Choice(recipe_names, label="recipe")
     severity = Number(0, 1)
     image_kind = Choice((*IMAGE_KINDS, FEATURE_KIND), label="image degradation kind")
     text_kind = Choice((*TEXT_KINDS, FEATURE_KIND), label="text degradation kind")
     weight = Number(min=0)
     return {
+        "plugins": ListOf(Text(non_empty=True), unique=True),
         "dataset": Rule(_dataset, "a dataset spec: twemoji, FOLDER, karpathy:JSON:IMAGE_ROOT, "
                                   "coco:CAPTIONS_JSON:IMAGE_DIR, csv:FILE, wds:SHARD_PATTERN, features:DIR, "
                                   "fashion-mnist[:DIR], openclipart[:PNG_ROOT:SVG_ROOT]"),

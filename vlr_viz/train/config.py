@@ -8,20 +8,17 @@ from dataclasses import dataclass, field, fields
 from ..checks import Choice, Flag, Integer, MappingOf, Number, Text, check_values
 from ..errors import ConfigError
 from ..losses import DEFAULT_WEIGHTS, DISTANCES, STUDENT_RELATIONS
+from ..methods import get_method, method_names, term_names
 from ..models import LAMBDA_PARAMS
 
-METHODS = ("baseline", "sad", "covlr")
-"""The training methods, each an object of `vlr_viz.train.methods` (named here so that configs check without
-torch; a test checks that both agree)."""
 MATCHING = ("infonce", "vse_hinge")
 LAMBDA_MODES = ("learned", "reliability", "fixed")
 SCHEDULES = ("cosine", "constant")
-TERMS = tuple(DEFAULT_WEIGHTS)
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 
 FIELD_CHECKS = {
-    "method": Choice(METHODS),
+    "method": Choice(method_names),
     "seed": Integer(min=0),
     "epochs_stage1": Integer(min=0),
     "epochs_stage2": Integer(min=0),
@@ -38,7 +35,7 @@ FIELD_CHECKS = {
     "margin": Number(min=0),
     "init_tau": Number(min=0.01),  # 1/tau is clamped at 100
     "learn_tau": Flag(),
-    "weights": MappingOf(Choice(TERMS, label="loss term"), Number(min=0)),
+    "weights": MappingOf(Choice(term_names, label="loss term"), Number(min=0)),
     "student_relation": Choice(STUDENT_RELATIONS),
     "distance": Choice(DISTANCES),
     "center_teachers": Flag(),
@@ -59,7 +56,8 @@ FIELD_CHECKS = {
     "device": Choice(DEVICES),
     "precision": Choice(PRECISIONS),
 }
-"""The type, range or choices of every `TrainConfig` field (`vlr_viz.checks`); notebooks reuse them."""
+"""The type, range or choices of every `TrainConfig` field (`vlr_viz.checks`); notebooks reuse them. The methods and
+the loss terms a config may weigh are those registered when it is checked (`vlr_viz.methods`)."""
 
 
 @dataclass
@@ -78,6 +76,8 @@ class TrainConfig:
       ``weights["match_loss"]·L_match(θ) + covlr_gamma·L_rel(θ')`` with inner step size ``covlr_alpha``; like
       the structure weight, ``covlr_gamma`` acts at the scale of the distance (``1/tau2`` for MAE). The sources
       give no γ; the default 0.1 (at ``tau2=0.07``) was chosen on the Twemoji validation split (docs/method.md, B3).
+    * any method registered in `vlr_viz.methods` (a plug-in, docs/extending.md): its terms' default weights join
+      ``weights``.
 
     Optimiser: AdamW (``weight_decay`` on weight matrices only). Learning rate per stage, as if each stage were
     its own run: linear warm-up over the first ``warmup_frac`` of the stage's steps, then cosine decay to 0
@@ -140,7 +140,7 @@ class TrainConfig:
             setattr(self, name, value)
         if self.epochs_stage1 + self.epochs_stage2 < 1:
             raise ConfigError("epochs_stage1 + epochs_stage2 must be at least 1")
-        self.weights = {**DEFAULT_WEIGHTS, **self.weights}
+        self.weights = {**DEFAULT_WEIGHTS, **get_method(self.method).default_weights, **self.weights}
         if self.lambda_param == "raw" and not 0.0 <= self.init_lambda <= 1.0:
             raise ConfigError(f"init_lambda must lie in [0, 1] at the start (lambda_param='raw'), "
                               f"got {self.init_lambda}")
@@ -176,15 +176,8 @@ class TrainConfig:
     def __repr__(self) -> str:
         parts = [f"method={self.method!r}", f"epochs={self.epochs_stage1}+{self.epochs_stage2}",
                  f"batch_size={self.batch_size}", f"lr={self.lr:g}", f"seed={self.seed}"]
-        if self.method == "sad":
-            w = self.weights
-            parts.append(f"weights=(match {w['match_loss']:g}, rep_img {w['rep_img_loss']:g}, "
-                         f"rep_txt {w['rep_txt_loss']:g}, kd {w['kd_loss']:g}, kd_v {w['kd_v_loss']:g}, "
-                         f"kd_t {w['kd_t_loss']:g}) at tau2={self.tau2:g}")
-            parts.append(f"relation={self.student_relation}/{self.distance}")
-        if self.method == "covlr":
-            parts.append(f"alpha={self.covlr_alpha:g}, gamma={self.covlr_gamma:g} at tau2={self.tau2:g}, "
-                         f"relation={self.covlr_relation}, {'second' if self.covlr_second_order else 'first'}-order")
-        if self.method != "baseline":
+        method = get_method(self.method)
+        parts += method.describe(self)
+        if method.needs_teacher_relations:
             parts.append(f"lambda={self.lambda_mode}/{self.lambda_param}")
         return f"TrainConfig({', '.join(parts)})"

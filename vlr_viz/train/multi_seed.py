@@ -13,7 +13,7 @@ inputs, one backward and one AdamW step for all; everything else stays per seed,
 
 The losses of the runs are summed; no parameter is shared, so each run's gradient is the one it sees alone. The
 result equals S separate `fit` calls up to float rounding (a test checks it). Supported: the MLP towers, methods
-whose `~vlr_viz.train.methods` object ``trains_together`` (``baseline``, ``sad``; CoVLR's meta step trains alone).
+whose `~vlr_viz.methods` object ``trains_together`` (``baseline``, ``sad``; CoVLR's meta step trains alone).
 
 When it pays: batching saves kernel launches and Python overhead per step, which is what limits small models on a
 GPU. On a CPU the work is the same matrix products either way and the batched backward (``baddbmm``) is slower
@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..losses import weighted_sum
+from ..methods import get_method
 from .. import distributed as dist_utils
 from .config import TrainConfig
 from .data import PairFeatures, caption_batches
@@ -40,7 +41,6 @@ from .device import resolve_device
 from .epoch_records import snapshot_due
 from .history import History
 from .model import RetrievalModel, build_mlp_encoder
-from .methods import get_method
 from .stage1_store import fit_sharing_stage1
 from .trainer import (CATEGORY_METRICS, NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe,
                       _to_device, adamw, epoch_row, initial_epoch_row, mixed_precision,

@@ -1,5 +1,6 @@
 """Training options shared by ``vlr-viz train`` and ``python -m vlr_viz.train``: one flag per `TrainConfig` field,
-a named ``--recipe``, a saved ``--config`` and ``--weight TERM=W``."""
+a named ``--recipe``, a saved ``--config``, ``--weight TERM=W`` and ``--plugin FILE`` (methods of a plug-in,
+`vlr_viz.methods.load_plugin`)."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,7 @@ from ..checks import check_values
 from ..data.arguments import add_dataset_arguments, dataset_options_from_args
 from ..errors import ConfigError
 from .config import FIELD_CHECKS, TrainConfig
-from .recipes import RECIPES, recipe_config
+from .recipes import recipe_config
 
 
 def add_train_arguments(ap: argparse.ArgumentParser, out_required: bool = True) -> argparse.ArgumentParser:
@@ -23,8 +24,12 @@ def add_train_arguments(ap: argparse.ArgumentParser, out_required: bool = True) 
                                                           "teacher; a features: dataset brings its own)")
     ap.add_argument("--text-model", default=None, help="text encoder (default: minilm-l6, the text teacher)")
     ap.add_argument("--cache-dir", default=None)
-    ap.add_argument("--recipe", default=None, choices=list(RECIPES),
-                    help="start from a named recipe (vlr_viz.train.recipes); later options override it")
+    ap.add_argument("--recipe", default=None,
+                    help="start from a named recipe (vlr_viz.train.recipes: baseline, sad, sad-kl, "
+                         "sad-kl-reliability, covlr, or any registered method); later options override it")
+    ap.add_argument("--plugin", action="append", default=[], metavar="FILE",
+                    help="a Python file registering training methods (vlr_viz.methods.register), loaded before "
+                         "the config is built; repeatable")
     ap.add_argument("--config", default=None, help="a config.json to start from (over the recipe)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint if it exists")
     ap.add_argument("--force", action="store_true", help="train even when the run store holds this run, and "
@@ -46,7 +51,11 @@ def add_train_arguments(ap: argparse.ArgumentParser, out_required: bool = True) 
 
 
 def config_from_args(args) -> TrainConfig:
-    """``recipe <- config file <- flags <- --weight``, validated by `TrainConfig`."""
+    """``recipe <- config file <- flags <- --weight``, validated by `TrainConfig` once the ``--plugin`` files are
+    loaded."""
+    from ..methods import load_plugins
+
+    load_plugins(getattr(args, "plugin", []))
     base = recipe_config(args.recipe).to_dict() if getattr(args, "recipe", None) else {}
     if args.config:
         where = f"--config {args.config}"

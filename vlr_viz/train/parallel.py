@@ -11,8 +11,10 @@ compares them bit for bit).
 Where the work goes: the features are sent to each worker once (its initializer), each task carries only a config;
 runs that share their stage 1 (`vlr_viz.train.stage1`: the recipes of one seed and condition) continue from it
 side by side, read from the store (`vlr_viz.train.stage1_store`) or trained once by a short first task that
-stores it; a run alone in its group stores the stage 1 it trains on the way; CoVLR runs go first (its meta step
-makes a run about 2.7× as long), so the last runs to finish are short ones.
+stores it; a run alone in its group stores the stage 1 it trains on the way; the longest runs go first (each
+method's ``relative_cost``: CoVLR's meta step makes a run about 2.7× as long), so the last runs to finish are short
+ones. Every worker loads the plug-ins this process loaded (`vlr_viz.methods.loaded_plugins`), so it knows their
+methods.
 ``VLR_VIZ_TRAIN_WORKERS`` overrides the default number of workers (the CPU cores this process may use).
 """
 from __future__ import annotations
@@ -25,14 +27,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..methods import get_method, load_plugins, loaded_plugins
 from ..processes import SpawnPool
 from .config import TrainConfig
 from .stage1 import stage1_groups
 from .stage1_store import Stage1Store, fit_through_stage1_store
 from .store import RunStore
-
-RELATIVE_COST = {"covlr": 2.7}
-"""Run time relative to a matching-only run, for the order of submission (`benchmarks/bench_train_runs.py`)."""
 
 _WORKER: dict = {}
 
@@ -54,7 +54,8 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _init_worker(train, val, evaluate, store_root: str, threads: int) -> None:
+def _init_worker(train, val, evaluate, store_root: str, threads: int, plugins: list[str]) -> None:
+    load_plugins(plugins)
     torch.set_num_threads(threads)
     _WORKER.update(train=train, val=val, evaluate=evaluate, store_root=store_root)
 
@@ -77,8 +78,8 @@ def _train_one(key: str, config: dict, summary: dict, stage1=None, stage1_key: s
 
 
 def _by_cost(jobs: list) -> list:
-    """``(key, config, summary)`` jobs, the longest runs first (`RELATIVE_COST`)."""
-    return sorted(jobs, key=lambda job: -RELATIVE_COST.get(job[1].method, 1.0))
+    """``(key, config, summary)`` jobs, the longest runs first (each method's ``relative_cost``)."""
+    return sorted(jobs, key=lambda job: -get_method(job[1].method).relative_cost)
 
 
 def _record_stage1(config: dict, stage1_key: str):
@@ -115,7 +116,7 @@ def train_into_store(jobs: list[tuple[str, TrainConfig, dict]], train, val, eval
     stored = [stage1_store.get(stage1_keys[group[0][0]]) if reuse_stage1 else None for group in groups]
     t0 = time.perf_counter()
     with SpawnPool(min(workers, len(jobs)), initializer=_init_worker,
-                   initargs=(train, val, evaluate, str(store_root), threads)) as pool:
+                   initargs=(train, val, evaluate, str(store_root), threads, loaded_plugins())) as pool:
         futures = {}
 
         def submit(group: list, stage1=None) -> None:

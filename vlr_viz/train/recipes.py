@@ -12,11 +12,14 @@
   purity of each teacher's neighbourhoods, `vlr_viz.models.fusion.reliability_lambda`) instead of a λ learned
   through the structure loss, which stays at its initial 0.5 (docs/statistics.md, "The fusion weight λ").
 * ``"covlr"``: CoVLR's meta step with ``covlr_gamma = 0.1`` (see `TrainConfig`).
+* any other registered method (`vlr_viz.methods`, a plug-in included) is a recipe of its own: its defaults.
 
 >>> config = recipe_config("sad-kl", seed=1, epochs_stage2=5)
 """
 from __future__ import annotations
 
+from ..errors import ConfigError
+from ..methods import method_names
 from .config import TrainConfig
 
 RECIPES: dict[str, dict] = {
@@ -31,10 +34,22 @@ RECIPES: dict[str, dict] = {
 }
 
 
+def recipe_names() -> tuple[str, ...]:
+    """The named recipes, then every registered method that is not one (a recipe of its own)."""
+    return tuple(dict.fromkeys((*RECIPES, *method_names())))
+
+
+def recipe_settings(name: str) -> dict:
+    """The settings of recipe ``name`` (``{"method": name}`` for a registered method that is no named recipe)."""
+    if name in RECIPES:
+        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in RECIPES[name].items()}
+    if isinstance(name, str) and name in method_names():
+        return {"method": name}
+    raise ConfigError(f"unknown recipe {name!r}; choose one of {', '.join(map(repr, recipe_names()))}")
+
+
 def recipe_config(name: str, **overrides) -> TrainConfig:
     """The `TrainConfig` of recipe ``name`` with ``overrides`` on top (``weights`` merge term by term)."""
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {list(RECIPES)}")
-    base = {k: (dict(v) if isinstance(v, dict) else v) for k, v in RECIPES[name].items()}
+    base = recipe_settings(name)
     weights = {**base.pop("weights", {}), **dict(overrides.pop("weights", {}) or {})}
     return TrainConfig(**{**base, **overrides, **({"weights": weights} if weights else {})})

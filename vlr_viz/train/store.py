@@ -2,8 +2,9 @@
 
 A run is keyed by the content hash of its resolved `TrainConfig`, the contents of its training, validation and
 evaluation features (`fingerprint`), the probe, and `TRAINING_CODE_VERSION`, which changes whenever the training code
-changes what it computes. Entries live in ``<cache dir>/runs/<key>/`` (``$VLR_VIZ_CACHE/runs`` when that is set, so
-a fresh cache directory is a cold start for features and runs alike; ``$VLR_VIZ_RUN_STORE`` names another folder)::
+changes what it computes, and for a method registered from a plug-in the hash of the plug-in's source (an edited
+plug-in trains again). Entries live in ``<cache dir>/runs/<key>/`` (``$VLR_VIZ_CACHE/runs`` when that is set, so a
+fresh cache directory is a cold start for features and runs alike; ``$VLR_VIZ_RUN_STORE`` names another folder)::
 
     config.json          the TrainConfig
     summary.json         what the run was (recipe, seed, dataset names), its selected epoch and metrics, dims, seconds
@@ -40,6 +41,7 @@ from safetensors.torch import load, save
 
 from ..cache import StoredRunWarning, atomic_write_bytes, content_hash, default_store_dir
 from ..errors import ConfigError
+from ..methods import get_method
 from ..store.inventory import DERIVED
 from .config import TrainConfig
 from .history import History
@@ -65,7 +67,14 @@ def run_keys(configs, train, val, evaluate=None, probe=None, extra=None) -> list
     """`run_key` of every config, the features fingerprinted once."""
     prints = [fingerprint(train), fingerprint(val), None if evaluate is None else fingerprint(evaluate),
               None if probe is None else np.asarray(probe, dtype=np.int64), extra, TRAINING_CODE_VERSION]
-    return [content_hash("run", _keyed_fields(config), *prints) for config in configs]
+    return [content_hash("run", _keyed_fields(config), *prints, *_method_code(config)) for config in configs]
+
+
+def _method_code(config: TrainConfig) -> list[str]:
+    """``[hash of its code]`` for a method registered from outside vlr_viz (an edited plug-in trains again), else
+    nothing (the built-ins' code is `TRAINING_CODE_VERSION`)."""
+    source = get_method(config.method).source
+    return [] if source is None else [source]
 
 
 ADDED_FIELDS = {"precision": "fp32"}

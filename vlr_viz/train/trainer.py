@@ -16,13 +16,13 @@ import torch
 from tqdm.auto import tqdm
 
 from ..losses import student_relations, teacher_relations, weighted_sum
+from ..methods import get_method
 from .. import distributed as dist_utils
 from .checkpoint import check_dims, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import PairFeatures, caption_batches, select_probe
 from .device import resolve_device
 from .history import History
-from .methods import get_method
 from .epoch_records import epoch_row, initial_epoch_row, relation_snapshot, rng_states, snapshot_due, step_rows
 from .model import RetrievalModel, build_mlp_encoder, encode
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .colors import (CATEGORY_PALETTE, SERIES_COLORS, UNKNOWN_COLOR, category_color,  # noqa: F401
-                     series_color)
+                     series_color, series_label)
 from .codes import codes_vs_bits_figure, codeword_usage, codeword_usage_figure, dead_codewords
 from .export import find_browser, save_png
 from .drift import (history_frame, history_snapshots, loss_curves, relation_drift_curves,
@@ -44,6 +44,7 @@ __all__ = [
     "lambda_severity_figure", "loss_curves", "mean_spread_table", "method_comparison_figure", "modality_gap_bars",
     "modality_gap_figure", "modality_strength_bars", "paired_difference_figure", "png_data_uri", "procrustes_align", "project_2d",
     "relation_drift_curves", "relation_drift_heatmap", "relation_heatmaps", "retrieval_table",
-    "retrieval_table_figure", "save_png", "series_color", "snapshot_heatmaps", "strength_frame", "thumbnail_uris",
+    "retrieval_table_figure", "save_png", "series_color", "series_label", "snapshot_heatmaps", "strength_frame",
+    "thumbnail_uris",
     "who_moved_most",
 ]

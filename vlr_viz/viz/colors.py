@@ -1,9 +1,11 @@
 """Fixed colours: per category id (`category_color`) and per named series (`series_color`: teacher, student,
 baseline, a method, a loss term, a degradation kind), so one category or one model keeps its colour in every
-figure."""
+figure. A registered method (`vlr_viz.methods`, plug-ins included) brings its own colour and label
+(`series_label`)."""
 from __future__ import annotations
 
 from vlr_viz.cache import content_hash
+from vlr_viz.methods import get_method, method_names
 
 #: Tableau 10, then the extra colours of plotly's "Safe" palette: category id ``c`` gets ``CATEGORY_PALETTE[c % n]``.
 CATEGORY_PALETTE = (
@@ -12,17 +14,18 @@ CATEGORY_PALETTE = (
 )
 UNKNOWN_COLOR = "#7F7F7F"
 
-#: Series whose colour is fixed by name (lower-cased match).
+#: Series whose colour is fixed by name (lower-cased match); the built-in methods' colours are their own
+#: (`vlr_viz.methods`), a plug-in's method follows these names.
 SERIES_COLORS = {
     "teacher": "#595959",
     "student": "#2A7AB9",
-    "baseline": "#D6604D",
-    "matching": "#D6604D",
+    "baseline": get_method("baseline").color,
+    "matching": get_method("baseline").color,
     "rebalanced": "#1B7837",
     "structure-aware": "#1B7837",
     "structure_aware": "#1B7837",
-    "covlr": "#762A83",
-    "sad": "#5AAE61",
+    "covlr": get_method("covlr").color,
+    "sad": get_method("sad").color,
     "sad-kl": "#1B7837",
     "sad-kl-reliability": "#01665E",
     "image": "#2A7AB9",
@@ -57,13 +60,29 @@ def category_color(category_id: int) -> str:
     return UNKNOWN_COLOR if c < 0 else CATEGORY_PALETTE[c % len(CATEGORY_PALETTE)]
 
 
+def method_colors() -> dict[str, str]:
+    """``{method name: colour}`` of every registered method that names its colour (``method.color``; the built-ins'
+    are in `SERIES_COLORS` too)."""
+    return {name.lower(): get_method(name).color for name in method_names() if get_method(name).color}
+
+
+def series_label(name) -> str:
+    """How figures name a series in their hover text: a registered method with its label (``"rkd (RKD
+    distance)"``), any other name as it is."""
+    text = str(name)
+    label = get_method(text).label if text in method_names() else text
+    return text if label in ("", text) else f"{text} ({label})"
+
+
 def series_color(name: str) -> str:
-    """Fixed colour of a named series: known names (teacher, student, baseline, rebalanced, ...) by table, any other
-    name by a stable hash of its text, so the same name has the same colour in every figure and session."""
+    """Fixed colour of a named series: known names (teacher, student, baseline, rebalanced, a registered method,
+    ...) by table, any other name by a stable hash of its text, so the same name has the same colour in every
+    figure and session."""
     key = str(name).strip().lower()
-    if key in SERIES_COLORS:
-        return SERIES_COLORS[key]
-    for known, colour in SERIES_COLORS.items():
+    table = {**SERIES_COLORS, **{k: v for k, v in method_colors().items() if k not in SERIES_COLORS}}
+    if key in table:
+        return table[key]
+    for known, colour in table.items():
         if key.startswith(known + " ") or key.endswith(" " + known):
             return colour
     return _SERIES_FALLBACK[int(content_hash(key)[:8], 16) % len(_SERIES_FALLBACK)]

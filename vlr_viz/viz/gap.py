@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vlr_viz.viz.colors import series_color
+from vlr_viz.viz.colors import series_color, series_label
 from vlr_viz.viz.drift import history_frame, stage_boundary
 
 GAP_COLUMN = "val_modality_gap"
@@ -96,7 +96,7 @@ def alignment_uniformity_figure(summary: pd.DataFrame, title: str | None = None)
                             symbol=_SYMBOLS[conditions.index(condition) % len(_SYMBOLS)]),
                 error_x=dict(type="data", array=[s["alignment"]], thickness=1),
                 error_y=dict(type="data", array=[s[tower]], thickness=1),
-                hovertemplate=f"{method} · {condition}<br>alignment %{{x:.3f}}<br>uniformity %{{y:.3f}}"
+                hovertemplate=f"{series_label(method)} · {condition}<br>alignment %{{x:.3f}}<br>uniformity %{{y:.3f}}"
                               "<extra></extra>"), row=1, col=col)
         fig.update_xaxes(title_text="alignment E‖v − t‖²", row=1, col=col)
     fig.update_yaxes(title_text="uniformity log E exp(−2‖x − y‖²)", row=1, col=1)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from vlr_viz.viz.colors import series_color
+from vlr_viz.viz.colors import series_color, series_label
 
 KEY_COLUMNS = ("task", "metric", "relevance")
 IMPROVED, WORSENED = "#D9F0D3", "#F4CBC6"
@@ -215,7 +215,8 @@ def paired_difference_figure(table: pd.DataFrame, group: str = "condition", meth
                 error_x=dict(type="data", symmetric=False, array=sel["ci_high"] - sel["mean_diff"],
                              arrayminus=sel["mean_diff"] - sel["ci_low"], thickness=1.5),
                 customdata=np.stack([sel["ci_low"], sel["ci_high"], sel["p_holm"]], axis=-1),
-                hovertemplate=f"{name}<br>%{{y}}<br>Δ %{{x:+.2f}} [%{{customdata[0]:+.2f}}, %{{customdata[1]:+.2f}}]"
+                hovertemplate=f"{series_label(name)}<br>%{{y}}<br>Δ %{{x:+.2f}} "
+                              "[%{customdata[0]:+.2f}, %{customdata[1]:+.2f}]"
                               "<br>p (Holm) %{customdata[2]:.3g}<extra></extra>"), row=r, col=c)
             shown.add(name)
         fig.add_vline(x=0, line=dict(color="#444", width=1), row=r, col=c)
