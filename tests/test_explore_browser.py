@@ -79,7 +79,20 @@ def test_vlr_viz_explore_serves_a_working_explorer(browser, tmp_path):  # noqa: 
     assert not [u for u in outside if "fontawesome" not in u], outside
 
 
-VISITS = 3
+VISITS = 5
+
+
+def _tree_rss(server_pid: int) -> int:
+    """Resident bytes of the server and every process under it."""
+    import psutil
+
+    total = 0
+    for pid in [server_pid, *descendants(server_pid)]:
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def _kernels(server_pid: int) -> list[int]:
@@ -110,7 +123,7 @@ def test_each_visit_of_the_explorer_gives_its_kernel_back(browser, tmp_path):  #
     log = tmp_path / "explore.log"
     with running_server(command, log, env=dict(os.environ), cwd=Path(__file__).resolve().parents[1]) as server:
         wait_for_http(f"http://127.0.0.1:{port}/voila/static/none", server, log, timeout=180)
-        baseline = len(_kernels(server.pid))
+        baseline, baseline_rss = len(_kernels(server.pid)), _tree_rss(server.pid)
         page = browser.new_page(viewport={"width": 1400, "height": 1150})
         held = []
         for visit in range(VISITS):
@@ -126,9 +139,10 @@ def test_each_visit_of_the_explorer_gives_its_kernel_back(browser, tmp_path):  #
         deadline = time.monotonic() + 60
         while len(_kernels(server.pid)) > baseline and time.monotonic() < deadline:
             time.sleep(1)
-        left = len(_kernels(server.pid))
+        left, left_rss = len(_kernels(server.pid)), _tree_rss(server.pid)
     text = log.read_text()
     events = [line for line in text.splitlines() if "Kernel" in line or "403" in line or "xsrf" in line]
     assert min(held) >= baseline + 1, held  # every visit ran on a kernel of this server
     assert left == baseline, (held, left, events)
+    assert left_rss < baseline_rss + 300 * 2**20, (baseline_rss, left_rss)  # a kernel alone holds far more
     assert "_xsrf" not in text, events

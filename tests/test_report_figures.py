@@ -13,6 +13,8 @@ import pytest
 from vlr_viz.cli import main
 from vlr_viz.viz.export import find_browser
 
+from test_faults import one_error_line
+
 FIXTURES = Path(__file__).parent / "fixtures_notebooks"
 SENTINEL = b"\x89PNG committed figure"
 
@@ -34,14 +36,6 @@ def snapshot(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` by relative path, with the hash of its bytes."""
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def one_error_line(err: str, *items: str) -> str:
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err
-    for item in items:
-        assert item in lines[0], (item, lines[0])
-    return lines[0]
 
 
 @pytest.mark.notebooks
