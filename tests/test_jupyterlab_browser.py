@@ -130,8 +130,9 @@ def test_notebook_05_live_in_jupyterlab(browser, tmp_path):  # noqa: F811
 
             weight = page.locator(".widget-slider", has=page.locator("label", has_text=SLIDER)).first
             weight.locator(".noUi-handle").wait_for(timeout=60_000)
+            # the widgets draw after the kernel sends their state: on a loaded two-core machine that can take minutes
             page.wait_for_function("document.querySelectorAll('.widget-vbox .js-plotly-plot .heatmaplayer image')"
-                                   ".length >= 6", timeout=60_000)
+                                   ".length >= 6", timeout=180_000)
             before = _explorer_state(page)
             assert "structure weight 2" in before["metrics"]
             weight.locator(".noUi-handle").focus()
