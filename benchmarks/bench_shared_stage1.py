@@ -3,8 +3,8 @@
 Real data: the cached Twemoji teacher features (extracted on first use), notebook 04's schedule (5 + 10 epochs) and
 recipes (baseline, sad, sad-kl, sad-kl-reliability, covlr). Every run trains (no run store is asked). Prints the
 seconds of the runs trained whole one after the other, the same runs sharing their stage 1
-(`vlr_viz.train.stage1_store.fit_sharing_stage1`), the same on ``--workers`` processes (`vlr_viz.train.parallel`, a fresh
-temporary store), and whether all three gave bit-identical weights. Then a stage-2 setting changed after a run
+(`vlr_viz.train.stage1_store.fit_sharing_stage1`), the same on ``--workers`` processes (`vlr_viz.train.parallel`, a
+fresh temporary store), and whether all three gave bit-identical weights. Then a stage-2 setting changed after a run
 (`sad-kl` with twice its structure weight): the run trained whole, against the run continued from the stage 1 the
 first run left in the store (`vlr_viz.train.stage1_store`), and whether they are bit-identical.
 

@@ -92,7 +92,8 @@ def test_imbalance_and_codes_headlines_by_hand():
     found = [re.findall(r"<td class=''>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", codes.table_html)[1:]]
     assert found == [["DCMQ (teacher-distilled)", "16", "2", "109.10 ± 0.70", "62.20 ± 0.40", "15.0"],
                      ["DCMQ (teacher-distilled)", "32", "4", "110.00", "57.00", "3.0"],
-                     ["FAISS OPQ", "16", "2", "102.80", "58.90", "–"], ["FAISS OPQ", "32", "4", "112.60", "57.90", "–"]]
+                     ["FAISS OPQ", "16", "2", "102.80", "58.90", "–"],
+                     ["FAISS OPQ", "32", "4", "112.60", "57.90", "–"]]
     assert codes.findings[1:] == ["16 bits: DCMQ beats FAISS OPQ (RSUM +6.30, mAP +3.30).",
                                   "32 bits: DCMQ does not beat FAISS OPQ (RSUM -2.60, mAP -0.90)."]
     assert imbalance_headline("01", {"x": 1}) is None and codes_headline("06", {"codes_table": {"x": 1}}) is None
@@ -114,7 +115,8 @@ def test_index_opens_with_the_headlines_in_order(tmp_path):
                                                            "06_efficient_retrieval"]
     page = write_index(tmp_path, runs, "fast", 9.0, (1.0, 1.0, 1.0), (2.0, 2.0, 2.0)).read_text()
     order = [page.index(s) for s in ("<h2>Headline results", "<h3>Rebalancing", "<h3>Modal imbalance",
-                                     "<h3>Retrieval with compact codes: DCMQ against FAISS PQ / OPQ", "<h2>Where the time goes",
+                                     "<h3>Retrieval with compact codes: DCMQ against FAISS PQ / OPQ",
+                                     "<h2>Where the time goes",
                                      "<section id='01_modal_imbalance'")]
     assert order == sorted(order)
     assert "3 notebook(s) in 9.0 s · peak memory 1.00 GB · load average 1.00 1.00 1.00 before" in page  # the PSS

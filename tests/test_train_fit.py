@@ -9,7 +9,6 @@ import torch
 from vlr_viz.imbalance import modality_gap
 from vlr_viz.models.fusion import reliability_lambda
 from vlr_viz.train import History, NonFiniteLossError, PairFeatures, fit, load_model
-from vlr_viz.train import trainer as trainer_mod
 from vlr_viz.train.model import encode
 from vlr_viz.train.trainer import validate
 

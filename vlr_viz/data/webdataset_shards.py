@@ -85,7 +85,7 @@ def _read(tar: tarfile.TarFile, member: tarfile.TarInfo, where: str) -> bytes:
 def load_webdataset(pattern: str):
     """The `PairSet` of webdataset shards (module docstring); every sample needs one image and a ``txt``
     caption, and errors name the shard and sample key."""
-    rows, members, ids, classes = PairRows(), [], [], {}
+    rows, members, ids = PairRows(), [], []
     for shard in expand_shards(pattern):
         with _open(shard) as tar:
             for key, parts in _samples(tar, shard).items():

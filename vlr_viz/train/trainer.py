@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..losses import student_relations, teacher_relations, weighted_sum
+from ..losses import weighted_sum
 from ..methods import get_method
 from .. import distributed as dist_utils
 from .checkpoint import check_dims, load_checkpoint, save_checkpoint

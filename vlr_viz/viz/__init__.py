@@ -21,8 +21,6 @@ student, baseline, rebalanced, ...), so one category or one model keeps its colo
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from .colors import (CATEGORY_PALETTE, SERIES_COLORS, UNKNOWN_COLOR, category_color,  # noqa: F401
                      series_color, series_label)
 from .codes import codes_vs_bits_figure, codeword_usage, codeword_usage_figure, dead_codewords
