@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,15 +74,36 @@ def _folders(folder: Path) -> Iterator[Path]:
     yield from (p for p in sorted(folder.iterdir()) if p.is_dir() and p.name not in DERIVED and not p.is_symlink())
 
 
-def _check_manifest(folder: Path) -> None:
-    manifest = json.loads((folder / "manifest.json").read_bytes())
+def check_manifest(manifest) -> dict:
+    """``manifest`` after checking that it is what `RunStore.put_files` writes: ``{file name: {"bytes": int,
+    "sha256": str}}``, each name a plain file name of the entry; ``ValueError`` saying what is wrong otherwise."""
     if not isinstance(manifest, dict):
-        raise ValueError("manifest.json is not an object")
+        raise ValueError(f"manifest.json is {type(manifest).__name__}, not an object of files")
+    for name, entry in manifest.items():
+        plain = name not in ("", ".", "..", "manifest.json") and "/" not in name and os.sep not in name
+        if not plain or not isinstance(entry, dict) or not _whole(entry.get("bytes")) \
+                or not isinstance(entry.get("sha256"), str):
+            raise ValueError(f"manifest.json: {name!r}: {json.dumps(entry)[:60]} is not a file with its bytes and "
+                             "sha256")
+    return manifest
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_entry_files(folder: Path) -> dict[str, bytes]:
+    """The files of a folder entry written whole with a ``manifest.json`` (`vlr_viz.train.store.RunStore.put_files`:
+    runs, stage-1 and DCMQ passes), each checked against its size and SHA-256 there; ``ValueError`` (or ``OSError``)
+    saying what is wrong otherwise."""
+    manifest = check_manifest(json.loads((folder / "manifest.json").read_bytes()))
+    files = {}
     for name, entry in manifest.items():
         data = (folder / name).read_bytes()
-        if not isinstance(entry, dict) or len(data) != entry.get("bytes") or \
-                hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise ValueError(f"{name} differs from manifest.json")
+        files[name] = data
+    return files
 
 
 def _tables(folder: Path) -> Iterator[Path]:
@@ -118,9 +140,9 @@ def _kinds() -> dict[str, Kind]:
         Kind("arrays", lambda cache, runs: cache, _arrays, _check_array, _stem_key),
         Kind("figures", lambda cache, runs: cache / "figures",
              lambda f: iter([*sorted(f.glob("*.png")), *_leftovers(f)]), _check_png, _stem_key),
-        Kind("runs", runs_folder, _folders, _check_manifest, _stem_key),
-        Kind("stage1", under_runs("stage1"), _folders, _check_manifest, _stem_key),
-        Kind("dcmq", under_runs("dcmq"), _folders, _check_manifest, _stem_key),
+        Kind("runs", runs_folder, _folders, read_entry_files, _stem_key),
+        Kind("stage1", under_runs("stage1"), _folders, read_entry_files, _stem_key),
+        Kind("dcmq", under_runs("dcmq"), _folders, read_entry_files, _stem_key),
         Kind("faiss", under_runs("faiss"), _arrays, _check_array, _stem_key),
         Kind("analyses", under_runs("analyses"), _tables, _check_table, lambda p: str(p.parent.name + "/" + p.name)),
         Kind("evaluations", under_runs("evaluations"), _tables, _check_table, _stem_key),

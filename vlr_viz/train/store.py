@@ -42,7 +42,7 @@ from safetensors.torch import load, save
 from ..cache import StoredRunWarning, atomic_write_bytes, content_hash, default_store_dir
 from ..errors import ConfigError
 from ..methods import get_method
-from ..store.inventory import DERIVED
+from ..store.inventory import DERIVED, read_entry_files
 from .config import TrainConfig
 from .history import History
 
@@ -88,20 +88,6 @@ def _keyed_fields(config: TrainConfig) -> dict:
         if d.get(name) == default:
             del d[name]
     return d
-
-
-def check_manifest(manifest) -> dict:
-    """``manifest`` after checking that it is what `RunStore.put_files` writes: ``{file name: {"bytes": int,
-    "sha256": str}}``, each name a plain file name of the entry; ``ValueError`` saying what is wrong otherwise."""
-    if not isinstance(manifest, dict):
-        raise ValueError(f"manifest.json is {type(manifest).__name__}, not an object of files")
-    for name, entry in manifest.items():
-        plain = name not in ("", ".", "..", "manifest.json") and "/" not in name and os.sep not in name
-        if not plain or not isinstance(entry, dict) or not _is_int(entry.get("bytes")) \
-                or not isinstance(entry.get("sha256"), str):
-            raise ValueError(f"manifest.json: {name!r}: {json.dumps(entry)[:60]} is not a file with its bytes and "
-                             "sha256")
-    return manifest
 
 
 SUMMARY_FIELDS = {"dims": dict, "best_epoch": int, "best_metrics": dict, "last_epoch": int, "seconds": float,
@@ -184,14 +170,7 @@ class RunStore:
         if not (folder / "manifest.json").is_file():
             return None
         try:
-            manifest = check_manifest(json.loads((folder / "manifest.json").read_bytes()))
-            files = {}
-            for name, entry in manifest.items():
-                data = (folder / name).read_bytes()
-                if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                    raise ValueError(f"{name} differs from manifest.json")
-                files[name] = data
-            return files
+            return read_entry_files(folder)
         except (ValueError, OSError) as e:
             self.discard(key, e)
             return None
