@@ -62,8 +62,8 @@ def test_dcmq_command_with_the_common_space_teacher(tmp_path, capsys):
     import faiss
 
     out = tmp_path / "dcmq"
-    rc = main(["train", "--method", "dcmq", "--bits", "16", "--epochs-stage1", "1", "--epochs-stage2", "1",
-               "--dcmq-epochs", "2", "--out", str(out), "--quiet"])
+    rc = main(["codes", "--bits", "16", "--teacher-epochs-stage1", "1", "--teacher-epochs-stage2", "1",
+               "--epochs", "2", "--out", str(out), "--quiet"])
     assert rc == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"codes", "faiss_pq", "faiss_opq", "float"}
@@ -85,16 +85,30 @@ def test_dcmq_command_with_the_common_space_teacher(tmp_path, capsys):
 def test_dcmq_command_with_a_local_clip_teacher(tmp_path, capsys):
     folder = save_tiny_hf_clip(tmp_path / "clip")
     out = tmp_path / "dcmq-clip"
-    rc = main(["train", "--method", "dcmq", "--bits", "16", "--dcmq-epochs", "1", "--teacher", f"hf-clip:{folder}",
-               "--out", str(out), "--quiet"])
+    rc = main(["codes", "--bits", "16", "--epochs", "1", "--teacher", f"hf-clip:{folder}", "--out", str(out),
+               "--quiet"])
     assert rc == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"codes", "faiss_pq", "faiss_opq", "float"}
     assert "float teacher" in capsys.readouterr().out
-    assert main(["train", "--method", "dcmq", "--teacher", "clip-from-nowhere", "--out", str(tmp_path / "y")]) == 2
+    assert main(["codes", "--teacher", "clip-from-nowhere", "--out", str(tmp_path / "y")]) == 2
     assert "--teacher 'clip-from-nowhere'" in capsys.readouterr().err
-    assert main(["train", "--method", "dcmq", "--bits", "20", "--out", str(tmp_path / "z")]) == 2
+    assert main(["codes", "--bits", "20", "--out", str(tmp_path / "z")]) == 2
     assert "bits" in capsys.readouterr().err
+
+
+def test_codes_are_their_own_command_and_method_names_an_objective(tmp_path, capsys):
+    """``train --method dcmq`` points to ``vlr-viz codes``; ``codes`` refuses a teacher without epochs and a
+    negative seed naming the option, before any work (no run folder)."""
+    assert main(["train", "--method", "dcmq", "--out", str(tmp_path / "t")]) == 2
+    assert "vlr-viz codes --bits 32" in capsys.readouterr().err
+    for argv, named in ((["--teacher-epochs-stage1", "0", "--teacher-epochs-stage2", "0"], "--teacher-epochs-stage1"),
+                        (["--teacher-epochs-stage2", "-1"], "--teacher-epochs-stage2 must be at least 0, got -1"),
+                        (["--seed", "-2"], "--seed must be at least 0, got -2")):
+        assert main(["codes", *argv, "--out", str(tmp_path / "c")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("vlr-viz: error: ") and named in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "t").exists() and not (tmp_path / "c").exists()
 
 
 def test_train_and_eval_on_a_karpathy_file_end_to_end(tmp_path, capsys):

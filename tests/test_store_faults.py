@@ -3,7 +3,7 @@
 checksum (a tensor of another shape, codes out of range, a FAISS index that does not deserialise or quantises
 other vectors). Entries are damaged by hand with their manifest rewritten to match, so that only the shape of
 what is inside can give them away. Beside them: a checkpoint's trainer state of the wrong type is refused naming
-the file and the field, and options that cannot be honoured (``--dcmq-epochs 0``, a CLIP teacher on a
+the file and the field, and options that cannot be honoured (``vlr-viz codes --epochs 0``, a CLIP teacher on a
 ``features:`` dataset, a negative ``--cell-timeout``) are refused naming the option before any work."""
 import hashlib
 import json
@@ -447,7 +447,7 @@ def test_a_legacy_checkpoint_with_whole_numbers_still_resumes(splits, checkpoint
     assert resumed.last_epoch == tiny().epochs
 
 
-# -- train --method dcmq: options checked before any work ----------------------------------------------------------
+# -- vlr-viz codes: options checked before any work ----------------------------------------------------------
 
 def _features_dataset(root: Path, n_train: int = 160) -> str:
     """A ``features:`` dataset of clustered image and caption features (two captions per image, four categories)."""
@@ -477,10 +477,10 @@ def no_dcmq_work(monkeypatch):
 
 
 @pytest.mark.parametrize("epochs", ["0", "-3"])
-def test_dcmq_epochs_below_one_are_refused_naming_the_option(epochs, tmp_path, capsys, no_dcmq_work):
+def test_code_student_epochs_below_one_are_refused_naming_the_option(epochs, tmp_path, capsys, no_dcmq_work):
     out = tmp_path / "run"
-    assert main(["train", "--method", "dcmq", "--dcmq-epochs", epochs, "--out", str(out)]) == 2
-    assert capsys.readouterr().err.strip() == f"vlr-viz: error: --dcmq-epochs must be at least 1, got {epochs}"
+    assert main(["codes", "--epochs", epochs, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"vlr-viz: error: --epochs must be at least 1, got {epochs}"
     assert not out.exists()
 
 
@@ -489,7 +489,7 @@ def test_a_clip_teacher_on_a_features_dataset_is_refused_naming_both(teacher, tm
     dataset = _features_dataset(tmp_path / "feats")
     teacher = teacher.format(tmp=tmp_path)
     for spec in (dataset, f"{dataset}@train+{dataset}"):
-        assert main(["train", "--method", "dcmq", "--teacher", teacher, "--dataset", spec,
+        assert main(["codes", "--teacher", teacher, "--dataset", spec,
                      "--out", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err.strip()
         assert err == (f"vlr-viz: error: --teacher {teacher!r} encodes images, but --dataset {spec!r} holds "
@@ -498,15 +498,15 @@ def test_a_clip_teacher_on_a_features_dataset_is_refused_naming_both(teacher, tm
 
 
 @pytest.mark.slow
-def test_dcmq_epochs_reach_the_code_student(tmp_path, monkeypatch, capsys):
-    """``--dcmq-epochs 3`` trains three epochs (the stored pass's history: the initialisation and epochs 1-3), on
+def test_code_student_epochs_reach_the_code_student(tmp_path, monkeypatch, capsys):
+    """``vlr-viz codes --epochs 3`` trains three epochs (the stored pass's history: the initialisation and epochs 1-3), on
     a ``features:`` dataset with the common-space teacher trained on it."""
     import safetensors
 
     monkeypatch.setenv("VLR_VIZ_RUN_STORE", str(tmp_path / "runs"))
     out = tmp_path / "run"
-    assert main(["train", "--method", "dcmq", "--dataset", _features_dataset(tmp_path / "feats"), "--bits", "16",
-                 "--dcmq-epochs", "3", "--epochs-stage1", "1", "--epochs-stage2", "1", "--cache-dir",
+    assert main(["codes", "--dataset", _features_dataset(tmp_path / "feats"), "--bits", "16",
+                 "--epochs", "3", "--teacher-epochs-stage1", "1", "--teacher-epochs-stage2", "1", "--cache-dir",
                  str(tmp_path / "cache"), "--out", str(out), "--quiet"]) == 0
     (entry,) = entries(tmp_path / "runs" / "dcmq")
     (history,) = json.loads((entry / "summary.json").read_text())["histories"]

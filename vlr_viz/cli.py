@@ -1,8 +1,7 @@
-"""``vlr-viz``: the command line (features, train, eval, report, explore)."""
+"""``vlr-viz``: the command line (features, train, codes, eval, runs, store, report, explore, compare)."""
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -32,18 +31,14 @@ def cmd_features(args) -> int:
     return 0
 
 
-def default_run_folder(dataset: str, name: str, seed: int) -> Path:
-    """``runs/<dataset>-<name>-seed<seed>``, the dataset spec reduced to a folder name (a spec such as
-    ``karpathy:/data/dataset_coco.json:/data/images`` gives ``karpathy-dataset_coco.json-images``)."""
-    parts = [Path(p).name or p for p in str(dataset).replace("+", ":").split(":") if p.strip("/")]
-    label = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip("._-")[:80] or "dataset"
-    return Path("runs") / f"{label}-{name}-seed{seed}"
-
-
 def cmd_train(args) -> int:
-    if args.method == "dcmq":
-        return cmd_train_dcmq(args)
+    from .data.arguments import default_run_folder
+    from .errors import ConfigError
     from .train.options import train_from_args
+
+    if args.method == "dcmq":
+        raise ConfigError("DCMQ codes have their own command: vlr-viz codes --bits 32 (see vlr-viz codes --help); "
+                          "--method names a training objective")
 
     name = args.recipe or args.method or "sad"
     args.out = args.out or str(default_run_folder(args.dataset, name, args.seed or 0))
@@ -56,65 +51,6 @@ def cmd_train(args) -> int:
     print(f"λ              {summary['lambda']:.3f} ({summary['lambda_info'].get('lambda_mode', '-')})")
     print(f"seconds        {summary['seconds']:.1f}")
     print(f"run folder     {Path(args.out).resolve()}")
-    return 0
-
-
-def check_dcmq_arguments(args) -> None:
-    """`ConfigError` naming the option, before any work, for what ``train --method dcmq`` cannot do: fewer than one
-    code-student epoch, or a CLIP teacher (which encodes images and captions) on a ``features:`` dataset (which
-    holds precomputed features, no images)."""
-    from .data.registry import parse_part
-    from .errors import ConfigError
-
-    if args.dcmq_epochs is not None and args.dcmq_epochs < 1:
-        raise ConfigError(f"--dcmq-epochs must be at least 1, got {args.dcmq_epochs}")
-    if args.teacher != "common_space" and any(parse_part(p)[0] == "features" for p in args.dataset.split("+")):
-        raise ConfigError(f"--teacher {args.teacher!r} encodes images, but --dataset {args.dataset!r} holds "
-                          "precomputed features, no images: use --teacher common_space (a student trained on them)")
-
-
-def cmd_train_dcmq(args) -> int:
-    """DCMQ codes at ``--bits`` from the teacher, next to FAISS PQ / OPQ and the float teacher on the test split; the
-    run folder gets ``metrics.json``, the full table, the student and FAISS indexes of the test split's codes."""
-    import json
-
-    import faiss
-    from safetensors.torch import save
-
-    from .cache import atomic_write_bytes
-    from .data.arguments import dataset_options_from_args
-    from .experiments.dcmq import METHODS, dcmq_pipeline
-    from .train.dcmq import DCMQConfig
-
-    check_dcmq_arguments(args)
-    seed = args.seed or 0
-    config = DCMQConfig(bits=args.bits, **({} if args.dcmq_epochs is None else {"epochs": args.dcmq_epochs}))
-    exp = dcmq_pipeline(args.dataset, teacher=args.teacher, teacher_seed=seed,
-                        teacher_epochs=(args.epochs_stage1 or 5, args.epochs_stage2 or 5),
-                        teacher_checkpoint=args.teacher_checkpoint, bits_list=[args.bits], seeds=[seed],
-                        supervisions=("teacher",), config=config, cache_dir=args.cache_dir,
-                        options=dataset_options_from_args(args), workers=args.workers,
-                        progress=not args.quiet)
-    table = exp.table
-    row = {m: table[table.method == m].iloc[0] for m in ("dcmq", "faiss_pq", "faiss_opq", "float")}
-    metrics = {"codes" if m == "dcmq" else m: {"rsum": float(r.rsum), "map": float(r["map"])} for m, r in row.items()}
-    out = Path(args.out or default_run_folder(args.dataset, f"dcmq{args.bits}", seed))
-    out.mkdir(parents=True, exist_ok=True)
-    result = exp.results[("teacher", args.bits, seed)]
-    state = {k: v.contiguous() for k, v in result.student.state_dict().items()}
-    atomic_write_bytes(out / "student.safetensors",
-                       save(state, metadata={"config": json.dumps(result.config.to_dict())}))
-    for modality in ("image", "text"):
-        index = result.faiss_index(exp.data["test"], modality)
-        atomic_write_bytes(out / f"test_{modality}_codes.faiss", faiss.serialize_index(index).tobytes())
-    atomic_write_bytes(out / "dcmq_table.csv", table.to_csv(index=False).encode())
-    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1).encode())
-    print(f"{'test split':<26}{'bits':>6}{'bytes/item':>12}{'RSUM':>9}{'mAP':>8}")
-    for m, r in row.items():
-        label = "DCMQ codes" if m == "dcmq" else METHODS[m]
-        print(f"{label:<26}{int(r.bits):>6}{int(r.bytes_per_item):>12}{r.rsum:>9.2f}{r['map']:>8.2f}")
-    print(f"selected epoch {result.best_epoch} (best validation RSUM + mAP with codes)")
-    print(f"run folder     {out.resolve()}")
     return 0
 
 
@@ -244,20 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("train", help="train a student (baseline | sad | covlr, a --recipe or a --plugin's method; "
-                                     "dcmq codes) and write a run folder")
+    p = sub.add_parser("train", help="train a student (baseline | sad | covlr, a --recipe or a --plugin's method) "
+                                     "and write a run folder")
     from .train.options import add_train_arguments
 
     add_train_arguments(p, out_required=False)
-    p.add_argument("--bits", type=int, default=32, help="code length for --method dcmq")
-    p.add_argument("--teacher", default="common_space",
-                   help="dcmq teacher: common_space (a sad-kl student trained here, 5 + 5 epochs unless "
-                        "--epochs-stage1/2 say otherwise) or a CLIP encoder name "
-                        "(open_clip:<arch>, open_clip:local-dir:<folder>, hf-clip:<folder>)")
-    p.add_argument("--teacher-checkpoint", default=None, help="weights file of an open_clip:<arch> teacher")
-    p.add_argument("--dcmq-epochs", type=int, default=None,
-                   help="epochs of the code student (--method dcmq; default: DCMQConfig's)")
     p.set_defaults(func=cmd_train)
+
+    from .experiments.codes_command import add_codes_parser
+
+    add_codes_parser(sub)
 
     p = sub.add_parser("eval", help="evaluate a run folder's test embeddings: print and save the metrics table")
     p.add_argument("run_dir")

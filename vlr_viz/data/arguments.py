@@ -1,8 +1,10 @@
-"""The command-line options that choose a dataset, shared by ``vlr-viz features``, ``vlr-viz train``, ``vlr-viz eval``
-and ``python -m vlr_viz.train``."""
+"""The command-line options that choose a dataset, shared by ``vlr-viz features``, ``vlr-viz train``, ``vlr-viz codes``,
+``vlr-viz eval`` and ``python -m vlr_viz.train``, and the run folder named after one."""
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
 
 from ..errors import ConfigError
 from .csv_table import check_csv_separator
@@ -52,3 +54,11 @@ def dataset_options_from_args(args) -> DatasetOptions:
                           csv_caption_key=args.csv_caption_key,
                           csv_separator=csv_separator_from_arg(args.csv_separator),
                           allow_outside_paths=args.allow_outside_paths)
+
+
+def default_run_folder(dataset: str, name: str, seed: int) -> Path:
+    """``runs/<dataset>-<name>-seed<seed>``, the dataset spec reduced to a folder name (a spec such as
+    ``karpathy:/data/dataset_coco.json:/data/images`` gives ``karpathy-dataset_coco.json-images``)."""
+    parts = [Path(p).name or p for p in str(dataset).replace("+", ":").split(":") if p.strip("/")]
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip("._-")[:80] or "dataset"
+    return Path("runs") / f"{label}-{name}-seed{seed}"

@@ -1,6 +1,6 @@
 """The DCMQ experiment: codes of every length, seed and supervision next to FAISS PQ / OPQ and the float teacher.
 
-One call, :func:`dcmq_pipeline`, is what ``vlr-viz train --method dcmq`` and notebook 06 run: load the splits, get
+One call, :func:`dcmq_pipeline`, is what ``vlr-viz codes`` and notebook 06 run: load the splits, get
 the teacher's common-space embeddings of every split (a ``sad-kl`` student trained here, or your CLIP), train the
 DCMQ students of each code length (all seeds and both supervisions in one batched pass per length,
 :func:`vlr_viz.train.dcmq.fit_dcmq_runs`), train FAISS PQ and OPQ on the same training embeddings, and score
