@@ -187,26 +187,26 @@ def test_the_notebook_check_loads_the_plugins_before_checking_the_methods():
     from vlr_viz.notebook.parameters import check_notebook_parameters
 
     book = ROOT / "notebooks" / "04_rebalancing_report.ipynb"
-    with pytest.raises(ConfigError, match=r"04_rebalancing_report.ipynb: unknown recipe 'rkd' in methods\[1\]"):
-        check_notebook_parameters(book, {"methods": ["baseline", "rkd"]})
-    checked = check_notebook_parameters(book, {"methods": ["baseline", "rkd"], "plugins": ["examples/rkd_loss.py"]})
-    assert checked == {"methods": ["baseline", "rkd"], "plugins": [str(EXAMPLE)]}
+    with pytest.raises(ConfigError, match=r"04_rebalancing_report.ipynb: unknown recipe 'rkd' in recipes\[1\]"):
+        check_notebook_parameters(book, {"recipes": ["baseline", "rkd"]})
+    checked = check_notebook_parameters(book, {"recipes": ["baseline", "rkd"], "plugins": ["examples/rkd_loss.py"]})
+    assert checked == {"recipes": ["baseline", "rkd"], "plugins": [str(EXAMPLE)]}
     with pytest.raises(ConfigError, match=r"04_rebalancing_report.ipynb: plug-in nowhere\.py: no such file"):
         check_notebook_parameters(book, {"plugins": ["nowhere.py"]})
 
 
 def test_report_parameters_load_the_plugins_and_pass_them_on_as_absolute_paths():
-    """``vlr-viz report -p plugins '["examples/rkd_loss.py"]' -p methods ...``: every notebook gets the plug-in,
+    """``vlr-viz report -p plugins '["examples/rkd_loss.py"]' -p recipes ...``: every notebook gets the plug-in,
     found from any working directory, and notebook 04 accepts its method."""
     from vlr_viz.report.params import parse_cli_parameters
     from vlr_viz.report.plan import plan_report
 
     books = ROOT / "notebooks"
-    params = parse_cli_parameters([["plugins", '["examples/rkd_loss.py"]'], ["methods", '["baseline", "rkd"]']],
+    params = parse_cli_parameters([["plugins", '["examples/rkd_loss.py"]'], ["recipes", '["baseline", "rkd"]']],
                                   books, None)
     plans = plan_report("fast", params, books)
     assert len(plans) == 6 and all(plan.parameters["plugins"] == [str(EXAMPLE)] for plan in plans)
-    assert next(p for p in plans if p.name == "04_rebalancing_report").parameters["methods"] == ["baseline", "rkd"]
+    assert next(p for p in plans if p.name == "04_rebalancing_report").parameters["recipes"] == ["baseline", "rkd"]
 
 
 @pytest.mark.slow
@@ -254,7 +254,7 @@ def test_the_example_trains_through_the_cli_and_logs_its_term(tmp_path, capsys):
 def test_notebook_04_compares_a_plugin_method_with_the_baseline(tmp_path):
     from vlr_viz.report import run_report
 
-    params = {"methods": ["baseline", "rkd"], "plugins": [str(EXAMPLE)], "levels": {"clean": ["", ""]},
+    params = {"recipes": ["baseline", "rkd"], "plugins": [str(EXAMPLE)], "levels": {"clean": ["", ""]},
               "seeds": [0, 1], "epochs_stage1": 1, "epochs_stage2": 1, "lambda_levels": ["moderate"],
               "bootstrap_resamples": 100}
     report = run_report("fast", params, out_dir=tmp_path / "out", figures_dir=tmp_path / "figs",

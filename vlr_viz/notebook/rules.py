@@ -83,7 +83,7 @@ def parameter_checks() -> dict[str, Check]:
         "hidden": FIELD_CHECKS["hidden"],
         "structure_recipe": recipe,
         "teacher_recipe": recipe,
-        "methods": ListOf(recipe, min_len=1, unique=True),
+        "recipes": ListOf(recipe, min_len=1, unique=True),
         "image_degradation": _degradation("image"),
         "text_degradation": _degradation("text"),
         "levels": MappingOf(Text(non_empty=True), Rule(_condition, "[image, text] degradations, each '' (clean), "
@@ -129,7 +129,7 @@ def _each_on_the_text_grid(severities: list, kind: str, levels: dict) -> str | N
 CROSS_RULES: list[tuple[tuple[str, ...], Callable[..., str | None]]] = [
     (("epochs_stage1", "epochs_stage2"), _at_least_one_epoch),
     (("teacher_epochs_stage1", "teacher_epochs_stage2"), _at_least_one_epoch),
-    (("methods",), lambda m: None if "baseline" in m else "must include 'baseline' (every method is compared to it)"),
+    (("recipes",), lambda m: None if "baseline" in m else "must include 'baseline' (every recipe is compared to it)"),
     (("severities",), lambda s: None if 0 in s else "must include 0 (the clean reference)"),
     (("initial_text_kind", "text_levels"),
      lambda kind, levels: None if kind in levels else f"{kind!r} is not a key of text_levels ({sorted(levels)})"),
