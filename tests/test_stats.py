@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats as ss
 
-from vlr_viz.stats import (format_cell, holm, method_verdicts, paired_bootstrap, paired_cells, paired_comparison,
-                           paired_table, retrieval_units, table_caption, verdict_sentences)
+from vlr_viz.stats import (format_cell, holm, mean_spread_table, method_verdicts, paired_bootstrap, paired_cells,
+                           paired_comparison, paired_table, retrieval_units, table_caption, verdict_sentences)
 
 A = np.array([143.4, 151.4, 138.9, 137.2, 146.0])
 B = np.array([133.5, 145.3, 133.6, 139.0, 141.1])
@@ -161,3 +161,16 @@ def test_paired_table_bad_input():
     dup = pd.concat([df, df.iloc[[0]]])
     with pytest.raises(ValueError, match="seed 0 appears more than once"):
         paired_table(dup)
+
+
+def test_mean_spread_table_matches_numpy():
+    df = pd.DataFrame({"method": ["a", "a", "a", "b", "b", "c"], "level": ["x"] * 6,
+                       "value": [1.0, 2.0, 4.0, 3.0, 5.0, 7.0]})
+    out = mean_spread_table(df)
+    assert out["method"].tolist() == ["a", "b", "c"]
+    np.testing.assert_allclose(out["mean"], [7 / 3, 4.0, 7.0])
+    np.testing.assert_allclose(out["std"][:2], [np.std([1, 2, 4], ddof=1), np.std([3, 5], ddof=1)])
+    assert np.isnan(out["std"][2]) and out["n"].tolist() == [3, 2, 1]
+    assert out["mean ± std"].tolist()[1:] == ["4.00 ± 1.41", "7.00"]
+    with pytest.raises(ValueError, match="score"):
+        mean_spread_table(df, value="score")

@@ -367,19 +367,6 @@ def test_retrieval_table_figure_cells():
     assert list(tbl.cells.fill.color[5]) == [tables.IMPROVED, tables.WORSENED]
 
 
-def test_mean_spread_table_matches_numpy():
-    df = pd.DataFrame({"method": ["a", "a", "a", "b", "b", "c"], "level": ["x"] * 6,
-                       "value": [1.0, 2.0, 4.0, 3.0, 5.0, 7.0]})
-    out = tables.mean_spread_table(df)
-    assert out["method"].tolist() == ["a", "b", "c"]
-    np.testing.assert_allclose(out["mean"], [7 / 3, 4.0, 7.0])
-    np.testing.assert_allclose(out["std"][:2], [np.std([1, 2, 4], ddof=1), np.std([3, 5], ddof=1)])
-    assert np.isnan(out["std"][2]) and out["n"].tolist() == [3, 2, 1]
-    assert out["mean ± std"].tolist()[1:] == ["4.00 ± 1.41", "7.00"]
-    with pytest.raises(ValueError, match="score"):
-        tables.mean_spread_table(df, value="score")
-
-
 def test_method_comparison_figure_points_are_group_means_with_sample_std(rng):
     df = pd.DataFrame([dict(condition=c, method=m, column=col, seed=s, value=float(rng.normal(50, 5)))
                        for c in ("clean", "text weak") for m in ("baseline", "sad-kl") for col in ("RSUM", "NDCG")

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from .errors import VlrVizError
-from .stats import method_verdicts, table_caption, table_record, verdict_sentences
+from .stats import mean_spread_table, method_verdicts, table_caption, table_record, verdict_sentences
 from .stats.verdict import cell_outcome, opq_sentences
 
 
@@ -87,8 +87,8 @@ class RebalancingResult(_Record):
     def from_study(cls, rows: pd.DataFrame, table: pd.DataFrame, dataset: str = "twemoji") -> "RebalancingResult":
         """From the tidy per-seed rows (``condition, method, column, seed, value``) of the dataset spec ``dataset``
         and their `paired_table`."""
-        spread = rows.groupby(["condition", "method", "column"], sort=False)["value"].agg(["mean", "std"])
-        keys = ["/".join(map(str, k)) for k in spread.index]
+        spread = mean_spread_table(rows, by=["condition", "method", "column"])
+        keys = ["/".join(map(str, k)) for k in zip(spread["condition"], spread["method"], spread["column"])]
         return cls(dataset=str(dataset), baseline=str(table.attrs.get("baseline", "baseline")),
                    means={k: float(m) for k, m in zip(keys, spread["mean"])},
                    stds={k: _number(s) for k, s in zip(keys, spread["std"])},

@@ -9,8 +9,8 @@ module                 builders
 ``imbalance``          `modality_strength_bars`, `imbalance_index_curve`, `modality_gap_bars`,
                        `lambda_severity_figure`
 ``gap``                `modality_gap_figure`, `alignment_uniformity_figure`
-``tables``             `retrieval_table`, `retrieval_table_figure`, `mean_spread_table`,
-                       `method_comparison_figure`, `paired_difference_figure`
+``tables``             `retrieval_table`, `retrieval_table_figure`, `method_comparison_figure`,
+                       `paired_difference_figure`
 ``thumbnails``         `png_data_uri`, `thumbnail_uris`
 ``codes``              `codes_vs_bits_figure`, `codeword_usage_figure` (+ `codeword_usage`, `dead_codewords`)
 =====================  ==================================================================================
@@ -32,14 +32,13 @@ from .geometry import common_space_figure, procrustes_align, project_2d, who_mov
 from .imbalance import (imbalance_index_curve, lambda_severity_figure, modality_gap_bars,
                         modality_strength_bars, strength_frame)
 from .relations import category_order, relation_drift_heatmap, relation_heatmaps
-from .tables import (mean_spread_table, method_comparison_figure, paired_difference_figure,
-                     retrieval_table, retrieval_table_figure)
+from .tables import method_comparison_figure, paired_difference_figure, retrieval_table, retrieval_table_figure
 from .thumbnails import png_data_uri, thumbnail_uris
 
 __all__ = [
     "CATEGORY_PALETTE", "SERIES_COLORS", "alignment_uniformity_figure", "category_color", "category_order",
     "codes_vs_bits_figure", "codeword_usage", "codeword_usage_figure", "common_space_figure", "dead_codewords", "find_browser", "history_frame", "history_snapshots", "imbalance_index_curve",
-    "lambda_severity_figure", "loss_curves", "mean_spread_table", "method_comparison_figure", "modality_gap_bars",
+    "lambda_severity_figure", "loss_curves", "method_comparison_figure", "modality_gap_bars",
     "modality_gap_figure", "modality_strength_bars", "paired_difference_figure", "png_data_uri", "procrustes_align", "project_2d",
     "relation_drift_curves", "relation_drift_heatmap", "relation_heatmaps", "retrieval_table",
     "retrieval_table_figure", "save_png", "series_color", "series_label", "snapshot_heatmaps", "strength_frame",

@@ -1,6 +1,6 @@
 """Result tables: baseline vs rebalanced retrieval with deltas (DataFrame, Styler, plotly Table), mean ± std
-over seeds, and paired differences with their intervals (`paired_difference_figure`, from
-`vlr_viz.stats.paired_table`).
+over seeds as a figure (computed by `vlr_viz.stats.mean_spread_table`), and paired differences with their
+intervals (`paired_difference_figure`, from `vlr_viz.stats.paired_table`).
 
 Inputs are tidy rows as `vlr_viz.eval.evaluate` returns them: ``model, task, metric, relevance, value`` (plus
 any other columns such as ``seed``, which are averaged over).
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from vlr_viz.stats.spread import mean_spread_table
 from vlr_viz.viz.colors import series_color, series_label
 
 KEY_COLUMNS = ("task", "metric", "relevance")
@@ -131,25 +132,6 @@ def retrieval_table_figure(df_baseline: pd.DataFrame, df_rebalanced: pd.DataFram
     fig.update_layout(title=title or f"Retrieval: {names[1]} vs {names[0]} (Δ = {names[1]} − {names[0]})",
                       template="plotly_white", height=120 + 26 * len(flat), margin=dict(l=10, r=10, t=60, b=10))
     return fig
-
-
-def mean_spread_table(df: pd.DataFrame, by: Sequence[str] = ("method", "level"), value: str = "value",
-                      decimals: int = 2) -> pd.DataFrame:
-    """Mean, sample standard deviation (ddof 1; NaN for a single row) and count of ``value`` per group ``by``,
-    plus a ``"mean ± std"`` text column; groups keep their order of first appearance."""
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
-    by = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in by + [value] if c not in df.columns]
-    if missing:
-        raise ValueError(f"df lacks column(s) {', '.join(missing)}; it has {', '.join(map(str, df.columns))}")
-    if not pd.api.types.is_numeric_dtype(df[value]):
-        raise ValueError(f"column {value!r} must be numeric")
-    out = df.groupby(by, sort=False, dropna=False)[value].agg(["mean", "std", "count"]).reset_index()
-    out = out.rename(columns={"count": "n"})
-    out["mean ± std"] = [f"{m:.{decimals}f}" if pd.isna(s) else f"{m:.{decimals}f} ± {s:.{decimals}f}"
-                         for m, s in zip(out["mean"], out["std"])]
-    return out
 
 
 def method_comparison_figure(df: pd.DataFrame, x: str = "condition", color: str = "method", facet: str = "column",
