@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) openclipart-data
 	$(BIN)/vlr-viz report --preset full
 
 # the tests run on every core (pytest-xdist), each test file on one worker so that its fixtures run once; the
@@ -41,12 +41,12 @@ scale: $(STAMP)
 		|| (echo "install Debian's dataset-fashion-mnist, or run: $(BIN)/python -m vlr_viz.experiments.fashion_mnist_scale --dataset fashion-mnist:DIR"; exit 1)
 	$(BIN)/python -m vlr_viz.experiments.fashion_mnist_scale --out reports/scale
 
-# OpenClipArt 0.18 drawings for --dataset openclipart (Debian's openclipart-png and openclipart-svg; installed here
-# when missing).
+# OpenClipArt 0.18 drawings for --dataset openclipart and notebook 01's side-by-side comparison in the full report
+# (Debian's openclipart-png and openclipart-svg; installed here when missing).
 openclipart-data:
 	test -d /usr/share/openclipart/png && test -d /usr/share/openclipart/svg \
 		|| apt-get install -y -qq openclipart-png openclipart-svg \
-		|| (echo "install Debian's openclipart-png and openclipart-svg, or use --dataset openclipart:PNG_ROOT:SVG_ROOT"; exit 1)
+		|| (echo "install Debian's openclipart-png and openclipart-svg, or use --dataset openclipart:PNG_ROOT:SVG_ROOT (the report without them: -p compare_datasets '[\"twemoji\"]')"; exit 1)
 
 clean-cache:
 	rm -rf data/cache
@@ -57,7 +57,7 @@ report-fast: $(STAMP)
 	$(BIN)/vlr-viz report --preset fast
 
 # the full report, then its PNGs copied over the committed figures/ (the README's); refused for any other preset
-figures: $(STAMP)
+figures: $(STAMP) openclipart-data
 	$(BIN)/vlr-viz report --preset full --update-figures
 
 # notebook 05's imbalance explorer as a web page (Voilà); prints its address, Ctrl-C stops it

@@ -58,7 +58,11 @@ def _rgb(colour, size=(3, 2)):
 @pytest.fixture
 def clipart(tmp_path):
     """The fixture drawings; returns the root holding ``png/`` and ``svg/``."""
-    r = tmp_path
+    return lay_out_clipart(tmp_path)
+
+
+def lay_out_clipart(r):
+    """Write the fixture drawings under ``r`` (``png/`` and ``svg/``, the packages' layout); returns ``r``."""
     _png(r, "animals/birds/acquila_01.png", _palette_with_transparency())
     _svg(r, "animals/birds/acquila_01.png", "Eagle in flight", "A brown eagle. It flies high.",
          ["", "bird", "hash", "animal_kingdom", "0x935a874", "bird"])

@@ -5,6 +5,8 @@ back, so a conclusion is drawn once, by `vlr_viz.stats`, and only displayed afte
   against the baseline (Δ, t-interval, Holm), its caption and the verdict sentences of `vlr_viz.stats`.
 * `CodesResult` (notebook 06): the compact-codes table, the comparison with FAISS OPQ per code length, whether each
   code improves with more bits, the dead codewords, and the verdict sentences.
+* `NaturalImbalanceResult` (notebook 01): each teacher's strength per category and caption-quality group, and the
+  teachers' kNN agreement, for several datasets side by side.
 
 Each is a frozen dataclass with ``to_record()`` (plain JSON tagged with its ``kind`` and ``version``, for
 `vlr_viz.notebook.recording.record`) and ``from_record()``, which refuses a record of another kind, another version
@@ -137,3 +139,35 @@ class CodesResult(_Record):
                    versus_opq=gains, monotone_in_bits={k: bool(v) for k, v in monotone.items()},
                    dead_codewords_percent={f"{s}_{b}": float(v) for (s, b), v in dead.items()},
                    sentences=opq_sentences(versus))
+
+
+@dataclass(frozen=True)
+class NaturalImbalanceResult(_Record):
+    """Each teacher's strength per category and caption-quality group, and the teachers' kNN agreement, of several
+    datasets side by side (notebook 01; `vlr_viz.experiments.natural_imbalance`).
+
+    ``rows``: ``[dataset, grouping, group, measure, value, n]`` lists (``value`` ``None`` where a group has no
+    query with a relevant item); ``sentences``: one reading per dataset (`imbalance_sentences`).
+    """
+
+    KIND: ClassVar[str] = "natural_imbalance"
+    VERSION: ClassVar[int] = 1
+    TYPES: ClassVar[dict[str, type]] = {"datasets": list, "rows": list, "sentences": list}
+    COLUMNS: ClassVar[tuple[str, ...]] = ("dataset", "grouping", "group", "measure", "value", "n")
+
+    datasets: list
+    rows: list
+    sentences: list
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame, sentences: list[str]) -> "NaturalImbalanceResult":
+        """From `natural_imbalance`'s frame and its sentences."""
+        rows = [[str(r.dataset), str(r.grouping), str(r.group), str(r.measure), _number(r.value), int(r.n)]
+                for r in table.itertuples(index=False)]
+        return cls(datasets=list(dict.fromkeys(table["dataset"].astype(str))), rows=rows, sentences=list(sentences))
+
+    def table(self) -> pd.DataFrame:
+        """The rows as `natural_imbalance` returns them (``None`` values as NaN)."""
+        frame = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
+        frame["value"] = frame["value"].astype(float)
+        return frame

@@ -73,6 +73,7 @@ def parameter_checks() -> dict[str, Check]:
         "dataset": Rule(_dataset, "a dataset spec: twemoji, FOLDER, karpathy:JSON:IMAGE_ROOT, "
                                   "coco:CAPTIONS_JSON:IMAGE_DIR, csv:FILE, wds:SHARD_PATTERN, features:DIR, "
                                   "fashion-mnist[:DIR], openclipart[:PNG_ROOT:SVG_ROOT]"),
+        "compare_datasets": ListOf(Rule(_dataset, "a dataset spec"), min_len=1, unique=True),
         "seed": FIELD_CHECKS["seed"],
         "seeds": ListOf(FIELD_CHECKS["seed"], min_len=1, unique=True),
         "epochs_stage1": FIELD_CHECKS["epochs_stage1"],

@@ -9,6 +9,7 @@ module                 builders
 ``imbalance``          `modality_strength_bars`, `imbalance_index_curve`, `modality_gap_bars`,
                        `lambda_severity_figure`
 ``gap``                `modality_gap_figure`, `alignment_uniformity_figure`
+``natural``            `natural_imbalance_figure`
 ``tables``             `retrieval_table`, `retrieval_table_figure`, `method_comparison_figure`,
                        `paired_difference_figure`
 ``thumbnails``         `png_data_uri`, `thumbnail_uris`
@@ -31,6 +32,7 @@ from .gap import alignment_uniformity_figure, modality_gap_figure
 from .geometry import common_space_figure, procrustes_align, project_2d, who_moved_most
 from .imbalance import (imbalance_index_curve, lambda_severity_figure, modality_gap_bars,
                         modality_strength_bars, strength_frame)
+from .natural import natural_imbalance_figure
 from .relations import category_order, relation_drift_heatmap, relation_heatmaps
 from .tables import method_comparison_figure, paired_difference_figure, retrieval_table, retrieval_table_figure
 from .thumbnails import png_data_uri, thumbnail_uris
@@ -39,7 +41,7 @@ __all__ = [
     "CATEGORY_PALETTE", "SERIES_COLORS", "alignment_uniformity_figure", "category_color", "category_order",
     "codes_vs_bits_figure", "codeword_usage", "codeword_usage_figure", "common_space_figure", "dead_codewords", "find_browser", "history_frame", "history_snapshots", "imbalance_index_curve",
     "lambda_severity_figure", "loss_curves", "method_comparison_figure", "modality_gap_bars",
-    "modality_gap_figure", "modality_strength_bars", "paired_difference_figure", "png_data_uri", "procrustes_align", "project_2d",
+    "modality_gap_figure", "modality_strength_bars", "natural_imbalance_figure", "paired_difference_figure", "png_data_uri", "procrustes_align", "project_2d",
     "relation_drift_curves", "relation_drift_heatmap", "relation_heatmaps", "retrieval_table",
     "retrieval_table_figure", "save_png", "series_color", "series_label", "snapshot_heatmaps", "strength_frame",
     "thumbnail_uris",
