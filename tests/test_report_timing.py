@@ -7,14 +7,14 @@ from types import SimpleNamespace
 import pytest
 
 from vlr_viz.report.plan import NotebookPlan
-from vlr_viz.report.timing import (TIMINGS_FILE, NotebookProgress, format_seconds, parameters_key, previous_seconds,
+from vlr_viz.report.timing import (TIMINGS_FILE, NotebookProgress, expected_seconds, format_seconds, parameters_key,
                                    read_timings, remaining_seconds, timing_table, write_timings)
 
 
-def _run(name, seconds, peak_pss=2**30, status="ok", parameters=None, peak_rss=None):
+def _run(name, seconds, peak_pss=2**30, status="ok", parameters=None, peak_rss=None, stored=(None, None)):
     return SimpleNamespace(name=name, seconds=seconds, peak_pss=peak_pss,
                            peak_rss=2 * peak_pss if peak_rss is None else peak_rss, status=status,
-                           parameters=parameters or {"seed": 0})
+                           parameters=parameters or {"seed": 0}, stored_before=stored[0], stored_after=stored[1])
 
 
 def test_remaining_seconds_by_hand():
@@ -37,12 +37,33 @@ def test_timings_are_kept_per_parameters_and_feed_the_next_eta(tmp_path):
     assert len(read_timings(tmp_path)) == 2
     plans = [NotebookPlan("01_a", None, {}, {"seed": 0}), NotebookPlan("02_b", None, {}, {"seed": 0}),
              NotebookPlan("01_a", None, {}, {"seed": 2})]
-    assert previous_seconds(plans[:2], read_timings(tmp_path)) == {"01_a": 12.35}  # failed runs give no ETA
-    assert previous_seconds(plans[2:], read_timings(tmp_path)) == {}
+    assert expected_seconds(plans[:2], read_timings(tmp_path)) == ({"01_a": 12.35}, "previous run")  # failed: none
+    assert expected_seconds(plans[2:], read_timings(tmp_path))[0] == {}
     (tmp_path / TIMINGS_FILE).write_text("{not json")
     assert read_timings(tmp_path) == {}  # an unreadable file only costs the ETA
     write_timings(tmp_path, first)
     assert json.loads((tmp_path / TIMINGS_FILE).read_text())["runs"]
+
+
+def test_a_warm_report_expects_the_warm_time_and_a_cold_time_is_named_an_upper_bound(tmp_path):
+    """A cold run (the store gained entries) followed by reports that find everything stored: the first of them
+    gets the cold time as an upper bound, later ones the warm time, and a cleared store the cold time again."""
+    plans = [NotebookPlan("04_r", None, {}, {"seed": 0})]
+    write_timings(tmp_path, [_run("04_r", 1500.0, stored=(10, 90))])  # cold: trained and stored 80 entries
+    assert expected_seconds(plans, read_timings(tmp_path), 90) == (
+        {"04_r": 1500.0}, "previous run, which computed what is stored now: at most this")
+    assert expected_seconds(plans, read_timings(tmp_path), 5) == ({"04_r": 1500.0}, "previous run")  # cleared
+    write_timings(tmp_path, [_run("04_r", 60.0, stored=(90, 90))])  # warm: read everything back
+    assert expected_seconds(plans, read_timings(tmp_path), 90) == ({"04_r": 60.0}, "previous run")
+    assert expected_seconds(plans, read_timings(tmp_path), 3)[0] == {"04_r": 60.0}  # last run's time, store gone
+    write_timings(tmp_path, [_run("04_r", 1400.0, stored=(3, 90))])  # cold again after the clear
+    entry = next(iter(read_timings(tmp_path).values()))
+    assert (entry["cold"], entry["warm"], entry["computed"]) == (1400.0, 60.0, True)
+    assert expected_seconds(plans, read_timings(tmp_path), 95) == ({"04_r": 60.0}, "previous run")
+    progress = NotebookProgress(["04_r"], {"04_r": 1500.0}, tick=10, file=io.StringIO(),
+                                source="previous run, which computed what is stored now: at most this")
+    assert progress.postfix() == "04_r · ETA 25:00 (previous run, which computed what is stored now: at most this)"
+    progress.close()
 
 
 def test_progress_bar_shows_the_eta_from_the_previous_run():

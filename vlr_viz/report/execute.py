@@ -19,6 +19,7 @@ from ..cache import atomic_write_bytes
 from ..notebook.recording import FIGURE_PNG_ENV, FIGURES_DIR_ENV, METRICS_PATH_ENV, NOTEBOOK_ENV, read_figures, read_metrics
 from ..resources import measure
 from .plan import NotebookPlan
+from .timing import stored_entries
 
 KERNEL_NAME = "vlr-viz-python"
 DEFAULT_CELL_TIMEOUT = 1800.0
@@ -52,6 +53,8 @@ class NotebookRun:
     seconds: float = 0.0
     peak_rss: int = 0
     peak_pss: int = 0
+    stored_before: int | None = None
+    stored_after: int | None = None
     status: str = "ok"
     error: str | None = None
 
@@ -169,6 +172,7 @@ def execute_notebook(plan: NotebookPlan, out_dir: Path, figures_dir: Path, kerne
         FIGURE_PNG_ENV: None if png is None else ("1" if png else "0"),
     }
     failure = None
+    run.stored_before = stored_entries()  # a run that adds entries computed its work: a cold time (timing.py)
     with measure(poll_seconds=MEMORY_POLL_SECONDS) as usage:
         try:
             with environment(**env):
@@ -182,6 +186,7 @@ def execute_notebook(plan: NotebookPlan, out_dir: Path, figures_dir: Path, kerne
         except Exception as err:  # kernel died, timeout, bad notebook: still name the notebook
             failure = err
     run.seconds, run.peak_rss, run.peak_pss = usage.seconds, usage.peak_rss, usage.peak_pss
+    run.stored_after = stored_entries()
     if running.exists():
         os.replace(running, executed)
     if executed.exists():

@@ -11,7 +11,7 @@ from .execute import DEFAULT_CELL_TIMEOUT, NotebookExecutionError, NotebookRun, 
 from .figures import report_figures_dir
 from .index import write_index
 from .plan import plan_report
-from .timing import (NotebookProgress, load_average, notebook_line, previous_seconds, read_timings,
+from .timing import (NotebookProgress, expected_seconds, load_average, notebook_line, read_timings, stored_entries,
                      write_timings)
 
 
@@ -61,7 +61,7 @@ def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_d
     figs = report_figures_dir(out, figures_dir, notebooks_dir)
     out.mkdir(parents=True, exist_ok=True)
     figs.mkdir(parents=True, exist_ok=True)
-    expected = previous_seconds(plans, read_timings(out))
+    expected, source = expected_seconds(plans, read_timings(out), stored_entries())
     runs: list[NotebookRun] = []
     load_before, start = load_average(), time.perf_counter()
 
@@ -72,7 +72,7 @@ def run_report(preset: str = "fast", params: dict[str, Any] | None = None, out_d
 
     with python_kernel(kernel_name) as kernel:
         progress = NotebookProgress([p.name for p in plans], expected, file=progress_file or sys.stderr,
-                                    jobs=min(jobs, len(plans)))
+                                    jobs=min(jobs, len(plans)), source=source)
         try:
             if jobs > 1 and len(plans) > 1:
                 runs += _side_by_side(plans, (out, figs, kernel, png, cell_timeout), jobs, progress, expected)

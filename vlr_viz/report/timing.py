@@ -1,9 +1,12 @@
 """Where a report's time goes: each notebook's wall time and peak memory, kept for the next run's ETA.
 
 ``<out>/timings.json`` keeps, per notebook and set of parameters, the last successful run's seconds and peak
-resident memory (bytes, the process tree: report, kernel and its children). A new report with the same
-parameters reads it for its ETA; `NotebookProgress` shows that ETA on a tqdm bar over notebooks (ticking while
-a notebook runs) and `timing_table` prints the summary.
+resident memory (bytes, the process tree: report, kernel and its children), and whether it computed what it needed
+(the store gained entries: a cold run) or read everything back (a warm run), with the seconds of the last run of
+each sort. A notebook runs many times faster warm than cold, so the next report's ETA is the last warm run's time
+when the store still holds at least what it held then, and otherwise the last run's, said to be an upper bound when
+that run computed what the store now holds (`expected_seconds`). `NotebookProgress` shows the ETA on a tqdm bar
+over notebooks (ticking while a notebook runs) and `timing_table` prints the summary.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..cache import atomic_write_bytes
+from ..store import entries
 
 TIMINGS_FILE = "timings.json"
 
@@ -41,27 +45,60 @@ def read_timings(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
         if isinstance(runs, dict) else {}
 
 
+def stored_entries() -> int | None:
+    """How many entries the store holds now (`vlr_viz.store.entries`, every kind); ``None`` when it cannot be
+    listed (an ETA is a convenience, never a reason to fail)."""
+    try:
+        return len(entries())
+    except (OSError, ValueError):
+        return None
+
+
 def write_timings(out_dir: str | os.PathLike, runs) -> Path:
-    """Add the successful ``runs`` (`NotebookRun`) to ``out_dir/timings.json``, replacing their keys."""
+    """Add the successful ``runs`` (`NotebookRun`) to ``out_dir/timings.json``, replacing their keys (the seconds of
+    the last cold and warm runs are carried over from the entry replaced)."""
     known = read_timings(out_dir)
     finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for r in runs:
-        if r.status == "ok":
-            known[parameters_key(r.name, r.parameters)] = {"seconds": round(r.seconds, 2), "peak_pss": r.peak_pss,
-                                                          "peak_rss": r.peak_rss, "finished": finished}
+        if r.status != "ok":
+            continue
+        key, seconds = parameters_key(r.name, r.parameters), round(r.seconds, 2)
+        before, after = getattr(r, "stored_before", None), getattr(r, "stored_after", None)
+        computed = None if before is None or after is None else after > before
+        old = known.get(key, {})
+        entry = {"seconds": seconds, "peak_pss": r.peak_pss, "peak_rss": r.peak_rss, "finished": finished}
+        if computed is not None:
+            entry.update(computed=computed, stored_after=after,
+                         cold=seconds if computed else old.get("cold"), warm=old.get("warm") if computed else seconds)
+        known[key] = {k: v for k, v in entry.items() if v is not None}
     path = Path(out_dir) / TIMINGS_FILE
     atomic_write_bytes(path, json.dumps({"runs": known}, indent=1, sort_keys=True).encode())
     return path
 
 
-def previous_seconds(plans, timings: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """``{notebook: seconds}`` of the previous run of each plan with the same parameters (absent: no such run)."""
-    out = {}
+def expected_seconds(plans, timings: dict[str, dict[str, Any]], stored_now: int | None = None
+                     ) -> tuple[dict[str, float], str]:
+    """``({notebook: seconds}, source)``: each plan's expected time from earlier runs with the same parameters
+    (absent: no such run), and how the ETA should name its source.
+
+    A run that read everything back (warm) is the estimate while the store holds at least the entries it held
+    after that run (``stored_now``); otherwise the last run's time. When that last run computed what the store
+    still holds, the next one reads it back and the ETA is an upper bound, and ``source`` says so. (Notebooks run
+    side by side, ``--jobs``, each count what the others store too, so a warm one can be taken for cold: its ETA
+    is then too long, never too short.)
+    """
+    out, bound = {}, False
     for p in plans:
         entry = timings.get(parameters_key(p.name, p.parameters))
-        if entry is not None:
+        if entry is None:
+            continue
+        kept = stored_now is not None and stored_now >= entry.get("stored_after", float("inf"))
+        if kept and isinstance(entry.get("warm"), (int, float)):
+            out[p.name] = float(entry["warm"])
+        else:
             out[p.name] = float(entry["seconds"])
-    return out
+            bound = bound or (kept and entry.get("computed") is True)
+    return out, ("previous run, which computed what is stored now: at most this" if bound else "previous run")
 
 
 def format_seconds(seconds: float) -> str:
@@ -98,10 +135,11 @@ class NotebookProgress:
     refreshed by a background thread every ``tick`` seconds (every second on a terminal, every 30 s in a log)."""
 
     def __init__(self, names: Sequence[str], expected: dict[str, float], tick: float | None = None,
-                 file=None, jobs: int = 1):
+                 file=None, jobs: int = 1, source: str = "previous run"):
         from tqdm.auto import tqdm
 
         self.names, self.expected, self.jobs = list(names), dict(expected), max(int(jobs), 1)
+        self.source = source
         self.file = file or sys.stderr
         self.tick = tick if tick is not None else (1.0 if getattr(self.file, "isatty", lambda: False)() else 30.0)
         self.current, self.started = 0, time.perf_counter()
@@ -119,10 +157,10 @@ class NotebookProgress:
         if self.jobs > 1:  # notebooks run side by side: the previous run's work left, shared by the jobs
             left = (sum(self.expected[n] for n in todo) / self.jobs if all(n in self.expected for n in todo)
                     else None)
-            running, source = f"{min(self.jobs, len(todo))} running", f"previous run, {self.jobs} at a time"
+            running, source = f"{min(self.jobs, len(todo))} running", f"{self.source}, {self.jobs} at a time"
         else:
             left = remaining_seconds(self.names, self.current, time.perf_counter() - self.started, self.expected)
-            running, source = todo[0], "previous run"
+            running, source = todo[0], self.source
         if left is None:
             return f"{running} · no ETA: no previous run with these parameters"
         return f"{running} · ETA {'about ' if self.jobs > 1 else ''}{format_seconds(left)} ({source})"
