@@ -99,6 +99,12 @@ def test_headlines_say_what_the_notebooks_concluded(report):
     for bits in (16, 32):
         beats = m06["versus_opq"][f"{bits}/beats_opq"]
         assert f"{bits} bits: DCMQ {'beats' if beats else 'does not beat'} FAISS OPQ" in findings[1 + (bits == 32)]
+    m01 = report.run("01_modal_imbalance").metrics["natural_imbalance"]  # the fast preset's one dataset
+    findings = _findings_under(index, "Natural imbalance of the datasets")
+    assert findings[1:] == m01["sentences"] and m01["datasets"] == ["twemoji"]
+    executed = nbformat.read(str(report.run("01_modal_imbalance").executed), as_version=4)
+    assert m01["sentences"][0] in "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
+                                          for o in c.outputs)
 
 
 def test_modal_imbalance_index_follows_its_formula_and_degradation_weakens(report):

@@ -7,9 +7,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from vlr_viz.report.headlines import codes_headline, imbalance_headline, rebalancing_headline, report_headlines
+from vlr_viz.report.headlines import (codes_headline, imbalance_headline, natural_imbalance_headline,
+                                      rebalancing_headline, report_headlines)
 from vlr_viz.report.index import write_index
-from vlr_viz.results import CodesResult, RebalancingResult, ResultRecordError
+from vlr_viz.results import CodesResult, NaturalImbalanceResult, RebalancingResult, ResultRecordError
 from vlr_viz.stats import paired_table
 from vlr_viz.experiments.dcmq import versus_opq
 
@@ -121,3 +122,23 @@ def test_index_opens_with_the_headlines_in_order(tmp_path):
     assert order == sorted(order)
     assert "3 notebook(s) in 9.0 s · peak memory 1.00 GB · load average 1.00 1.00 1.00 before" in page  # the PSS
     assert "<td>1.00 GB</td><td>3.00 GB</td></tr>" in page  # each notebook's PSS and summed RSS
+
+
+def test_the_natural_imbalance_headline_shows_each_datasets_caption_groups_and_the_notebooks_words():
+    rows = [("a", "category", "x", "image NDCG@10", 50.0, 9)]  # category rows are the figure's, not the headline's
+    rows += [("a", "caption quality", "all captions", m, v, n) for m, v, n in
+             (("image NDCG@10", 61.24, 9), ("text NDCG@10", 70.0, 12), ("kNN agreement", 33.3, 9))]
+    rows += [("b", "caption quality", g, m, v, 4) for g, vals in (("weak text", (10.0, None, 5.0)),
+                                                                 ("rich text", (40.0, 72.5, 20.0)))
+             for m, v in zip(("image NDCG@10", "text NDCG@10", "kNN agreement"), vals)]
+    table = pd.DataFrame(rows, columns=["dataset", "grouping", "group", "measure", "value", "n"])
+    result = NaturalImbalanceResult.from_table(table, ["a: said once.", "b: said twice."])
+    h = natural_imbalance_headline("01", {"natural_imbalance": result.to_record()})
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", h.table_html)
+    assert cells == ["a", "all captions", "9", "61.2", "70.0", "33.3",
+                     "b", "weak text", "4", "10.0", "–", "5.0", "b", "rich text", "4", "40.0", "72.5", "20.0"]
+    assert h.findings[1:] == ["a: said once.", "b: said twice."]
+    assert natural_imbalance_headline("01", {"x": 1}) is None
+    with pytest.raises(ResultRecordError):
+        natural_imbalance_headline("01", {"natural_imbalance": {**result.to_record(), "version": 99}})
+

@@ -6,6 +6,8 @@ Nothing here draws a conclusion: the verdicts are the ones the notebooks recorde
   test's outcome per cell and the notebook's verdict sentences;
 * values ``{"image_ndcg10", "text_ndcg10", "imbalance_index"}`` recorded as ``"<modality>_<kind>_<severity>"``
   (notebook 01): the teachers' imbalance index per degradation condition;
+* ``natural_imbalance`` (notebook 01): a `vlr_viz.results.NaturalImbalanceResult`, each dataset's teacher strengths
+  per caption-quality group and the teachers' kNN agreement, side by side, with the notebook's reading;
 * ``codes`` (notebook 06): a `vlr_viz.results.CodesResult`, DCMQ against FAISS PQ / OPQ, label-supervised codes
   and the float teacher, with the dead codewords of the learned codes and the verdict against OPQ.
 
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..code_methods import LABELS as CODE_LABELS, SUPERVISION_METHOD
-from ..results import CodesResult, RebalancingResult, ResultRecordError
+from ..results import CodesResult, NaturalImbalanceResult, RebalancingResult, ResultRecordError
 
 
 @dataclass
@@ -111,6 +113,29 @@ def imbalance_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
     return Headline("Modal imbalance of the teachers per condition", name, table, findings)
 
 
+def natural_imbalance_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
+    """Per dataset and caption-quality group: both teachers' category NDCG@10 and their kNN agreement, from notebook
+    01's `NaturalImbalanceResult`, with its sentences."""
+    if "natural_imbalance" not in metrics:
+        return None
+    result = NaturalImbalanceResult.from_record(metrics["natural_imbalance"])
+    table = result.table()
+    groups = table[table.grouping == "caption quality"]
+    wide = groups.pivot_table(index=["dataset", "group"], columns="measure", values="value", sort=False)
+    counts = groups[groups.measure == "kNN agreement"].set_index(["dataset", "group"])["n"]
+    rows = [[html.escape(str(d)), html.escape(str(g)), str(int(counts.get((d, g), 0))),
+             _fmt(_number(r.get("image NDCG@10")), 1), _fmt(_number(r.get("text NDCG@10")), 1),
+             _fmt(_number(r.get("kNN agreement")), 1)] for (d, g), r in wide.iterrows()]
+    if not rows:
+        return None
+    findings = ["Clean test splits, no simulated degradation: each frozen teacher's category NDCG@10 (a query's "
+                "near-duplicates left out) and the share of an image's 10 neighbours both teachers agree on.",
+                *result.sentences]
+    table_html = _table(["dataset", "captions", "images", "image NDCG@10", "text NDCG@10", "kNN agreement (%)"],
+                        rows)
+    return Headline("Natural imbalance of the datasets", name, table_html, findings)
+
+
 # ----------------------------------------------------------------------------------------------- codes
 
 def _method_and_bits(key: Any) -> tuple[str, int] | None:
@@ -156,11 +181,12 @@ def codes_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
     return Headline("Retrieval with compact codes: DCMQ against FAISS PQ / OPQ", name, table_html, findings)
 
 
-HEADLINE_BUILDERS = (rebalancing_headline, imbalance_headline, codes_headline)
+HEADLINE_BUILDERS = (rebalancing_headline, imbalance_headline, natural_imbalance_headline, codes_headline)
 
 
 def report_headlines(runs) -> list[Headline]:
-    """Every headline the runs' recorded numbers allow, rebalancing first, then imbalance, then codes."""
+    """Every headline the runs' recorded numbers allow, rebalancing first, then imbalance (simulated, then
+    natural), then codes."""
     found = []
     for build in HEADLINE_BUILDERS:
         for r in runs:
