@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from synthetic_features import synthetic, tiny
-from vlr_viz.train import checkpoint, fit
+from vlr_viz.train import RunSpan, checkpoint, fit
 from vlr_viz.train.threads import torch_threads
 
 
@@ -47,7 +47,7 @@ def main(run_dir: str, mode: str) -> None:
     folder = Path(run_dir) / "checkpoint"
     inject(mode, folder)
     with torch_threads(1):
-        fit(tiny(), synthetic(0), synthetic(1, n_img=24, extra=4), progress=False, checkpoint_dir=folder)
+        fit(tiny(), synthetic(0), synthetic(1, n_img=24, extra=4), progress=False, span=RunSpan(checkpoint_dir=folder))
 
 
 if __name__ == "__main__":

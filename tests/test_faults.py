@@ -35,7 +35,7 @@ from vlr_viz.imbalance import chance_ndcg
 from test_datasets import COLOURS, _folder, _png
 from vlr_viz.notebook.parameters import check_notebook_parameters, notebook_parameters, notebook_presets
 from vlr_viz.notebook.rules import parameter_checks
-from vlr_viz.train import fit, load_model
+from vlr_viz.train import RunSpan, fit, load_model
 from vlr_viz.train import run as run_module
 from vlr_viz.train.checkpoint import CheckpointRecoveredWarning, recover_checkpoint
 from vlr_viz.train.threads import torch_threads
@@ -157,7 +157,7 @@ def test_device_cuda_without_cuda_is_refused_before_any_work(tmp_path, capsys, m
     assert not out.exists()
     train, val = synthetic(0), synthetic(1, n_img=24, extra=4)
     with pytest.raises(ConfigError, match="device 'cuda' was asked for"):  # the library call says the same
-        fit(tiny(device="cuda"), train, val, progress=False, checkpoint_dir=tmp_path / "ck")
+        fit(tiny(device="cuda"), train, val, progress=False, span=RunSpan(checkpoint_dir=tmp_path / "ck"))
     assert not (tmp_path / "ck").exists()
 
 
@@ -225,7 +225,7 @@ def test_killed_mid_swap_then_resume_restores_the_newer_checkpoint(tmp_path, spl
     run_child(tmp_path, "mid-swap")
     assert not ck.exists() and leftovers(ck) == ["checkpoint.old", "checkpoint.tmp"]  # the half-swapped state
     with pytest.warns(CheckpointRecoveredWarning, match="restored the checkpoint of epoch 2 from checkpoint.tmp"):
-        resumed = fit(tiny(), *splits, progress=False, checkpoint_dir=ck, resume_from=ck)
+        resumed = fit(tiny(), *splits, progress=False, span=RunSpan(checkpoint_dir=ck, resume_from=ck))
     assert resumed.history.epochs[-1]["epoch"] == 3 and len(resumed.history.epochs) == 4
     assert states_equal(resumed.model.state_dict(), uninterrupted.model.state_dict())  # bit-identical
     assert resumed.history.steps == uninterrupted.history.steps
@@ -239,7 +239,7 @@ def test_killed_mid_write_then_resume_continues_from_the_last_complete_checkpoin
     assert leftovers(ck) == ["checkpoint.tmp"]  # the half-written new one
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing to repair: the partial write is simply dropped
-        resumed = fit(tiny(), *splits, progress=False, checkpoint_dir=ck, resume_from=ck)
+        resumed = fit(tiny(), *splits, progress=False, span=RunSpan(checkpoint_dir=ck, resume_from=ck))
     assert states_equal(resumed.model.state_dict(), uninterrupted.model.state_dict())
     assert leftovers(ck) == []
 
@@ -248,7 +248,7 @@ def test_killed_mid_write_then_resume_continues_from_the_last_complete_checkpoin
 def one_epoch_checkpoint(tmp_path_factory, splits):
     folder = tmp_path_factory.mktemp("ck") / "checkpoint"
     with torch_threads(1):
-        fit(tiny(), *splits, progress=False, checkpoint_dir=folder, until_epoch=1)
+        fit(tiny(), *splits, progress=False, span=RunSpan(checkpoint_dir=folder, until_epoch=1))
     return folder
 
 
@@ -274,7 +274,7 @@ def test_half_swapped_folder_with_nothing_usable_is_refused_and_kept(tmp_path, o
     (tmp_path / "checkpoint.old" / "model.safetensors").write_bytes(b"\0" * 10)
     with pytest.raises(CheckpointError, match=r"checkpoint .* is missing after an interrupted save.*"
                                               r"model.safetensors is truncated.*nothing was deleted"):
-        fit(tiny(), *splits, progress=False, checkpoint_dir=ck, resume_from=ck)
+        fit(tiny(), *splits, progress=False, span=RunSpan(checkpoint_dir=ck, resume_from=ck))
     assert not ck.exists() and leftovers(ck) == ["checkpoint.old", "checkpoint.tmp"]
 
 
@@ -313,7 +313,7 @@ def test_damaged_checkpoint_file_is_named_on_resume(tmp_path, one_epoch_checkpoi
     damage(ck)
     before = sorted((p.name, p.stat().st_size) for p in ck.iterdir())
     with pytest.raises(CheckpointError, match=named):
-        fit(tiny(), *splits, progress=False, checkpoint_dir=ck, resume_from=ck)
+        fit(tiny(), *splits, progress=False, span=RunSpan(checkpoint_dir=ck, resume_from=ck))
     assert sorted((p.name, p.stat().st_size) for p in ck.iterdir()) == before  # nothing overwritten
     assert leftovers(ck) == []
     if "optimizer" not in named:  # loading the model for inference names the file too

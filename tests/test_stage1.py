@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from synthetic_features import synthetic, tiny
-from vlr_viz.train import fit
+from vlr_viz.train import RunSpan, fit
 from vlr_viz.train.stage1 import stage1_signature
 
 RECIPES = {
@@ -48,7 +48,8 @@ def recorded(splits):
     """The stage 1 of a baseline run (two epochs, snapshots after each)."""
     train, val = splits
     out = []
-    fit(tiny(epochs_stage1=2, epochs_stage2=2, **RECIPES["baseline"]), train, val, progress=False, record_stage1=out)
+    fit(tiny(epochs_stage1=2, epochs_stage2=2, **RECIPES["baseline"]), train, val, progress=False,
+        span=RunSpan(record_stage1=out))
     assert len(out) == 1 and out[0].step == 2 * (train.n_captions // 16)
     return out[0]
 
@@ -59,7 +60,7 @@ def test_a_run_continued_from_a_shared_stage1_equals_the_run_trained_whole(recip
     config = tiny(epochs_stage1=2, epochs_stage2=2, **RECIPES[recipe])
     assert stage1_signature(config) == recorded.signature
     whole = fit(config, train, val, progress=False)
-    continued = fit(config, train, val, progress=False, stage1=recorded)
+    continued = fit(config, train, val, progress=False, span=RunSpan(stage1=recorded))
     _assert_same_run(continued, whole)
 
 
@@ -68,11 +69,12 @@ def test_a_selected_stage1_epoch_keeps_the_runs_own_lambda_and_tau2(splits):
     weights come from the shared stage 1, its λ (the teachers' reliability) and τ2 from the run's own config."""
     train, val = splits
     shared = []
-    fit(tiny(epochs_stage1=8, epochs_stage2=1, method="baseline"), train, val, progress=False, record_stage1=shared)
+    fit(tiny(epochs_stage1=8, epochs_stage2=1, method="baseline"), train, val, progress=False,
+        span=RunSpan(record_stage1=shared))
     config = tiny(epochs_stage1=8, epochs_stage2=1, method="sad", distance="kl", tau2=0.001,
                   weights={"kd_loss": 100.0}, lambda_mode="reliability")
     whole = fit(config, train, val, progress=False)
-    continued = fit(config, train, val, progress=False, stage1=shared[0])
+    continued = fit(config, train, val, progress=False, span=RunSpan(stage1=shared[0]))
     assert whole.best_epoch == 8
     _assert_same_run(continued, whole)
     scalars = continued.model.scalars()
@@ -83,10 +85,11 @@ def test_a_selected_stage1_epoch_keeps_the_runs_own_lambda_and_tau2(splits):
 def test_a_stage1_of_other_settings_is_refused_by_name(splits, recorded):
     train, val = splits
     with pytest.raises(ValueError, match=r"\['lr'\] differ"):
-        fit(tiny(epochs_stage1=2, epochs_stage2=2, lr=1e-2), train, val, progress=False, stage1=recorded)
+        fit(tiny(epochs_stage1=2, epochs_stage2=2, lr=1e-2), train, val, progress=False, span=RunSpan(stage1=recorded))
     with pytest.raises(ValueError, match="no stage 2"):
-        fit(tiny(epochs_stage1=2, epochs_stage2=0), train, val, progress=False, stage1=recorded)
+        fit(tiny(epochs_stage1=2, epochs_stage2=0), train, val, progress=False, span=RunSpan(stage1=recorded))
     with pytest.raises(ValueError, match="trained on other features"):
-        fit(tiny(epochs_stage1=2, epochs_stage2=2), synthetic(2, n_img=40), val, progress=False, stage1=recorded)
+        fit(tiny(epochs_stage1=2, epochs_stage2=2), synthetic(2, n_img=40), val, progress=False,
+            span=RunSpan(stage1=recorded))
     with pytest.raises(ValueError, match="either stage1 or resume_from"):
-        fit(tiny(epochs_stage1=2, epochs_stage2=2), train, val, progress=False, stage1=recorded, resume_from="x")
+        RunSpan(stage1=recorded, resume_from="x")

@@ -13,7 +13,7 @@ import vlr_viz.train.trainer as trainer
 from synthetic_features import synthetic, tiny
 from test_stage1 import RECIPES, _assert_same_run
 from vlr_viz.processes import SpawnPool
-from vlr_viz.train import fit
+from vlr_viz.train import RunSpan, fit
 from vlr_viz.train.parallel import _record_stage1
 from vlr_viz.train.stage1_store import Stage1Store, stage1_from_files, stage1_to_files
 from vlr_viz.train.store import RunStore, StoredRunWarning
@@ -56,7 +56,7 @@ def _recorded_stage1(splits, epochs_stage1: int, snapshot_every: int):
     train, val, _ = splits
     recorded = []
     fit(tiny(epochs_stage1=epochs_stage1, epochs_stage2=1, snapshot_every=snapshot_every, method="baseline"), train,
-        val, progress=False, record_stage1=recorded)
+        val, progress=False, span=RunSpan(record_stage1=recorded))
     return recorded[0]
 
 

@@ -399,10 +399,10 @@ def test_an_intact_faiss_entry_reads_back_without_training(kind, vectors, tmp_pa
 
 @pytest.fixture(scope="module")
 def checkpoint(splits, tmp_path_factory):
-    from vlr_viz.train import fit
+    from vlr_viz.train import RunSpan, fit
 
     folder = tmp_path_factory.mktemp("ck") / "checkpoint"
-    fit(tiny(), *splits, checkpoint_dir=folder, until_epoch=1)
+    fit(tiny(), *splits, span=RunSpan(checkpoint_dir=folder, until_epoch=1))
     return folder
 
 
@@ -424,11 +424,11 @@ def _legacy(checkpoint: Path, run_dir: Path, **changes) -> Path:
 def test_a_legacy_checkpoint_with_a_field_of_the_wrong_type_is_refused_naming_it(field, value, splits, checkpoint,
                                                                                  tmp_path):
     from vlr_viz.errors import CheckpointError
-    from vlr_viz.train import fit
+    from vlr_viz.train import RunSpan, fit
 
     ck = _legacy(checkpoint, tmp_path, **{field: value})
     with pytest.raises(CheckpointError, match=rf"checkpoint file {ck / 'trainer_state.json'} is corrupt: {field} is"):
-        fit(tiny(), *splits, checkpoint_dir=ck, resume_from=ck)
+        fit(tiny(), *splits, span=RunSpan(checkpoint_dir=ck, resume_from=ck))
 
 
 def test_resuming_a_legacy_checkpoint_with_a_fractional_epoch_names_file_and_field(checkpoint, tmp_path, capsys):
@@ -440,10 +440,10 @@ def test_resuming_a_legacy_checkpoint_with_a_fractional_epoch_names_file_and_fie
 
 
 def test_a_legacy_checkpoint_with_whole_numbers_still_resumes(splits, checkpoint, tmp_path):
-    from vlr_viz.train import fit
+    from vlr_viz.train import RunSpan, fit
 
     ck = _legacy(checkpoint, tmp_path)
-    resumed = fit(tiny(), *splits, checkpoint_dir=ck, resume_from=ck)
+    resumed = fit(tiny(), *splits, span=RunSpan(checkpoint_dir=ck, resume_from=ck))
     assert resumed.last_epoch == tiny().epochs
 
 

@@ -1,4 +1,6 @@
 """`fit` on a small synthetic split: stages, weights, schedule, selection, history, determinism, resume, NaN stop."""
+import dataclasses
+import inspect
 import json
 import math
 
@@ -8,7 +10,7 @@ import torch
 
 from vlr_viz.imbalance import modality_gap
 from vlr_viz.models.fusion import reliability_lambda
-from vlr_viz.train import History, NonFiniteLossError, PairFeatures, fit, load_model
+from vlr_viz.train import History, NonFiniteLossError, PairFeatures, RunSpan, fit, load_model
 from vlr_viz.train.model import encode
 from vlr_viz.train.trainer import validate
 
@@ -86,10 +88,11 @@ def test_deterministic_for_a_seed(data):
 def test_resume_reaches_the_same_result(data, tmp_path):
     train, val = data
     cfg = tiny(epochs_stage1=1, epochs_stage2=2)
-    full = fit(cfg, train, val, progress=False, checkpoint_dir=tmp_path / "full")
-    part = fit(cfg, train, val, progress=False, checkpoint_dir=tmp_path / "split", until_epoch=2)
+    full = fit(cfg, train, val, progress=False, span=RunSpan(checkpoint_dir=tmp_path / "full"))
+    part = fit(cfg, train, val, progress=False, span=RunSpan(checkpoint_dir=tmp_path / "split", until_epoch=2))
     assert part.last_epoch == 2
-    rest = fit(cfg, train, val, progress=False, checkpoint_dir=tmp_path / "split", resume_from=tmp_path / "split")
+    rest = fit(cfg, train, val, progress=False,
+               span=RunSpan(checkpoint_dir=tmp_path / "split", resume_from=tmp_path / "split"))
     assert rest.best_epoch == full.best_epoch and rest.last_epoch == 3
     assert states_equal(rest.model.state_dict(), full.model.state_dict())
     assert rest.history.steps == full.history.steps
@@ -97,15 +100,15 @@ def test_resume_reaches_the_same_result(data, tmp_path):
     ref = load_model(tmp_path / "full", which="last")
     assert states_equal(last.state_dict(), ref.state_dict())
     with pytest.raises(ValueError, match="config differs in .*lr"):
-        fit(tiny(lr=1e-2), train, val, progress=False, resume_from=tmp_path / "split")
+        fit(tiny(lr=1e-2), train, val, progress=False, span=RunSpan(resume_from=tmp_path / "split"))
 
 
 def test_feature_dims_must_match_checkpoint(data, tmp_path):
     train, val = data
-    fit(tiny(epochs_stage2=0), train, val, progress=False, checkpoint_dir=tmp_path / "ck")
+    fit(tiny(epochs_stage2=0), train, val, progress=False, span=RunSpan(checkpoint_dir=tmp_path / "ck"))
     other_train, other_val = synthetic(0, di=10), synthetic(1, n_img=24, extra=4, di=10)
     with pytest.raises(ValueError, match=r"feature dimensions do not match.*image: checkpoint has \[12\], data has \[10\]"):
-        fit(tiny(epochs_stage2=0), other_train, other_val, progress=False, resume_from=tmp_path / "ck")
+        fit(tiny(epochs_stage2=0), other_train, other_val, progress=False, span=RunSpan(resume_from=tmp_path / "ck"))
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
@@ -120,7 +123,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(losses, "structure_loss", broken)
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step \d+: kd_t_loss=nan.*epoch 1 .* is kept"):
-        fit(tiny(), train, val, progress=False, checkpoint_dir=tmp_path / "ck")
+        fit(tiny(), train, val, progress=False, span=RunSpan(checkpoint_dir=tmp_path / "ck"))
     state = json.loads((tmp_path / "ck" / "trainer_state.json").read_text())
     assert state["epoch"] == 1
     assert np.isfinite(History.load(tmp_path / "ck").step_frame()["loss"]).all()
@@ -240,3 +243,26 @@ def test_bf16_precision_multiplies_in_bfloat16_and_keeps_float32_state():
     assert run_key(cfg, train, val) == content_hash("run", before, fingerprint(train), fingerprint(val), None, None,
                                                     None, TRAINING_CODE_VERSION)
     assert run_key(tiny(method="baseline", precision="bf16"), train, val) != run_key(cfg, train, val)
+
+
+def test_fit_takes_at_most_four_keyword_arguments_besides_config_and_splits():
+    """Where a run starts, stops and what it leaves behind travel as one `RunSpan` (issue 25: at most four)."""
+    parameters = inspect.signature(fit).parameters.values()
+    assert [p.name for p in parameters if p.kind is not inspect.Parameter.KEYWORD_ONLY] == ["config", "train", "val"]
+    assert len([p for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]) <= 4
+
+
+@pytest.mark.parametrize("name", ["checkpoint_dir", "resume_from", "until_epoch", "stage1", "record_stage1"])
+def test_fit_refuses_the_span_arguments_by_their_old_names(name):
+    train = synthetic(0)
+    with pytest.raises(TypeError, match=name):
+        fit(tiny(), train, train, progress=False, **{name: None})
+
+
+def test_a_span_is_frozen_and_checked_when_built():
+    with pytest.raises(ValueError, match="either stage1 or resume_from"):
+        RunSpan(stage1=object(), resume_from="x")
+    with pytest.raises(ValueError, match="record_stage1 must be a list"):
+        RunSpan(record_stage1=())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RunSpan().until_epoch = 2

@@ -7,7 +7,7 @@ from vlr_viz.losses import matching_loss, structure_loss
 from vlr_viz.models.fusion import LogitScale
 from vlr_viz.models.open_clip_student import (OPENAI_MEAN, OPENAI_STD, OpenCLIPStudent, preprocess_images,
                                               tiny_model_config)
-from vlr_viz.train import PairFeatures, TrainConfig, fit, load_model
+from vlr_viz.train import PairFeatures, RunSpan, TrainConfig, fit, load_model
 
 CAPTIONS = ["red apple", "green apple", "grinning face", "crying face", "dog", "cat face", "flag of france",
             "flag of japan", "rocket", "airplane", "soccer ball", "basketball"]
@@ -80,7 +80,7 @@ def test_fit_with_open_clip_encoder_and_reload(toy, tmp_path):
     feats = PairFeatures(pixels, tokens, np.arange(len(CAPTIONS)), teacher_image=a, teacher_text=b)
     cfg = TrainConfig(method="sad", epochs_stage1=1, epochs_stage2=2, batch_size=6, embed_dim=32, lr=1e-3,
                       n_probe=6, device="cpu")
-    res = fit(cfg, feats, feats, progress=False, encoder=student, checkpoint_dir=tmp_path / "ck")
+    res = fit(cfg, feats, feats, progress=False, encoder=student, span=RunSpan(checkpoint_dir=tmp_path / "ck"))
     steps = res.history.step_frame()
     assert steps[steps.stage == 2]["kd_loss"].notna().all()
     assert res.history.meta["dims"]["image"] == [3, 32, 32]

@@ -18,5 +18,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "model": ["RetrievalModel", "encode"],
     "recipes": ["RECIPES", "recipe_config", "recipe_names"],
     "run": ["run_training"],
+    "span": ["RunSpan"],
     "trainer": ["NonFiniteLossError", "TrainResult", "fit"],
 })

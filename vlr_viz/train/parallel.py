@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from ..methods import get_method, load_plugins, loaded_plugins
 from ..processes import SpawnPool
 from .config import TrainConfig
+from .span import RunSpan
 from .stage1 import stage1_groups
 from .stage1_store import Stage1Store, fit_through_stage1_store
 from .store import RunStore
@@ -70,7 +71,7 @@ def _train_one(key: str, config: dict, summary: dict, stage1=None, stage1_key: s
     config, store = TrainConfig.from_dict(config), RunStore(Path(_WORKER["store_root"]))
     train, val, evaluate = _WORKER["train"], _WORKER["val"], _WORKER["evaluate"]
     if stage1 is not None:
-        result = fit(config, train, val, progress=False, stage1=stage1)
+        result = fit(config, train, val, progress=False, span=RunSpan(stage1=stage1))
     else:
         result = fit_through_stage1_store(config, train, val, Stage1Store(store), key=stage1_key,
                                           reuse=reuse_stage1, progress=False)
@@ -88,8 +89,8 @@ def _record_stage1(config: dict, stage1_key: str):
     from .trainer import fit
 
     config, recorded = TrainConfig.from_dict(config), []
-    fit(config, _WORKER["train"], _WORKER["val"], progress=False, until_epoch=config.epochs_stage1,
-        record_stage1=recorded)
+    fit(config, _WORKER["train"], _WORKER["val"], progress=False,
+        span=RunSpan(until_epoch=config.epochs_stage1, record_stage1=recorded))
     Stage1Store(RunStore(Path(_WORKER["store_root"]))).put(stage1_key, recorded[0])
     return recorded[0]
 

@@ -26,6 +26,7 @@ from .checkpoint import recover_checkpoint, require_files
 from .config import TrainConfig
 from .data import PairFeatures
 from .model import encode, model_from_state
+from .span import RunSpan
 from .store import RunStore, run_key
 from .trainer import TrainResult, fit
 
@@ -112,8 +113,8 @@ def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model
                              s["best_epoch"], s["best_metrics"], s["last_epoch"], s["seconds"], s["lambda_info"])
         img, txt = stored.img_emb, stored.txt_emb
     else:
-        result = fit(config, feats["train"], feats["val"], progress=progress, checkpoint_dir=ckpt,
-                     resume_from=resume_from)
+        result = fit(config, feats["train"], feats["val"], progress=progress,
+                     span=RunSpan(checkpoint_dir=ckpt, resume_from=resume_from))
         img, txt = encode(result.model, test.image, test.text)
         if runs is not None:
             runs.put(key, config, result.model.state_dict(), result.history, img_emb=img, txt_emb=txt,

@@ -4,9 +4,9 @@ Runs whose configs differ only in what stage 2 reads (`STAGE2_FIELDS`: the metho
 settings, λ and τ2) train exactly the same stage 1: the same initial weights (the seed draws them in the same
 order), the same batches, dropout masks, learning rates and matching loss. A `Stage1` keeps what such a run holds
 at the end of stage 1, and `vlr_viz.train.trainer.fit` continues any run of the same `stage1_signature` from it
-(``fit(config, ..., stage1=...)``). The fused-teacher scalars λ and τ2 are constants in stage 1 (nothing gives
-them a gradient), so the history of each run is rebuilt with its own: its step and epoch rows, and its relation
-snapshots, recomputed from the weights kept at each snapshot epoch. A test checks every recipe continued this way
+(``fit(config, ..., span=RunSpan(stage1=...))``). The fused-teacher scalars λ and τ2 are constants in stage 1
+(nothing gives them a gradient), so the history of each run is rebuilt with its own: its step and epoch rows, and
+its relation snapshots, recomputed from the weights kept at each snapshot epoch. A test checks every recipe continued this way
 against the same run trained whole, bit for bit.
 
 Notebook 04 compares five recipes on the same seeds and conditions: sharing stage 1 saves four of every five
@@ -66,14 +66,12 @@ class Stage1:
     epochs: list = field(default_factory=list)
     data: tuple = ()
 
-    def check(self, config: TrainConfig, train, val, resume_from=None) -> None:
+    def check(self, config: TrainConfig, train, val) -> None:
         """ValueError unless ``config`` can continue from this stage 1 on ``train`` / ``val`` (the same sizes and
         dims as the features it was trained on: the caller passes the same features)."""
         if self.data and self.data != _data_shape(train, val):
             raise ValueError(f"this stage 1 was trained on other features ({self.data} against "
                              f"{_data_shape(train, val)}: captions of train and val, dims)")
-        if resume_from is not None:
-            raise ValueError("pass either stage1 or resume_from, not both")
         if not shares_stage1(config):
             raise ValueError(f"{config!r} has no stage 2 to continue from a stage 1")
         if stage1_signature(config) != self.signature:

@@ -32,6 +32,7 @@ from safetensors.torch import load, save
 
 from ..cache import content_hash
 from .config import TrainConfig
+from .span import RunSpan
 from .stage1 import Stage1, shares_stage1, stage1_groups, stage1_signature
 from .store import TRAINING_CODE_VERSION, RunStore, fingerprint
 
@@ -200,10 +201,10 @@ def fit_through_stage1_store(config: TrainConfig, train, val, stage1_store: Stag
     key = key or stage1_store.keys([config], train, val)[0]
     stage1 = stage1_store.get(key) if reuse else None
     if stage1 is not None:
-        result = fit(config, train, val, stage1=stage1, **fit_kwargs)
+        result = fit(config, train, val, span=RunSpan(stage1=stage1), **fit_kwargs)
     else:
         recorded: list[Stage1] = []
-        result = fit(config, train, val, record_stage1=recorded, **fit_kwargs)
+        result = fit(config, train, val, span=RunSpan(record_stage1=recorded), **fit_kwargs)
         stage1 = recorded[0] if recorded else None
         if stage1 is not None:
             stage1_store.put(key, stage1)
@@ -232,7 +233,7 @@ def fit_sharing_stage1(configs, train, val, *, probe=None, progress: bool = Fals
                                                       used=used, probe=probe, progress=progress)
         else:
             results[first] = fit(configs[first], train, val, probe=probe, progress=progress,
-                                 record_stage1=used if len(group) > 1 else None)
+                                 span=RunSpan(record_stage1=used if len(group) > 1 else None))
         for i in group[1:]:
-            results[i] = fit(configs[i], train, val, probe=probe, progress=progress, stage1=used[0])
+            results[i] = fit(configs[i], train, val, probe=probe, progress=progress, span=RunSpan(stage1=used[0]))
     return results

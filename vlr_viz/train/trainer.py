@@ -25,6 +25,8 @@ from .device import resolve_device
 from .history import History
 from .epoch_records import epoch_row, initial_epoch_row, relation_snapshot, rng_states, snapshot_due, step_rows
 from .model import RetrievalModel, build_mlp_encoder, encode
+from .span import RunSpan
+from .stage1 import Stage1Recorder
 
 LOWER_IS_BETTER = ("medr", "meanr")
 
@@ -145,8 +147,7 @@ def _resolve_probe(probe, val: PairFeatures, config: TrainConfig) -> np.ndarray:
 
 
 def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=None, progress: bool = True,
-        encoder: torch.nn.Module | None = None, checkpoint_dir=None, resume_from=None,
-        until_epoch: int | None = None, stage1=None, record_stage1: list | None = None) -> TrainResult:
+        encoder: torch.nn.Module | None = None, span: RunSpan | None = None) -> TrainResult:
     """Train one student; returns the model of the best validation epoch and the full `History`.
 
     Args:
@@ -157,13 +158,9 @@ def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=No
         progress: show a progress bar (rank 0).
         encoder: a student encoder to use instead of the MLP towers (``encode_image``, ``encode_text`` and
             ``forward(image, text) -> (v, t)``), e.g. `vlr_viz.models.open_clip_student.OpenCLIPStudent`.
-        checkpoint_dir: write a checkpoint there after every epoch (the last good one survives a crash).
-        resume_from: a checkpoint folder of the same config and data to continue from.
-        until_epoch: stop after this epoch (a later call with ``resume_from`` finishes the run identically).
-        stage1: a `vlr_viz.train.stage1.Stage1` of a run with the same `stage1_signature`: start from the end of
-            its stage 1 instead of training it again (the same numbers as training it: stage 1 is matching only).
-        record_stage1: a list that receives the `~vlr_viz.train.stage1.Stage1` of this run at the end of stage 1
-            (of a run trained from its first epoch).
+        span: where the run starts (its first epoch, a checkpoint or a shared stage 1), where it stops and what it
+            leaves behind (checkpoints, its stage 1): a `RunSpan`; ``None`` trains the whole run and keeps only the
+            result.
 
     Raises:
         NonFiniteLossError: a term became NaN/inf (named in the message); the checkpoint folder keeps the
@@ -173,16 +170,17 @@ def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=No
     generator seeded once per run (the caller's RNG state is restored afterwards).
     """
     t_start = time.perf_counter()
+    span = span or RunSpan()
     world = dist_utils.world_size()
     if config.batch_size > train.n_captions:
         raise ValueError(f"batch_size {config.batch_size} is larger than the training split "
                          f"({train.n_captions} captions)")
     if config.batch_size % world:
         raise ValueError(f"batch_size {config.batch_size} must divide by the number of processes ({world})")
-    if until_epoch is not None and not 1 <= until_epoch <= config.epochs:
-        raise ValueError(f"until_epoch must lie in [1, {config.epochs}], got {until_epoch}")
-    if stage1 is not None:
-        stage1.check(config, train, val, resume_from)
+    if span.until_epoch is not None and not 1 <= span.until_epoch <= config.epochs:
+        raise ValueError(f"until_epoch must lie in [1, {config.epochs}], got {span.until_epoch}")
+    if span.stage1 is not None:
+        span.stage1.check(config, train, val)
     if val.n_captions < 2:
         raise ValueError("the validation split needs at least 2 captions")
     device = resolve_device(config.device)
@@ -198,8 +196,7 @@ def fit(config: TrainConfig, train: PairFeatures, val: PairFeatures, *, probe=No
     probe_idx = _resolve_probe(probe, val, config)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)
-        return _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resume_from,
-                    until_epoch or config.epochs, device, dims, t_start, stage1, record_stage1)
+        return _fit(config, train, val, probe_idx, progress, encoder, span, device, dims, t_start)
 
 
 def _to_device(data: PairFeatures, device: torch.device) -> PairFeatures:
@@ -240,8 +237,10 @@ def _train_epoch(model, opt, data: PairFeatures, config: TrainConfig, epoch: int
     return infos, keys, torch.stack(values).cpu().numpy(), step  # one device sync per epoch
 
 
-def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resume_from, until_epoch, device, dims,
-         t_start, stage1=None, record_stage1=None) -> TrainResult:
+def _fit(config, train, val, probe_idx, progress, encoder, span: RunSpan, device, dims, t_start) -> TrainResult:
+    checkpoint_dir, resume_from, stage1, record_stage1 = (span.checkpoint_dir, span.resume_from, span.stage1,
+                                                          span.record_stage1)
+    until_epoch = span.until_epoch or config.epochs
     lam0, lambda_info = get_method(config.method).initial_lambda(config, train)
     if encoder is None:
         encoder = build_mlp_encoder(config, dims["image"][0], dims["text"][0])
@@ -262,8 +261,6 @@ def _fit(config, train, val, probe_idx, progress, encoder, checkpoint_dir, resum
     start_epoch, step = 1, 0
     recorder = None
     if record_stage1 is not None and stage1 is None and resume_from is None and config.epochs_stage1 >= 1:
-        from .stage1 import Stage1Recorder
-
         recorder = Stage1Recorder(config, train, val)
     if stage1 is not None:
         start_epoch, step, best = stage1.apply(model, opt, history, config, val_dev, probe_idx)
