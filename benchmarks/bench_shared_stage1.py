@@ -3,10 +3,10 @@
 Real data: the cached Twemoji teacher features (extracted on first use), notebook 04's schedule (5 + 10 epochs) and
 recipes (baseline, sad, sad-kl, sad-kl-reliability, covlr). Every run trains (no run store is asked). Prints the
 seconds of the runs trained whole one after the other, the same runs sharing their stage 1
-(`vlr_viz.train.stage1_store.fit_sharing_stage1`), the same on ``--workers`` processes (`vlr_viz.train.parallel`, a
+(`vlr_viz.runner.stage1_sharing.fit_sharing_stage1`), the same on ``--workers`` processes (`vlr_viz.runner.parallel`, a
 fresh temporary store), and whether all three gave bit-identical weights. Then a stage-2 setting changed after a run
 (`sad-kl` with twice its structure weight): the run trained whole, against the run continued from the stage 1 the
-first run left in the store (`vlr_viz.train.stage1_store`), and whether they are bit-identical.
+first run left in the store (`vlr_viz.store.stage1`), and whether they are bit-identical.
 
     python benchmarks/bench_shared_stage1.py [--threads 1] [--seeds 1] [--workers N]
 """
@@ -21,10 +21,10 @@ import torch
 
 from vlr_viz.experiments.study import prepare_splits
 from vlr_viz.train import fit, recipe_config
-from vlr_viz.train.parallel import default_workers
-from vlr_viz.train.stage1_store import fit_sharing_stage1
-from vlr_viz.train.store import RunStore
-from vlr_viz.train.stored_fit import fit_batched_stored, fit_stored
+from vlr_viz.runner.parallel import default_workers
+from vlr_viz.runner.stage1_sharing import fit_sharing_stage1
+from vlr_viz.store.runs import RunStore
+from vlr_viz.runner.stored_fit import fit_batched_stored, fit_stored
 from vlr_viz.train.threads import torch_threads
 
 RECIPES = ("baseline", "sad", "sad-kl", "sad-kl-reliability", "covlr")

@@ -3,8 +3,8 @@
 Real data: the cached Twemoji teacher features (extracted on first use). Every run trains (the run store is not
 asked, or a fresh temporary one). Prints, per recipe, the median seconds of one run trained alone, then the seconds
 of ``--seeds`` runs trained one by one, the same runs trained as one batched model
-(`vlr_viz.train.multi_seed.fit_seeds` with ``together=True``) and the same runs trained by ``--workers``
-processes (`vlr_viz.train.parallel`, what notebooks and the report use on a CPU), its wall time per run and its
+(`vlr_viz.runner.multi_seed.fit_seeds` with ``together=True``) and the same runs trained by ``--workers``
+processes (`vlr_viz.runner.parallel`, what notebooks and the report use on a CPU), its wall time per run and its
 speed-up over the runs one by one, and whether all three gave the same selected epochs. Goal: one run <= 3 s.
 
     python benchmarks/bench_train_runs.py [--threads 1] [--recipes baseline sad sad-kl covlr] [--seeds 5]
@@ -33,10 +33,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vlr_viz.experiments.study import prepare_splits
 from vlr_viz.train import fit, recipe_config
-from vlr_viz.train.multi_seed import fit_seeds
-from vlr_viz.train.parallel import default_workers
-from vlr_viz.train.store import RunStore
-from vlr_viz.train.stored_fit import fit_batched_stored
+from vlr_viz.runner.multi_seed import fit_seeds
+from vlr_viz.runner.parallel import default_workers
+from vlr_viz.store.runs import RunStore
+from vlr_viz.runner.stored_fit import fit_batched_stored
 from vlr_viz.train.threads import torch_threads
 
 

@@ -152,7 +152,7 @@ def test_the_train_command_reads_a_stored_run_instead_of_training(tmp_path, caps
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     first = json.loads((tmp_path / "a/metrics.json").read_text())
     monkeypatch.setattr(trainer, "fit", lambda *a, **k: pytest.fail("trained although the store holds the run"))
-    import vlr_viz.train.run as run_module
+    import vlr_viz.runner.run as run_module
 
     monkeypatch.setattr(run_module, "fit", trainer.fit)
     assert main([*args, "--out", str(tmp_path / "b")]) == 0

@@ -110,7 +110,7 @@ def _write_features_dataset(folder, rng):
 
 
 def test_torchrun_on_precomputed_features_equals_one_process(tmp_path):
-    """``torchrun --nproc_per_node=2 -m vlr_viz.train --dataset features:DIR`` (gloo, CPU) selects the same epoch
+    """``torchrun --nproc_per_node=2 -m vlr_viz.runner --dataset features:DIR`` (gloo, CPU) selects the same epoch
     with the same validation RSUM as one process on the same global batch."""
     import json
     import os
@@ -118,7 +118,7 @@ def test_torchrun_on_precomputed_features_equals_one_process(tmp_path):
     import sys
 
     _write_features_dataset(tmp_path / "feats", np.random.default_rng(0))
-    args = ["-m", "vlr_viz.train", "--dataset", f"features:{tmp_path / 'feats'}", "--recipe", "sad-kl",
+    args = ["-m", "vlr_viz.runner", "--dataset", f"features:{tmp_path / 'feats'}", "--recipe", "sad-kl",
             "--epochs-stage1", "3", "--epochs-stage2", "3", "--batch-size", "16", "--hidden", "32", "--embed-dim",
             "16", "--dropout", "0", "--lr", "0.01", "--n-probe", "8", "--device", "cpu", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([os.getcwd(), *sys.path])}

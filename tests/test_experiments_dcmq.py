@@ -103,7 +103,7 @@ def test_a_warm_experiment_trains_nothing_and_gives_the_same_table(experiment, m
     """The DCMQ passes and FAISS quantisers of the experiment above are in this session's run store: the same call
     again trains neither (both are made to fail) and returns the same table, results and baselines."""
     from vlr_viz.models import faiss_baselines
-    from vlr_viz.train.dcmq import store as dcmq_store
+    from vlr_viz.store import dcmq as dcmq_store
 
     monkeypatch.setattr(dcmq_store, "fit_dcmq_runs", lambda *a, **k: pytest.fail("a stored DCMQ pass was retrained"))
     monkeypatch.setattr(faiss_baselines, "train_faiss_codes", lambda *a, **k: pytest.fail("FAISS retrained"))
@@ -126,8 +126,9 @@ def test_a_warm_experiment_trains_nothing_and_gives_the_same_table(experiment, m
 
 
 def test_a_damaged_stored_pass_is_reported_and_trained_again(tmp_path):
-    from vlr_viz.train.dcmq.store import fit_dcmq_runs_stored
-    from vlr_viz.train.store import RunStore, StoredRunWarning
+    from vlr_viz.store.dcmq import fit_dcmq_runs_stored
+    from vlr_viz.cache import StoredRunWarning
+    from vlr_viz.store.runs import RunStore
 
     parts = {s: _synthetic(i, n=260) for i, s in enumerate(("train", "val"))}
     parts["test"] = parts["val"]

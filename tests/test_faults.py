@@ -36,7 +36,7 @@ from test_datasets import COLOURS, _folder, _png
 from vlr_viz.notebook.parameters import check_notebook_parameters, notebook_parameters, notebook_presets
 from vlr_viz.notebook.rules import parameter_checks
 from vlr_viz.train import RunSpan, fit, load_model
-from vlr_viz.train import run as run_module
+from vlr_viz.runner import run as run_module
 from vlr_viz.train.checkpoint import CheckpointRecoveredWarning, recover_checkpoint
 from vlr_viz.train.threads import torch_threads
 
@@ -116,10 +116,10 @@ def test_train_module_prints_one_line_and_exits_2(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"lr": "fast"}')
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "vlr_viz.train", "--config", str(bad), "--out", str(tmp_path / "o")],
+    proc = subprocess.run([sys.executable, "-m", "vlr_viz.runner", "--config", str(bad), "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    one_error_line(proc.stderr, "vlr_viz.train: error:", "bad.json", "lr", "'fast'")
+    one_error_line(proc.stderr, "vlr_viz.runner: error:", "bad.json", "lr", "'fast'")
     assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
 
 

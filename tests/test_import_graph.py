@@ -83,10 +83,11 @@ def test_no_import_circle_among_packages():
 
 
 def test_the_training_core_imports_no_store_pool_or_command_line():
+    """The store (`vlr_viz.store`) and the runner (`vlr_viz.runner`) wrap `fit` from outside: the core reaches none
+    of their modules."""
     graph = import_graph()
-    outer = {"vlr_viz.train.store", "vlr_viz.train.stored_fit", "vlr_viz.train.stage1_store",
-             "vlr_viz.train.parallel", "vlr_viz.train.multi_seed", "vlr_viz.processes", "vlr_viz.cli",
-             "vlr_viz.report", "vlr_viz.train.options", "vlr_viz.train.run"}
+    outer = {m for m in graph if m.startswith(("vlr_viz.store", "vlr_viz.runner", "vlr_viz.report"))} | {
+        "vlr_viz.processes", "vlr_viz.cli"}
     for core in ("vlr_viz.train.trainer", "vlr_viz.methods", "vlr_viz.train.config", "vlr_viz.train.model",
                  "vlr_viz.train.history", "vlr_viz.train.stage1"):
         reached = nx.descendants(graph, core)

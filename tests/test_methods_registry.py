@@ -86,7 +86,7 @@ def test_each_method_describes_itself_in_the_config_repr():
 
 
 def test_the_worker_pool_starts_the_costliest_methods_first(tmp_path):
-    from vlr_viz.train.parallel import _by_cost
+    from vlr_viz.runner.parallel import _by_cost
 
     load_plugin(probe_plugin(tmp_path))
     jobs = [(m, TrainConfig(method=m), {}) for m in ("baseline", "probe", "sad", "covlr")]
@@ -168,7 +168,7 @@ def test_a_plugin_cannot_take_the_name_of_a_built_in(tmp_path):
 def test_an_edited_plugin_keys_its_runs_anew_and_built_in_keys_stay(tmp_path):
     """Built-in keys equal those computed before methods had a registry (the same config, features and code
     version); a plug-in method's key follows its file's source."""
-    from vlr_viz.train.store import run_key
+    from vlr_viz.store.runs import run_key
 
     train, val = synthetic(0), synthetic(1, n_img=24, extra=4)
     assert [run_key(tiny(method=m), train, val) for m in ("baseline", "sad", "covlr")] == [
@@ -214,8 +214,8 @@ def test_plugin_runs_train_in_worker_processes_as_they_do_here(tmp_path):
     """Two spawned workers load the example plug-in and train its runs into the store: the same selected epochs,
     histories and embeddings, bit for bit, as the same runs trained whole in this process."""
     from vlr_viz.train import fit
-    from vlr_viz.train.store import RunStore
-    from vlr_viz.train.stored_fit import fit_batched_stored
+    from vlr_viz.store.runs import RunStore
+    from vlr_viz.runner.stored_fit import fit_batched_stored
     from vlr_viz.train.threads import torch_threads
 
     load_plugin(EXAMPLE)

@@ -201,7 +201,7 @@ def test_report_html_renders_its_figures_in_chromium(report, chromium, tmp_path)
 def test_a_warm_report_trains_nothing_and_gives_the_same_numbers(report, tmp_path):
     """Run the training notebooks again after the report: every run comes from the run store (no new entry), every
     evaluation and analysis is read back (no stored table is written again) and every recorded number is the same."""
-    from vlr_viz.train.store import RunStore
+    from vlr_viz.store.runs import RunStore
 
     store = RunStore()
     before = {e["key"] for e in store.entries()}

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from vlr_viz.train import trainer as trainer_module
-from vlr_viz.train.store import RunStore, StoredRunWarning, run_key
-from vlr_viz.train.stored_fit import fit_stored
+from vlr_viz.cache import StoredRunWarning
+from vlr_viz.store.runs import RunStore, run_key
+from vlr_viz.runner.stored_fit import fit_stored
 
 from synthetic_features import synthetic, tiny
 
@@ -79,7 +80,7 @@ def test_an_interrupted_training_leaves_no_entry(tmp_path, data):
 
 RACE = textwrap.dedent("""
     import sys, time
-    from vlr_viz.train.store import RunStore, _entry
+    from vlr_viz.store.runs import RunStore, _entry
     from synthetic_features import synthetic, tiny
 
     def train():
@@ -129,8 +130,8 @@ def test_runs_command_lists_and_removes(tmp_path, data, capsys, monkeypatch):
 def test_seeds_through_the_store_train_only_what_is_missing(tmp_path, data, monkeypatch):
     from dataclasses import replace
 
-    from vlr_viz.train import stored_fit
-    from vlr_viz.train.stored_fit import fit_batched_stored
+    from vlr_viz.runner import stored_fit
+    from vlr_viz.runner.stored_fit import fit_batched_stored
 
     train, val, test = data
     store = RunStore(tmp_path / "runs")
@@ -156,8 +157,9 @@ def test_runs_trained_in_worker_processes_equal_runs_trained_here(tmp_path, data
     as each run trained whole (the recipes of one seed share their stage 1 in both places)."""
     from dataclasses import replace
 
-    from vlr_viz.train import fit, stored_fit
-    from vlr_viz.train.stored_fit import fit_batched_stored
+    from vlr_viz.runner import stored_fit
+    from vlr_viz.train import fit
+    from vlr_viz.runner.stored_fit import fit_batched_stored
     from vlr_viz.train.threads import torch_threads
 
     train, val, test = data
@@ -186,7 +188,7 @@ def test_a_run_failing_in_a_worker_raises_its_own_error_naming_the_run(tmp_path,
     """A learning rate of 1e38 makes every run's loss NaN at its second step: the worker's `NonFiniteLossError`
     reaches the caller with the run named, no entry is written for a failed run, and no half-written folder stays."""
     from vlr_viz.train import NonFiniteLossError
-    from vlr_viz.train.stored_fit import fit_batched_stored
+    from vlr_viz.runner.stored_fit import fit_batched_stored
 
     train, val, test = data
     store = RunStore(tmp_path / "runs")
@@ -202,7 +204,7 @@ def test_evaluations_are_stored_exactly_and_damage_is_recomputed(tmp_path, twemo
     on the options, and recomputes an entry that does not parse."""
     from vlr_viz.cache import CorruptCacheWarning
     from vlr_viz.eval import evaluate
-    from vlr_viz.eval import stored as stored_module
+    from vlr_viz.store import evaluations as stored_module
 
     test = twemoji_splits["test"]
     rng = np.random.default_rng(0)
@@ -236,8 +238,8 @@ def test_a_script_without_a_main_guard_trains_on_worker_processes_and_runs_once(
         import sys
         sys.path.insert(0, {tests!r})
         from synthetic_features import synthetic, tiny
-        from vlr_viz.train.store import RunStore
-        from vlr_viz.train.stored_fit import fit_batched_stored
+        from vlr_viz.store.runs import RunStore
+        from vlr_viz.runner.stored_fit import fit_batched_stored
 
         with open({str(log)!r}, "a") as f:
             f.write("the script ran\\n")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vlr_viz.cli import main
-from vlr_viz.train.store import RunStore
+from vlr_viz.store.runs import RunStore
 
 
 def tree(root: Path) -> dict[str, bytes]:

@@ -1,4 +1,4 @@
-"""Stage 1 in the run store (`vlr_viz.train.stage1_store`): a stored stage 1 reads back exactly, a run that changes
+"""Stage 1 in the run store (`vlr_viz.store.stage1`): a stored stage 1 reads back exactly, a run that changes
 only what stage 2 reads trains only its stage-2 epochs and equals the run trained whole, a damaged entry is reported
 and trained again, and every training path (one run, runs one after the other, worker processes) uses it."""
 import json
@@ -14,10 +14,11 @@ from synthetic_features import synthetic, tiny
 from test_stage1 import RECIPES, _assert_same_run
 from vlr_viz.processes import SpawnPool
 from vlr_viz.train import RunSpan, fit
-from vlr_viz.train.parallel import _record_stage1
-from vlr_viz.train.stage1_store import Stage1Store, stage1_from_files, stage1_to_files
-from vlr_viz.train.store import RunStore, StoredRunWarning
-from vlr_viz.train.stored_fit import fit_batched_stored, fit_stored
+from vlr_viz.runner.parallel import _record_stage1
+from vlr_viz.store.stage1 import Stage1Store, stage1_from_files, stage1_to_files
+from vlr_viz.cache import StoredRunWarning
+from vlr_viz.store.runs import RunStore
+from vlr_viz.runner.stored_fit import fit_batched_stored, fit_stored
 from vlr_viz.train.threads import torch_threads
 
 
@@ -236,7 +237,7 @@ class _Recording(SpawnPool):
 
 @pytest.mark.slow
 def test_worker_processes_store_and_read_stage1(splits, tmp_path, monkeypatch):
-    import vlr_viz.train.parallel as parallel
+    import vlr_viz.runner.parallel as parallel
 
     train, val, test = splits
     monkeypatch.setattr(parallel, "SpawnPool", _Recording)

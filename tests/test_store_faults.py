@@ -18,8 +18,9 @@ from safetensors.torch import load, save
 from numpy_oracles import unit
 from synthetic_features import synthetic, tiny
 from vlr_viz.cli import main
-from vlr_viz.train.store import RunStore, StoredRunWarning
-from vlr_viz.train.stored_fit import fit_stored
+from vlr_viz.cache import StoredRunWarning
+from vlr_viz.store.runs import RunStore
+from vlr_viz.runner.stored_fit import fit_stored
 
 
 def entries(root: Path) -> list[Path]:
@@ -110,7 +111,7 @@ def test_a_run_whose_manifest_has_the_wrong_shape_is_trained_again(manifest, spl
 def _assert_retrained(damage, splits, cold, tmp_path):
     """Lay the cold run's entry into a fresh store, damage it, and check that the run is reported, trained again
     to the same result, and stored intact (the next call reads it)."""
-    from vlr_viz.train.store import run_key
+    from vlr_viz.store.runs import run_key
 
     store = RunStore(tmp_path / "runs")
     result, files = cold
@@ -149,7 +150,7 @@ def test_the_train_command_trains_again_over_a_stored_run_of_the_wrong_shape(tmp
 @pytest.fixture(scope="module")
 def stage1_entry(splits, tmp_path_factory):
     """A sad run trained into a store of its own: its stage-1 entry's files and key."""
-    from vlr_viz.train.stage1_store import Stage1Store
+    from vlr_viz.store.stage1 import Stage1Store
 
     store = RunStore(tmp_path_factory.mktemp("runs"))
     fit_stored(tiny(), *splits, store=store)
@@ -174,7 +175,7 @@ def _epochs(files: dict, drop: str) -> list:
     lambda f: _meta(f, best_has_state="yes"),
 ])
 def test_a_stage1_entry_whose_json_has_the_wrong_shape_is_reported_and_removed(damage, stage1_entry, tmp_path):
-    from vlr_viz.train.stage1_store import Stage1Store
+    from vlr_viz.store.stage1 import Stage1Store
 
     key, files = stage1_entry
     stage1 = Stage1Store(RunStore(tmp_path))
@@ -189,7 +190,7 @@ def test_a_run_over_a_stage1_entry_of_the_wrong_shape_trains_whole(splits, stage
     """A stage-2 change looks its stage 1 up, finds it damaged, reports it and trains whole: the run equals the run
     trained without any store."""
     from vlr_viz.train import fit
-    from vlr_viz.train.stage1_store import Stage1Store
+    from vlr_viz.store.stage1 import Stage1Store
 
     key, files = stage1_entry
     store = RunStore(tmp_path)
@@ -212,7 +213,7 @@ def test_a_run_over_a_stage1_entry_of_the_wrong_shape_trains_whole(splits, stage
 def dcmq(tmp_path_factory):
     """Two DCMQ runs trained in one pass into a store of their own: configs, data, results, the entry's files."""
     from vlr_viz.train.dcmq import DCMQConfig
-    from vlr_viz.train.dcmq.store import fit_dcmq_runs_stored
+    from vlr_viz.store.dcmq import fit_dcmq_runs_stored
     from vlr_viz.train.threads import torch_threads
 
     data = _dcmq_splits()
@@ -279,7 +280,7 @@ DCMQ_DAMAGE = {
 
 @pytest.mark.parametrize("case", DCMQ_DAMAGE)
 def test_a_damaged_dcmq_pass_behind_a_matching_checksum_is_trained_again(case, dcmq, tmp_path):
-    from vlr_viz.train.dcmq.store import fit_dcmq_runs_stored
+    from vlr_viz.store.dcmq import fit_dcmq_runs_stored
     from vlr_viz.train.threads import torch_threads
 
     configs, data, cold, key, files = dcmq
@@ -297,7 +298,7 @@ def test_a_damaged_dcmq_pass_behind_a_matching_checksum_is_trained_again(case, d
 
 
 def test_an_intact_dcmq_pass_reads_back_as_trained(dcmq, tmp_path):
-    from vlr_viz.train.dcmq.store import fit_dcmq_runs_stored
+    from vlr_viz.store.dcmq import fit_dcmq_runs_stored
 
     configs, data, cold, key, files = dcmq
     store = RunStore(tmp_path)
@@ -340,7 +341,7 @@ FAISS_DAMAGE = {
 @pytest.mark.parametrize("case", FAISS_DAMAGE)
 def test_a_damaged_faiss_entry_behind_a_matching_checksum_is_trained_again(case, vectors, tmp_path):
     from vlr_viz.cache import save_array
-    from vlr_viz.models.faiss_baselines import stored_faiss_codes
+    from vlr_viz.store.faiss import stored_faiss_codes
 
     cold = stored_faiss_codes(vectors, 16, "faiss_pq", store_dir=tmp_path)
     (entry,) = tmp_path.glob("*.npy")
@@ -356,7 +357,7 @@ def test_a_damaged_faiss_entry_behind_a_matching_checksum_is_trained_again(case,
 
 def test_a_faiss_opq_entry_holding_a_pq_index_is_trained_again(vectors, tmp_path):
     from vlr_viz.cache import save_array
-    from vlr_viz.models.faiss_baselines import stored_faiss_codes
+    from vlr_viz.store.faiss import stored_faiss_codes
 
     cold = stored_faiss_codes(vectors, 16, "faiss_opq", store_dir=tmp_path)
     (entry,) = tmp_path.glob("*.npy")
@@ -367,7 +368,7 @@ def test_a_faiss_opq_entry_holding_a_pq_index_is_trained_again(vectors, tmp_path
 
 @pytest.mark.parametrize("sidecar", ["[]", '{"sha256": 3}', '{"meta": {"seconds": "fast"}}'])
 def test_a_faiss_entry_whose_sidecar_has_the_wrong_shape_is_trained_again(sidecar, vectors, tmp_path):
-    from vlr_viz.models.faiss_baselines import stored_faiss_codes
+    from vlr_viz.store.faiss import stored_faiss_codes
 
     cold = stored_faiss_codes(vectors, 16, "faiss_pq", store_dir=tmp_path)
     (entry,) = tmp_path.glob("*.npy")
@@ -385,12 +386,13 @@ def test_a_faiss_entry_whose_sidecar_has_the_wrong_shape_is_trained_again(sideca
 @pytest.mark.parametrize("kind", ["faiss_pq", "faiss_opq"])
 def test_an_intact_faiss_entry_reads_back_without_training(kind, vectors, tmp_path, monkeypatch):
     from vlr_viz.models import faiss_baselines
+    from vlr_viz.store.faiss import stored_faiss_codes
 
-    cold = faiss_baselines.stored_faiss_codes(vectors, 16, kind, store_dir=tmp_path)
+    cold = stored_faiss_codes(vectors, 16, kind, store_dir=tmp_path)
     monkeypatch.setattr(faiss_baselines, "train_faiss_codes", lambda *a, **k: pytest.fail("FAISS trained again"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        again = faiss_baselines.stored_faiss_codes(vectors, 16, kind, store_dir=tmp_path)
+        again = stored_faiss_codes(vectors, 16, kind, store_dir=tmp_path)
     assert again.seconds == cold.seconds > 0
     np.testing.assert_array_equal(again.encode(vectors), cold.encode(vectors))
 

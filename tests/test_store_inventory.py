@@ -10,8 +10,8 @@ from PIL import Image
 from vlr_viz.cache import save_array
 from vlr_viz.cli import main
 from vlr_viz.store import KINDS, entries
-from vlr_viz.stored_tables import stored_table
-from vlr_viz.train.store import RunStore
+from vlr_viz.store.tables import stored_table
+from vlr_viz.store.runs import RunStore
 
 
 def png_bytes() -> bytes:

@@ -1,4 +1,4 @@
-"""Stored tables (`vlr_viz.stored_tables`) and the analyses of the rebalancing report that go through them: a table
+"""Stored tables (`vlr_viz.store.tables`) and the analyses of the rebalancing report that go through them: a table
 comes back exactly as computed, a second call computes nothing, a change of any input computes again, and a
 damaged entry is reported and recomputed."""
 import types
@@ -12,7 +12,7 @@ from vlr_viz.cache import CorruptCacheWarning
 from vlr_viz.eval import caption_image_relevance
 from vlr_viz.experiments import study_analysis
 from vlr_viz.experiments.study import Run, Splits
-from vlr_viz.stored_tables import analysis_path, stored_table
+from vlr_viz.store.tables import analysis_path, stored_table
 from test_study_stats import _pairs
 
 
@@ -158,7 +158,7 @@ def test_the_lambda_landscape_is_stored_per_model_state(monkeypatch):
 
 def test_code_metrics_are_stored_exactly(tmp_path, monkeypatch):
     from vlr_viz.eval import codes
-    from vlr_viz.eval.stored import stored_code_retrieval_metrics
+    from vlr_viz.store.evaluations import stored_code_retrieval_metrics
 
     rng = np.random.default_rng(5)  # random queries and codes: the store is under test, not a code
     g = torch.Generator().manual_seed(5)

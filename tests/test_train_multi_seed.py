@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vlr_viz.train import fit
-from vlr_viz.train.multi_seed import fit_seeds
+from vlr_viz.runner.multi_seed import fit_seeds
 from vlr_viz.train.threads import torch_threads
 
 from synthetic_features import synthetic, tiny
@@ -53,7 +53,7 @@ def test_fit_seeds_refuses_repeated_seeds():
 
 def test_methods_of_the_same_shape_train_together_like_alone():
     from vlr_viz.train import recipe_config
-    from vlr_viz.train.multi_seed import fit_batched
+    from vlr_viz.runner.multi_seed import fit_batched
 
     train, val = synthetic(0), synthetic(1, n_img=24, extra=4)
     shape = dict(epochs_stage1=1, epochs_stage2=2, batch_size=16, hidden=16, embed_dim=8, lr=3e-3, n_probe=12,

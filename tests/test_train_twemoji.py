@@ -7,7 +7,7 @@ import torch
 
 from vlr_viz.eval import recall_at_k
 from vlr_viz.train import History, PairFeatures, TrainConfig, encode, fit, load_model
-from vlr_viz.train.__main__ import main as train_main
+from vlr_viz.runner.__main__ import main as train_main
 
 pytestmark = pytest.mark.slow
 

@@ -12,6 +12,7 @@ import pytest
 
 from vlr_viz import viz
 from vlr_viz.imbalance import diagnostics
+from vlr_viz.store.figures import png_cache_path
 from vlr_viz.viz import geometry, relations, tables, thumbnails
 from vlr_viz.viz.imbalance import imbalance_index_curve, modality_gap_bars, modality_strength_bars, strength_frame
 
@@ -420,7 +421,7 @@ def test_cached_pngs_are_read_back_without_a_browser_and_keyed_by_the_figure(tmp
     monkeypatch.setenv("VLR_VIZ_CACHE", str(tmp_path / "cache"))
     fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]))
     first = export.figure_png_bytes(fig, width=300, height=200, cached=True)
-    assert first == export.png_cache_path(fig, 300, 200, 1.0).read_bytes() and _png_size_of(first) == (300, 200)
+    assert first == png_cache_path(fig, 300, 200, 1.0).read_bytes() and _png_size_of(first) == (300, 200)
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-browser"))  # a render would fail now
     assert export.figure_png_bytes(go.Figure(go.Bar(x=["a", "b"], y=[1, 2])), width=300, height=200,
                                    cached=True) == first
@@ -428,7 +429,7 @@ def test_cached_pngs_are_read_back_without_a_browser_and_keyed_by_the_figure(tmp
                   dict(fig=fig, width=301, height=200)):
         with pytest.raises(RuntimeError, match="BROWSER_PATH"):
             export.figure_png_bytes(**other, cached=True)
-    path = export.png_cache_path(fig, 300, 200, 1.0)
+    path = png_cache_path(fig, 300, 200, 1.0)
     path.write_bytes(first[:-20])  # not a whole PNG: rendered again
     with pytest.raises(RuntimeError, match="BROWSER_PATH"):
         export.figure_png_bytes(fig, width=300, height=200, cached=True)

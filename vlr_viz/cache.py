@@ -33,7 +33,7 @@ def default_cache_dir() -> Path:
 
 
 def default_store_dir() -> Path:
-    """The run store and what is computed from runs (`vlr_viz.train.store`): ``$VLR_VIZ_RUN_STORE`` when set, else
+    """The run store and what is computed from runs (`vlr_viz.store.runs`): ``$VLR_VIZ_RUN_STORE`` when set, else
     ``runs/`` in the cache directory (`default_cache_dir`)."""
     return Path(os.environ["VLR_VIZ_RUN_STORE"]) if os.environ.get("VLR_VIZ_RUN_STORE") else \
         default_cache_dir() / "runs"

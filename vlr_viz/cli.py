@@ -34,7 +34,7 @@ def cmd_features(args) -> int:
 def cmd_train(args) -> int:
     from .data.arguments import default_run_folder
     from .errors import ConfigError
-    from .train.options import train_from_args
+    from .runner.options import train_from_args
 
     if args.method == "dcmq":
         raise ConfigError("DCMQ codes have their own command: vlr-viz codes --bits 32 (see vlr-viz codes --help); "
@@ -57,7 +57,7 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from .cache import atomic_write_bytes
     from .eval import evaluate
-    from .train.run import read_run_files
+    from .runner.run import read_run_files
 
     run = Path(args.run_dir)
     files = read_run_files(run, ("metrics.json", "img_emb.npy", "txt_emb.npy"))  # every file named before work
@@ -108,7 +108,7 @@ def runs_table(rows: list[dict]) -> list[str]:
 
 
 def cmd_runs(args) -> int:
-    from .train.store import RunStore
+    from .store.runs import RunStore
 
     store = RunStore()
     if args.action == "rm":
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a student (baseline | sad | covlr, a --recipe or a --plugin's method) "
                                      "and write a run folder")
-    from .train.options import add_train_arguments
+    from .runner.options import add_train_arguments
 
     add_train_arguments(p, out_required=False)
     p.set_defaults(func=cmd_train)

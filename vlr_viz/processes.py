@@ -4,7 +4,7 @@ A spawned process normally re-imports the parent's ``__main__`` (the script, or 
 functions defined there can be unpickled; a script without an ``if __name__ == "__main__":`` guard is then run
 again in every worker, and fails there. The workers of this package run functions of ``vlr_viz`` only, so
 `SpawnPool` hides ``__main__``'s file and spec while it starts them: a plain script, a notebook kernel or a Voilà
-page can call code that trains or executes notebooks on several processes. Used by `vlr_viz.train.parallel` (runs)
+page can call code that trains or executes notebooks on several processes. Used by `vlr_viz.runner.parallel` (runs)
 and `vlr_viz.report.run` (notebooks side by side).
 """
 from __future__ import annotations

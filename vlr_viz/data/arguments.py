@@ -1,5 +1,5 @@
 """The command-line options that choose a dataset, shared by ``vlr-viz features``, ``vlr-viz train``, ``vlr-viz codes``,
-``vlr-viz eval`` and ``python -m vlr_viz.train``, and the run folder named after one."""
+``vlr-viz eval`` and ``python -m vlr_viz.runner``, and the run folder named after one."""
 from __future__ import annotations
 
 import argparse

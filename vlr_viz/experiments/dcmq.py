@@ -19,11 +19,12 @@ from tqdm.auto import tqdm
 from ..arrays import l2_normalize
 from ..eval import recall_at_k
 from ..eval.codes import cross_modal_map, memory_per_item
-from ..eval.stored import stored_code_retrieval_metrics
-from ..models.faiss_baselines import KINDS, stored_faiss_codes
+from ..store.evaluations import stored_code_retrieval_metrics
+from ..models.faiss_baselines import KINDS
 from ..train.data import PairFeatures
 from ..train.dcmq import DCMQConfig
-from ..train.dcmq.store import fit_dcmq_runs_stored
+from ..store.dcmq import fit_dcmq_runs_stored
+from ..store.faiss import stored_faiss_codes
 from ..code_methods import LABELS, SUPERVISION_METHOD
 
 #: Row labels of the experiment table, in display order.
@@ -85,7 +86,7 @@ def float_teacher_row(test: PairFeatures, ks=(1, 5, 10), map_ks=(50,)) -> dict:
 def faiss_rows(data: dict[str, PairFeatures], bits: int, kinds=KINDS, ks=(1, 5, 10), map_ks=(50,),
                threads: int | None = None) -> tuple[list[dict], dict]:
     """Rows of FAISS PQ / OPQ at ``bits``, trained on the training split's images and captions together (read back
-    when trained before: `vlr_viz.models.faiss_baselines.stored_faiss_codes`)."""
+    when trained before: `vlr_viz.store.faiss.stored_faiss_codes`)."""
     train, test = data["train"], data["test"]
     vectors = np.concatenate([train.image.numpy(), train.text.numpy()])
     rows, fitted = [], {}
@@ -109,7 +110,7 @@ def run_dcmq_experiment(data: dict[str, PairFeatures], bits_list=(16, 32, 64, 12
     The FAISS baselines train first, on one FAISS thread (FAISS's thread count is one setting for the whole
     process, and OPQ's products depend on it), then the DCMQ students on ``config.num_threads`` torch threads
     (default: torch's setting; every run is reproducible at any thread count). Both are read back from the run
-    store when they were trained before (`vlr_viz.train.dcmq.store`, `vlr_viz.models.faiss_baselines`).
+    store when they were trained before (`vlr_viz.store.dcmq`, `vlr_viz.models.faiss_baselines`).
 
     Args:
         data: ``{"train", "val", "test"}`` `PairFeatures` of the common space (:func:`common_space_splits`).
@@ -133,7 +134,7 @@ def run_dcmq_experiment(data: dict[str, PairFeatures], bits_list=(16, 32, 64, 12
         for c, res in zip(configs, passed):
             results[(c.supervision, int(bits), c.seed)] = res
             rows.append(_metrics_row(SUPERVISION_METHOD[c.supervision], bits, c.seed,
-                                     res.evaluate(data["test"], ks, map_ks, stored=True),
+                                     res.evaluate(data["test"], ks, map_ks, stored_code_retrieval_metrics),
                                      bytes_per_item=memory_per_item(int(bits), c.num_codewords)["stored_bytes"],
                                      best_epoch=res.best_epoch, seconds=res.seconds,
                                      val_rsum=res.val_metrics.get("rsum", np.nan),

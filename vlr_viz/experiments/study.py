@@ -15,12 +15,12 @@ import pandas as pd
 from ..data import DatasetOptions, load_splits
 from ..data.pairs import PairSet
 from ..eval import caption_image_relevance
-from ..eval.stored import stored_evaluate
 from ..features import load_features
 from ..imbalance import degrade_pairs
 from ..train import PairFeatures, encode, fit, recipe_config
-from ..train.store import RunStore
-from ..train.stored_fit import fit_batched_stored, fit_stored
+from ..runner.stored_fit import fit_batched_stored, fit_stored
+from ..store.evaluations import stored_evaluate
+from ..store.runs import RunStore
 from ..train.threads import torch_threads
 
 
@@ -85,7 +85,7 @@ def train_run(splits: Splits, method: str = "sad", seed: int = 0, progress: bool
     """Train recipe ``method`` (`vlr_viz.train.RECIPES`: baseline, sad, sad-kl, covlr) on ``splits`` with
     `TrainConfig` overrides ``config``, the epoch chosen on validation, and embed the test split.
 
-    Runs go through the run store (`vlr_viz.train.store`): a run trained before with the same config and features
+    Runs go through the run store (`vlr_viz.store.runs`): a run trained before with the same config and features
     is read back, not trained again (``store=False`` always trains, ``force=True`` retrains and replaces it).
     ``Run.seconds`` is the training time of the stored run; ``Run.from_store`` says whether it was read back.
     ``threads``: torch CPU threads while training (`vlr_viz.train.threads.torch_threads`; ``None`` leaves torch's
@@ -111,8 +111,8 @@ def train_runs(splits: Splits, methods="sad", seeds=(0,), progress: bool = False
                method_config: dict | None = None, threads: int | None = None, workers: int | None = None,
                **config) -> list[Run]:
     """`train_run` for every recipe of ``methods`` (a name or a list) × seed: the runs the run store lacks train
-    at once, in ``workers`` processes on a CPU (default one per core; `vlr_viz.train.parallel`) or as one batched
-    model on a GPU (`vlr_viz.train.multi_seed`), each with the numbers of its own run. ``method_config``:
+    at once, in ``workers`` processes on a CPU (default one per core; `vlr_viz.runner.parallel`) or as one batched
+    model on a GPU (`vlr_viz.runner.multi_seed`), each with the numbers of its own run. ``method_config``:
     per-recipe `TrainConfig` overrides on top of ``config``. Runs come back recipe by recipe, seed by seed.
     ``threads``: see `train_run` (in worker processes: per worker)."""
     methods = [methods] if isinstance(methods, str) else list(methods)
@@ -130,7 +130,7 @@ def train_runs(splits: Splits, methods="sad", seeds=(0,), progress: bool = False
 def evaluate_run(run: Run, splits: Splits, with_teachers: bool = False, empty_queries: str = "skip") -> pd.DataFrame:
     """Every metric of `vlr_viz.eval.evaluate` for the run on the test split (clean relevance; ``empty_queries``:
     the NDCG convention for queries with nothing relevant, ``"skip"`` or the TIP24 code's ``"zero"``), read back
-    when the same embeddings were evaluated the same way before (`vlr_viz.eval.stored`)."""
+    when the same embeddings were evaluated the same way before (`vlr_viz.store.evaluations`)."""
     test = splits.features["test"]
     teachers = ({"image": test.teacher_image.numpy(), "text": test.teacher_text.numpy()}
                 if with_teachers else None)

@@ -2,7 +2,7 @@
 bootstrap over test queries, what each run ended with (λ, modality gap, alignment and uniformity), the
 reliability λ of the calibrated presets, and the landscape a learned λ descends. Each is one call over the runs
 and splits of `vlr_viz.experiments.study`; the statistics themselves live in `vlr_viz.stats`. The costly ones are
-stored (`vlr_viz.stored_tables`, keyed by the content of what they read), so a warm report reads them back.
+stored (`vlr_viz.store.tables`, keyed by the content of what they read), so a warm report reads them back.
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from ..losses import lambda_objective
 from ..methods import get_method
 from ..models.fusion import reliability_lambda
 from ..stats import paired_bootstrap, retrieval_units
-from ..stored_tables import analysis_path, stored_table
 from .study import Run, Splits, prepare_splits
 from ..train import caption_batches
-from ..train.store import fingerprint
+from ..store.runs import fingerprint
+from ..store.tables import analysis_path, stored_table
 from ..train.threads import torch_threads
 
 ANALYSIS_CODE_VERSION = "1"

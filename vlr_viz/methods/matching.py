@@ -31,7 +31,7 @@ class Matching:
     relative_cost: ClassVar[float] = 1.0
     """Its run time relative to a matching-only run: the worker pool starts the longest runs first."""
     trains_together: ClassVar[bool] = True
-    """Whether runs of this method can train batched with others of the same shape (`vlr_viz.train.multi_seed`)."""
+    """Whether runs of this method can train batched with others of the same shape (`vlr_viz.runner.multi_seed`)."""
     source: str | None = None
     """Content hash of the code of a method registered from outside vlr_viz (set by `register`; keys its runs)."""
 

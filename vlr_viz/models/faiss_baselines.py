@@ -11,9 +11,7 @@ the rotated queries. Nothing is re-implemented: FAISS trains and encodes.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -91,10 +89,10 @@ def train_faiss_codes(train_vectors, bits: int, kind: str = "faiss_pq", threads:
     t0 = time.perf_counter()
     with faiss_threads(threads):
         index.train(x)
-    return _codes_of(kind, index, time.perf_counter() - t0)
+    return codes_of_index(kind, index, time.perf_counter() - t0)
 
 
-def _codes_of(kind: str, index, seconds: float) -> FaissCodes:
+def codes_of_index(kind: str, index, seconds: float) -> FaissCodes:
     """The `FaissCodes` of a trained index (`train_faiss_codes`'s layout), its rotation and codebooks read out."""
     faiss = _faiss()
     rotation, pq = None, index
@@ -105,64 +103,3 @@ def _codes_of(kind: str, index, seconds: float) -> FaissCodes:
     m = pq.pq.M
     codebooks = faiss.vector_to_array(pq.pq.centroids).reshape(m, 256, pq.d // m).copy()
     return FaissCodes(kind, index, rotation, codebooks, seconds)
-
-
-def _stored_codes(kind: str, bits: int, dim: int, data: np.ndarray, meta: dict) -> FaissCodes:
-    """The `FaissCodes` of a stored entry, after checking that its bytes deserialise to a trained quantiser of
-    ``kind``, ``bits`` and ``dim`` (`train_faiss_codes`'s layout); ``ValueError`` saying what is wrong otherwise."""
-    faiss = _faiss()
-    if data.dtype != np.uint8 or data.ndim != 1:
-        raise ValueError(f"the entry holds {data.dtype} {data.shape}, not the bytes of a FAISS index")
-    try:
-        index = faiss.deserialize_index(np.ascontiguousarray(data))
-    except RuntimeError as e:
-        raise ValueError(f"the bytes are no FAISS index: {str(e).splitlines()[-1]}") from None
-    expected = faiss.IndexPreTransform if kind == "faiss_opq" else faiss.IndexPQ
-    if not isinstance(index, expected) or (kind == "faiss_opq" and not (
-            index.chain.size() == 1  # the rotation reads back as a LinearTransform, OPQMatrix's base
-            and isinstance(faiss.downcast_VectorTransform(index.chain.at(0)), faiss.LinearTransform)
-            and isinstance(faiss.downcast_index(index.index), faiss.IndexPQ))):
-        raise ValueError(f"the index is a {type(index).__name__}, not the quantiser of {kind}")
-    codes = _codes_of(kind, index, 0.0)
-    if index.d != dim or codes.bits != bits or not index.is_trained:
-        raise ValueError(f"the index quantises {index.d}-d vectors with {codes.bits} bits, not {dim}-d with {bits}")
-    seconds = meta.get("seconds", 0.0)
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise ValueError(f"its seconds are {seconds!r}, not a number")
-    codes.seconds = float(seconds)
-    return codes
-
-
-def stored_faiss_codes(train_vectors, bits: int, kind: str = "faiss_pq", threads: int | None = None,
-                       store_dir=None) -> FaissCodes:
-    """`train_faiss_codes`, read back from the run store's ``faiss/`` folder when the same vectors were quantised
-    the same way before (keyed by their content, ``bits``, ``kind``, ``threads`` and the FAISS version; the index is
-    kept as ``faiss.serialize_index`` bytes, checksummed like every cache entry: `vlr_viz.cache.cached_array`). An
-    entry whose bytes are no quantiser of these settings (damaged behind its checksum) is reported
-    (`vlr_viz.cache.StoredRunWarning`), removed and trained again."""
-    from ..cache import StoredRunWarning, cached_array, content_hash, default_store_dir, entry_meta, entry_path
-
-    faiss = _faiss()
-    x = np.ascontiguousarray(numeric_matrix(train_vectors, "train_vectors", np.float32))
-    key = content_hash("faiss-codes", faiss.__version__, x, int(bits), kind, threads)
-    folder = default_store_dir() / "faiss" if store_dir is None else Path(store_dir)
-    name = f"{kind}-{int(bits)}"
-    meta = {}
-
-    def train() -> np.ndarray:
-        codes = train_faiss_codes(x, bits, kind, threads)
-        meta["seconds"] = codes.seconds  # written into the entry's sidecar after this returns
-        return faiss.serialize_index(codes.index)
-
-    data, hit = cached_array(folder, name, key, train, meta=meta)
-    if hit:
-        path = entry_path(folder, name, key)
-        try:
-            return _stored_codes(kind, int(bits), x.shape[1], data, entry_meta(path))
-        except ValueError as e:
-            warnings.warn(f"stored entry {path} is damaged ({e}); it is computed again", StoredRunWarning,
-                          stacklevel=2)
-            for stale in (path, Path(f"{path}.json")):
-                stale.unlink(missing_ok=True)
-            data, _ = cached_array(folder, name, key, train, meta=meta)
-    return _codes_of(kind, faiss.deserialize_index(np.ascontiguousarray(data)), float(meta.get("seconds", 0.0)))

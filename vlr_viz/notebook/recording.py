@@ -163,7 +163,7 @@ def record_figure(name: str, fig, figures_dir: str | os.PathLike | None = None, 
     The folder is ``figures_dir`` when given, else ``$VLR_VIZ_FIGURES_DIR/$VLR_VIZ_NOTEBOOK`` (set by the report
     runner); with neither, nothing is written. The HTML loads one shared ``plotly.min.js`` from the figures root
     (works offline). The PNG has the figure's own width and height (or ``width`` / ``height``); it is cached by the
-    figure's content (`vlr_viz.viz.export.png_cache_path`), so a report run again starts no browser. In a notebook the
+    figure's content (`vlr_viz.store.figures.stored_png`), so a report run again starts no browser. In a notebook the
     figure is displayed inline as a responsive snapshot (`vlr_viz.notebook.display.display_figure`; ``display=False``
     to skip) and returned: when the call is a cell's last line, end it with ``;`` or assign the result, or the
     figure shows twice.

@@ -1,9 +1,7 @@
 """The kinds of stored things, where each lives, how each is checked and removed (`vlr_viz.store`)."""
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +9,9 @@ from typing import Callable, Iterator
 
 from ..cache import default_cache_dir, default_store_dir, load_array
 from ..errors import ConfigError
+from .entry import read_entry_files
+from .figures import PNG_SIGNATURE
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 UNFINISHED = (".tmp", ".partial")
 
 DERIVED = ("stage1", "evaluations", "analyses", "dcmq", "faiss")
@@ -74,38 +73,6 @@ def _folders(folder: Path) -> Iterator[Path]:
     yield from (p for p in sorted(folder.iterdir()) if p.is_dir() and p.name not in DERIVED and not p.is_symlink())
 
 
-def check_manifest(manifest) -> dict:
-    """``manifest`` after checking that it is what `RunStore.put_files` writes: ``{file name: {"bytes": int,
-    "sha256": str}}``, each name a plain file name of the entry; ``ValueError`` saying what is wrong otherwise."""
-    if not isinstance(manifest, dict):
-        raise ValueError(f"manifest.json is {type(manifest).__name__}, not an object of files")
-    for name, entry in manifest.items():
-        plain = name not in ("", ".", "..", "manifest.json") and "/" not in name and os.sep not in name
-        if not plain or not isinstance(entry, dict) or not _whole(entry.get("bytes")) \
-                or not isinstance(entry.get("sha256"), str):
-            raise ValueError(f"manifest.json: {name!r}: {json.dumps(entry)[:60]} is not a file with its bytes and "
-                             "sha256")
-    return manifest
-
-
-def _whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def read_entry_files(folder: Path) -> dict[str, bytes]:
-    """The files of a folder entry written whole with a ``manifest.json`` (`vlr_viz.train.store.RunStore.put_files`:
-    runs, stage-1 and DCMQ passes), each checked against its size and SHA-256 there; ``ValueError`` (or ``OSError``)
-    saying what is wrong otherwise."""
-    manifest = check_manifest(json.loads((folder / "manifest.json").read_bytes()))
-    files = {}
-    for name, entry in manifest.items():
-        data = (folder / name).read_bytes()
-        if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise ValueError(f"{name} differs from manifest.json")
-        files[name] = data
-    return files
-
-
 def _tables(folder: Path) -> Iterator[Path]:
     yield from sorted(folder.rglob("*.json"))
     for sub in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
@@ -120,8 +87,8 @@ def _check_table(path: Path) -> None:
 
 def _check_png(path: Path) -> None:
     with open(path, "rb") as f:
-        head = f.read(len(PNG_MAGIC))
-    if head != PNG_MAGIC or path.stat().st_size < 67:  # the smallest valid PNG
+        head = f.read(len(PNG_SIGNATURE))
+    if head != PNG_SIGNATURE or path.stat().st_size < 67:  # the smallest valid PNG
         raise ValueError("not a whole PNG")
 
 

@@ -1,4 +1,5 @@
-"""Training: `TrainConfig`, `fit` on cached features, `run_training` on a dataset, checkpoints and history.
+"""Training: `TrainConfig`, `fit` on cached features, checkpoints and history (`vlr_viz.runner` runs it on a dataset,
+through the store, on worker processes).
 
 Methods (`vlr_viz.methods`, where plug-ins add more): ``"baseline"`` (matching only), ``"sad"`` (structure-aware
 distillation, Yang et al., TIP 2024), ``"covlr"`` (CoVLR as an MLDG-style meta step, our reading). See
@@ -17,7 +18,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "history": ["History"],
     "model": ["RetrievalModel", "encode"],
     "recipes": ["RECIPES", "recipe_config", "recipe_names"],
-    "run": ["run_training"],
     "span": ["RunSpan"],
     "trainer": ["NonFiniteLossError", "TrainResult", "fit"],
 })

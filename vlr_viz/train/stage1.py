@@ -6,8 +6,8 @@ order), the same batches, dropout masks, learning rates and matching loss. A `St
 at the end of stage 1, and `vlr_viz.train.trainer.fit` continues any run of the same `stage1_signature` from it
 (``fit(config, ..., span=RunSpan(stage1=...))``). The fused-teacher scalars λ and τ2 are constants in stage 1
 (nothing gives them a gradient), so the history of each run is rebuilt with its own: its step and epoch rows, and
-its relation snapshots, recomputed from the weights kept at each snapshot epoch. A test checks every recipe continued this way
-against the same run trained whole, bit for bit.
+its relation snapshots, recomputed from the weights kept at each snapshot epoch. A test checks every recipe continued
+this way against the same run trained whole, bit for bit.
 
 Notebook 04 compares five recipes on the same seeds and conditions: sharing stage 1 saves four of every five
 stage-1 passes.

@@ -15,6 +15,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..eval import recall_at_k
+from ..eval.category import category_retrieval
+from ..imbalance.diagnostics import modality_gap
 from ..losses import weighted_sum
 from ..methods import get_method
 from .. import distributed as dist_utils
@@ -80,15 +83,10 @@ def validate(model: RetrievalModel, data: PairFeatures, category: bool = False) 
     """Cross-modal retrieval metrics of the whole split (`vlr_viz.eval.recall_at_k`) and its ``modality_gap``
     (`vlr_viz.imbalance.modality_gap`, Liang et al. 2022), so that the history follows the gap over training;
     with ``category`` (and labels) also `CATEGORY_METRICS` (mean of i2t and t2i)."""
-    from ..eval import recall_at_k
-    from ..imbalance.diagnostics import modality_gap
-
     img, txt = encode(model, data.image, data.text)
     t2i = data.txt_to_img.cpu().numpy()
     metrics = {**recall_at_k(img, txt, t2i, return_ranks=False), "modality_gap": modality_gap(img, txt)}
     if category and data.labels is not None:
-        from ..eval.category import category_retrieval
-
         c = category_retrieval(img, txt, data.labels, data.labels[t2i])
         metrics["category_map"] = c["map_mean"]
         metrics.update({f"category_R@{k}": (c[f"i2t_R@{k}"] + c[f"t2i_R@{k}"]) / 2 for k in (1, 5, 10)})

@@ -14,6 +14,8 @@ import shutil
 import warnings
 from pathlib import Path
 
+from vlr_viz.store.figures import stored_png
+
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 DEFAULT_BROWSER_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 _kaleido_server_started = False
@@ -38,47 +40,19 @@ def _stop_kaleido_server() -> None:
     kaleido.stop_sync_server(silence_warnings=True)
 
 
-PNG_SIGNATURE, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
-
-
-def png_cache_path(fig, width: int | None, height: int | None, scale: float, cache_dir=None) -> Path:
-    """Where `figure_png_bytes` keeps the PNG of ``fig`` at this size: ``<cache dir>/figures/<key>.png``, keyed by
-    the figure's JSON, the size and the plotly and kaleido versions."""
-    from importlib.metadata import version
-
-    from vlr_viz.cache import content_hash, default_cache_dir
-
-    key = content_hash("figure-png", fig.to_json(), width, height, float(scale), version("plotly"), version("kaleido"))
-    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / "figures" / f"{key}.png"
-
-
 def figure_png_bytes(fig, width: int | None = None, height: int | None = None, scale: float = 1.0,
                      cached: bool = False) -> bytes:
     """PNG bytes of a plotly figure; ``RuntimeError`` with the remedy when no browser can be started.
 
-    ``cached``: keep the PNG in the cache (`png_cache_path`) and read it back for the same figure and size, so
-    that a report run again starts no browser (an entry that is not a whole PNG is rendered again)."""
+    ``cached``: keep the PNG in the store (`vlr_viz.store.figures.stored_png`) and read it back for the same figure
+    and size, so that a report run again starts no browser (an entry that is not a whole PNG is rendered again)."""
     if not hasattr(fig, "to_image"):
         raise TypeError(f"fig must be a plotly Figure; got {type(fig).__name__}")
     if not scale > 0:
         raise ValueError(f"scale must be positive; got {scale!r}")
     if not cached:
         return _render_png(fig, width, height, scale)
-    from vlr_viz.cache import atomic_write_bytes
-
-    path = png_cache_path(fig, width, height, scale)
-    try:
-        data = path.read_bytes()
-        if data.startswith(PNG_SIGNATURE) and data.endswith(PNG_END):
-            return data
-    except OSError:
-        pass
-    data = _render_png(fig, width, height, scale)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as e:
-        warnings.warn(f"the PNG could not be cached at {path} ({e})", stacklevel=2)
-    return data
+    return stored_png(fig, width, height, scale, _render_png)
 
 
 def _render_png(fig, width: int | None, height: int | None, scale: float) -> bytes:

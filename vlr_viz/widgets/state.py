@@ -181,7 +181,7 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
     ``student_relation`` the student relation of docs/method.md, A3. ``config`` passes further `TrainConfig` fields
     (e.g. ``tau2``, ``lambda_mode``). The explorer is a quick look, so no epoch is selected on held-out data: the
     last epoch is kept (``select_best=False``) and the training split doubles as the logging split. Students go
-    through the run store (`vlr_viz.train.store`): a state trained before, in this session or an earlier one, is
+    through the run store (`vlr_viz.store.runs`): a state trained before, in this session or an earlier one, is
     read back instead of retrained.
 
     Defaults aim at seconds per control move on a CPU (a short schedule, ``hidden=256``). ``torch_threads``: torch threads while training (small MLP towers
@@ -192,7 +192,7 @@ def trainer_train_fn(epochs_stage1: int = 1, epochs_stage2: int = 3, batch_size:
         import torch
 
         from vlr_viz.train import PairFeatures, TrainConfig, encode
-        from vlr_viz.train.stored_fit import fit_stored
+        from vlr_viz.runner.stored_fit import fit_stored
         from vlr_viz.train.threads import torch_threads as threads_for_training
 
         weights = {**dict(config.get("weights", {})), "kd_loss": float(state.structure_weight)}

@@ -8,7 +8,6 @@ import pandas as pd
 import torch
 
 from ...eval.codes import code_retrieval_metrics
-from ...eval.stored import stored_code_retrieval_metrics
 from ...models.code_student import MODALITIES, CodeStudents
 from ...models.faiss_export import faiss_index
 from ...models.quantizer import ProductQuantizer
@@ -36,13 +35,13 @@ def split_codes(student: CodeStudents, split: PairFeatures) -> dict[str, torch.T
 
 
 def split_metrics(student: CodeStudents, split: PairFeatures, ks=(1, 5, 10), map_ks=(50,),
-                  stored: bool = False) -> list[dict]:
-    """:func:`~vlr_viz.eval.codes.code_retrieval_metrics` of every student of the stack on ``split`` (``stored``:
-    read back when the same codes were evaluated before, `vlr_viz.eval.stored.stored_code_retrieval_metrics`)."""
+                  metrics=code_retrieval_metrics) -> list[dict]:
+    """:func:`~vlr_viz.eval.codes.code_retrieval_metrics` of every student of the stack on ``split`` (``metrics``:
+    a function of its arguments, e.g. `vlr_viz.store.evaluations.stored_code_retrieval_metrics`, which reads them
+    back when the same codes were evaluated before)."""
     if split.labels is None:
         raise ValueError(f"{split.name} has no labels: the code metrics need categories for mAP")
     out = split_codes(student, split)
-    metrics = stored_code_retrieval_metrics if stored else code_retrieval_metrics
     return [metrics(out["image"][g].cpu(), out["text"][g].cpu(), out["image_codes"][g].cpu(),
                                    out["text_codes"][g].cpu(), student.codebooks[g].detach().cpu(), split.txt_to_img,
                                    split.labels, ks, map_ks) for g in range(student.groups)]
@@ -79,10 +78,11 @@ class DCMQResult:
         out = split_codes(self.student, split)
         return out["image_codes"][0].cpu().numpy(), out["text_codes"][0].cpu().numpy()
 
-    def evaluate(self, split: PairFeatures, ks=(1, 5, 10), map_ks=(50,), stored: bool = False) -> dict[str, float]:
-        """Cross-modal R@K / RSUM and category mAP of float queries against the coded other modality (``stored``:
+    def evaluate(self, split: PairFeatures, ks=(1, 5, 10), map_ks=(50,),
+                 metrics=code_retrieval_metrics) -> dict[str, float]:
+        """Cross-modal R@K / RSUM and category mAP of float queries against the coded other modality (``metrics``:
         see `split_metrics`)."""
-        return split_metrics(self.student, split, ks, map_ks, stored)[0]
+        return split_metrics(self.student, split, ks, map_ks, metrics)[0]
 
     def faiss_index(self, split: PairFeatures, modality: str = "text", fast_scan: bool = False):
         """A ``faiss.IndexPQ`` of the split's ``modality`` codes (the gallery); query it with :meth:`embed`'s

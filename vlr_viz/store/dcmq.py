@@ -2,7 +2,7 @@
 
 A pass (the runs of one code length trained together) is a pure function of its configs, the contents of its
 training and validation splits and the training code (`DCMQ_CODE_VERSION`); their content hash keys an entry under
-``dcmq/`` of the run store (`vlr_viz.train.store`), written and checked like a stored run (every file's SHA-256 in
+``dcmq/`` of the run store (`vlr_viz.store.runs`), written and checked like a stored run (every file's SHA-256 in
 a manifest written last, one rename into place; a damaged entry is reported and trained again)::
 
     configs.json           the DCMQConfig of every run
@@ -20,14 +20,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from ...models.code_student import CodeStudents
-from ..data import PairFeatures
-from ..device import resolve_device
-from ..store import RunStore, default_store_dir, fingerprint
-from ...cache import content_hash
-from .config import DCMQConfig
-from .fit import fit_dcmq_runs
-from .result import DCMQResult, codeword_counts
+from ..cache import content_hash, default_store_dir
+from ..models.code_student import CodeStudents
+from ..train.data import PairFeatures
+from ..train.dcmq.config import DCMQConfig
+from ..train.dcmq.fit import fit_dcmq_runs
+from ..train.dcmq.result import DCMQResult, codeword_counts
+from ..train.device import resolve_device
+from .entry import EntryFolder
+from .runs import fingerprint
 
 DCMQ_CODE_VERSION = "1"
 """Changes whenever the DCMQ training code computes something else for the same inputs (it keys every entry)."""
@@ -92,11 +93,11 @@ def _results(files: dict[str, bytes], configs: list[DCMQConfig], train: PairFeat
 
 
 def fit_dcmq_runs_stored(configs: list[DCMQConfig], train: PairFeatures, val: PairFeatures | None = None,
-                         progress: bool = False, store: RunStore | None = None,
+                         progress: bool = False, store: EntryFolder | None = None,
                          force: bool = False) -> tuple[list[DCMQResult], bool]:
     """``(results, hit)``: `fit_dcmq_runs` of ``configs``, read from the store when this pass was trained before
     (``force`` trains again and replaces the entry; ``store`` defaults to ``dcmq/`` of the run store)."""
-    store = store or RunStore(default_store_dir() / "dcmq")
+    store = store or EntryFolder(default_store_dir() / "dcmq")
     key = dcmq_key(configs, train, val)
     files = None if force else store.get_files(key)
     if files is not None:

@@ -2,7 +2,7 @@
 
 The default student is a pair of small towers whose matrix products keep one core busy; a second thread in the same
 run gains little, while a second *run* on the other core doubles the throughput. `train_into_store` therefore
-trains the runs a `~vlr_viz.train.store.RunStore` lacks in ``workers`` spawned processes
+trains the runs a `~vlr_viz.store.runs.RunStore` lacks in ``workers`` spawned processes
 (`vlr_viz.processes.SpawnPool`: a script calling it needs no ``__main__`` guard), one torch thread each by default,
 and each worker writes its result straight into the store, which is how the parent reads it back. A run trained in
 a worker is the same computation as in the parent with the same thread count, so it gives the same numbers (a test
@@ -10,7 +10,7 @@ compares them bit for bit).
 
 Where the work goes: the features are sent to each worker once (its initializer), each task carries only a config;
 runs that share their stage 1 (`vlr_viz.train.stage1`: the recipes of one seed and condition) continue from it
-side by side, read from the store (`vlr_viz.train.stage1_store`) or trained once by a short first task that
+side by side, read from the store (`vlr_viz.store.stage1`) or trained once by a short first task that
 stores it; a run alone in its group stores the stage 1 it trains on the way; the longest runs go first (each
 method's ``relative_cost``: CoVLR's meta step makes a run about 2.7× as long), so the last runs to finish are short
 ones. Every worker loads the plug-ins this process loaded (`vlr_viz.methods.loaded_plugins`), so it knows their
@@ -29,11 +29,13 @@ from tqdm.auto import tqdm
 
 from ..methods import get_method, load_plugins, loaded_plugins
 from ..processes import SpawnPool
-from .config import TrainConfig
-from .span import RunSpan
-from .stage1 import stage1_groups
-from .stage1_store import Stage1Store, fit_through_stage1_store
-from .store import RunStore
+from ..store.runs import RunStore, _entry
+from ..store.stage1 import Stage1Store
+from ..train import trainer
+from ..train.config import TrainConfig
+from ..train.span import RunSpan
+from ..train.stage1 import stage1_groups
+from .stage1_sharing import fit_through_stage1_store
 
 _WORKER: dict = {}
 
@@ -65,13 +67,10 @@ def _train_one(key: str, config: dict, summary: dict, stage1=None, stage1_key: s
                reuse_stage1: bool = True) -> None:
     """Train one run in a worker (from ``stage1`` when given, else through the stage-1 store under ``stage1_key``)
     and write it into the store."""
-    from .store import _entry
-    from .trainer import fit
-
     config, store = TrainConfig.from_dict(config), RunStore(Path(_WORKER["store_root"]))
     train, val, evaluate = _WORKER["train"], _WORKER["val"], _WORKER["evaluate"]
     if stage1 is not None:
-        result = fit(config, train, val, progress=False, span=RunSpan(stage1=stage1))
+        result = trainer.fit(config, train, val, progress=False, span=RunSpan(stage1=stage1))
     else:
         result = fit_through_stage1_store(config, train, val, Stage1Store(store), key=stage1_key,
                                           reuse=reuse_stage1, progress=False)
@@ -86,10 +85,8 @@ def _by_cost(jobs: list) -> list:
 def _record_stage1(config: dict, stage1_key: str):
     """Train stage 1 of ``config`` in a worker, store it under ``stage1_key`` and return its
     `~vlr_viz.train.stage1.Stage1`."""
-    from .trainer import fit
-
     config, recorded = TrainConfig.from_dict(config), []
-    fit(config, _WORKER["train"], _WORKER["val"], progress=False,
+    trainer.fit(config, _WORKER["train"], _WORKER["val"], progress=False,
         span=RunSpan(until_epoch=config.epochs_stage1, record_stage1=recorded))
     Stage1Store(RunStore(Path(_WORKER["store_root"]))).put(stage1_key, recorded[0])
     return recorded[0]

@@ -3,12 +3,12 @@
 Every recipe starts with the same matching-only stage 1 (`vlr_viz.train.stage1`). Its `Stage1` (weights, AdamW
 state, RNG state, best epoch so far, per-epoch values and snapshot weights) is stored beside the runs, in
 ``<run store>/stage1/<key>/``, keyed by the content hash of the `stage1_signature`, the training and validation
-features (`vlr_viz.train.store.fingerprint`) and `TRAINING_CODE_VERSION`. A run that misses the store looks up its
+features (`vlr_viz.store.runs.fingerprint`) and `TRAINING_CODE_VERSION`. A run that misses the store looks up its
 stage 1 there first: a new λ, τ2, structure weight, student relation or method (the explorer's sliders, a notebook
 parameter) then trains only its stage-2 epochs, with the numbers of the run trained whole (a test checks them bit
 for bit). Runs that train whole record their stage 1 on the way and store it.
 
-An entry is two files written whole by `RunStore.put_files` (checksummed, renamed into place)::
+An entry is two files written whole by `EntryFolder.put_files` (checksummed, renamed into place)::
 
     tensors.safetensors   model and best-epoch weights, AdamW moments and steps, RNG states, snapshot weights;
                           each distinct tensor once (the last weights are the last snapshot's, the best often
@@ -21,7 +21,6 @@ Nothing is unpickled on load; a damaged entry is reported (`StoredRunWarning`), 
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 
@@ -31,13 +30,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from ..cache import content_hash
-from .config import TrainConfig
-from .span import RunSpan
-from .stage1 import Stage1, shares_stage1, stage1_groups, stage1_signature
-from .store import TRAINING_CODE_VERSION, RunStore, fingerprint
+from ..train.stage1 import Stage1, shares_stage1, stage1_signature
+from .entry import EntryFolder, entry_lock
+from .runs import TRAINING_CODE_VERSION, RunStore, fingerprint
 
 FOLDER = "stage1"
-"""The folder of the run store that holds stage-1 entries (one of `vlr_viz.train.store.DERIVED`)."""
+"""The folder of the run store that holds stage-1 entries (one of `vlr_viz.store.inventory.DERIVED`)."""
 
 
 def _flat(prefix: str, state: dict | None) -> dict[str, torch.Tensor]:
@@ -154,7 +152,7 @@ class Stage1Store:
     """Stage-1 entries of a `RunStore` (module docstring); ``None`` uses the default store."""
 
     def __init__(self, store: RunStore | None = None):
-        self.entries = RunStore((store or RunStore()).root / FOLDER)
+        self.entries = EntryFolder((store or RunStore()).root / FOLDER)
 
     def keys(self, configs, train, val) -> list[str | None]:
         """The entry key of every config's stage 1 (``None`` for a config without both stages), the features
@@ -180,60 +178,6 @@ class Stage1Store:
     def put(self, key: str, stage1: Stage1) -> None:
         """Store ``stage1`` under ``key`` unless an intact entry is there; a lock keeps two processes from writing
         the same entry at once."""
-        self.entries.root.mkdir(parents=True, exist_ok=True)
-        with open(self.entries.root / f"{key}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with entry_lock(self.entries.root, key):
             if self.entries.get_files(key) is None:
                 self.entries.put_files(key, stage1_to_files(stage1))
-
-
-def fit_through_stage1_store(config: TrainConfig, train, val, stage1_store: Stage1Store, key: str | None = None,
-                             reuse: bool = True, used: list | None = None, **fit_kwargs):
-    """`vlr_viz.train.trainer.fit` of ``config``, continued from its stored stage 1 when there is one (and
-    ``reuse``), else trained whole with its stage 1 recorded and stored. ``key``: its `Stage1Store.keys` entry, when
-    known; ``used``: a list that receives the `Stage1` the run read or trained (none for a run without both
-    stages)."""
-    from .. import distributed as dist_utils
-    from .trainer import fit
-
-    if not shares_stage1(config) or dist_utils.is_distributed():  # each process would store its own RNG state
-        return fit(config, train, val, **fit_kwargs)
-    key = key or stage1_store.keys([config], train, val)[0]
-    stage1 = stage1_store.get(key) if reuse else None
-    if stage1 is not None:
-        result = fit(config, train, val, span=RunSpan(stage1=stage1), **fit_kwargs)
-    else:
-        recorded: list[Stage1] = []
-        result = fit(config, train, val, span=RunSpan(record_stage1=recorded), **fit_kwargs)
-        stage1 = recorded[0] if recorded else None
-        if stage1 is not None:
-            stage1_store.put(key, stage1)
-    if used is not None and stage1 is not None:
-        used.append(stage1)
-    return result
-
-
-def fit_sharing_stage1(configs, train, val, *, probe=None, progress: bool = False, stage1_store=None) -> list:
-    """`vlr_viz.train.trainer.fit` of every config, one after the other, stage 1 trained once per group of
-    `stage1_groups`: the group's first run records it and the others continue from it (the same numbers).
-    ``stage1_store``: a `Stage1Store` to read each group's stage 1 from, and to store
-    the ones trained here in."""
-    from .. import distributed as dist_utils
-    from .trainer import fit
-
-    configs = list(configs)
-    if dist_utils.is_distributed():  # every process would record its own copy: train the runs whole
-        return [fit(c, train, val, probe=probe, progress=progress) for c in configs]
-    keys = stage1_store.keys(configs, train, val) if stage1_store is not None else [None] * len(configs)
-    results = [None] * len(configs)
-    for group in stage1_groups(configs):
-        first, used = group[0], []
-        if stage1_store is not None:  # read the group's stage 1, or train and store it
-            results[first] = fit_through_stage1_store(configs[first], train, val, stage1_store, keys[first],
-                                                      used=used, probe=probe, progress=progress)
-        else:
-            results[first] = fit(configs[first], train, val, probe=probe, progress=progress,
-                                 span=RunSpan(record_stage1=used if len(group) > 1 else None))
-        for i in group[1:]:
-            results[i] = fit(configs[i], train, val, probe=probe, progress=progress, span=RunSpan(stage1=used[0]))
-    return results

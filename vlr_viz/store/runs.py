@@ -17,19 +17,16 @@ An entry is written whole into ``<key>.tmp`` and renamed into place (`vlr_viz.tr
 checkpoints); a missing or wrong checksum makes the entry count as absent (it is reported and retrained). A lock
 file serialises two processes asking for the same run: the second waits and reads the first one's result.
 ``vlr-viz runs ls`` / ``vlr-viz runs rm`` show and clear entries. What is computed from runs and embeddings lives
-beside them in the folders named by `DERIVED`; `RunStore.put_files` / `RunStore.get_files` give other stores the
-same whole-entry writes and checksummed reads.
+beside them in the folders named by `DERIVED`. A run is a folder entry (`vlr_viz.store.entry.EntryFolder`): written
+whole, checksummed, locked like every other.
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import io
 import json
 import os
 import shutil
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -39,12 +36,16 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from ..cache import StoredRunWarning, atomic_write_bytes, content_hash, default_store_dir
+from ..cache import content_hash, default_store_dir
 from ..errors import ConfigError
 from ..methods import get_method
-from ..store.inventory import DERIVED, read_entry_files
-from .config import TrainConfig
-from .history import History
+from ..train.config import TrainConfig
+from ..train.history import History
+from ..train.model import encode, model_from_state
+from ..train.trainer import TrainResult
+from . import inventory
+from .entry import EntryFolder, entry_lock
+from .inventory import DERIVED
 
 TRAINING_CODE_VERSION = "2"
 """Changes whenever the training code computes something else for the same inputs (it keys every stored run)."""
@@ -137,14 +138,11 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-class RunStore:
-    """Trained runs on disk, keyed by `run_key` (module docstring)."""
+class RunStore(EntryFolder):
+    """Trained runs on disk, keyed by `run_key` (module docstring); ``root=None``: the default run store."""
 
     def __init__(self, root=None):
-        self.root = Path(root) if root is not None else default_store_dir()
-
-    def path(self, key: str) -> Path:
-        return self.root / key
+        super().__init__(root if root is not None else default_store_dir())
 
     def get(self, key: str) -> StoredRun | None:
         """The stored run, or ``None`` when there is none or it is damaged (reported, then removed)."""
@@ -163,25 +161,6 @@ class RunStore:
             self.discard(key, e)
             return None
 
-    def get_files(self, key: str) -> dict[str, bytes] | None:
-        """The files of an entry, each checked against the manifest; ``None`` when there is no entry or it is
-        damaged (reported, then removed)."""
-        folder = self.path(key)
-        if not (folder / "manifest.json").is_file():
-            return None
-        try:
-            return read_entry_files(folder)
-        except (ValueError, OSError) as e:
-            self.discard(key, e)
-            return None
-
-    def discard(self, key: str, reason: Exception) -> None:
-        """Report a damaged entry (`StoredRunWarning`) and remove it, so that it is computed again."""
-        folder = self.path(key)
-        warnings.warn(f"stored entry {folder} is damaged ({reason}); it is computed again", StoredRunWarning,
-                      stacklevel=3)
-        shutil.rmtree(folder, ignore_errors=True)
-
     def put(self, key: str, config: TrainConfig, state: dict, history: History, summary: dict,
             img_emb: np.ndarray | None = None, txt_emb: np.ndarray | None = None) -> Path:
         """Write a run whole (`put_files`); returns its folder. ``summary`` holds at least `SUMMARY_FIELDS` (what
@@ -195,28 +174,13 @@ class RunStore:
             files["img_emb.npy"], files["txt_emb.npy"] = _npy(img_emb), _npy(txt_emb)
         return self.put_files(key, files)
 
-    def put_files(self, key: str, files: dict[str, bytes]) -> Path:
-        """Write an entry whole: its files into ``<key>.tmp``, the manifest (size and SHA-256 of each) last, then
-        one rename into place; returns its folder."""
-        folder, tmp = self.path(key), self.path(key + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        for name, data in files.items():
-            atomic_write_bytes(tmp / name, data)
-        manifest = {n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files.items()}
-        atomic_write_bytes(tmp / "manifest.json", json.dumps(manifest, indent=1).encode())
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
-        return folder
-
     def get_or_train(self, key: str, train: Callable[[], dict]) -> tuple[StoredRun, bool]:
         """``(run, hit)``: the stored run, or ``train()`` (which returns `put`'s keyword arguments) run once and
         stored, under a lock so that two processes asking at once train it once."""
         hit = self.get(key)
         if hit is not None:
             return hit, True
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f"{key}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with entry_lock(self.root, key):
             hit = self.get(key)
             if hit is not None:
                 return hit, True
@@ -224,35 +188,32 @@ class RunStore:
         return self.get(key), False
 
     def entries(self) -> list[dict]:
-        """One row per stored run: key, size, and its summary (recipe, seed, selected epoch, metrics, ...); a
-        summary that is not a JSON object reads as empty."""
+        """One row per stored run (`vlr_viz.store.inventory.entries` of kind ``runs``): key, size, and its summary
+        (recipe, seed, selected epoch, metrics, ...); a summary that is not a JSON object reads as empty."""
         rows = []
-        for folder in sorted(self.root.glob("*/manifest.json")):
-            folder = folder.parent
+        for entry in inventory.entries("runs", store_dir=self.root):
+            if entry.status == "unfinished":
+                continue
             try:
-                summary = json.loads((folder / "summary.json").read_bytes())
+                summary = json.loads((entry.path / "summary.json").read_bytes())
             except (OSError, ValueError):
                 summary = {}
-            size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-            rows.append({**(summary if isinstance(summary, dict) else {}), "key": folder.name, "bytes": size})
+            rows.append({**(summary if isinstance(summary, dict) else {}), "key": entry.key, "bytes": entry.bytes})
         return rows
 
     def unfinished(self) -> list[str]:
         """Names of what lies in the store without being a run or a folder of `DERIVED`: ``<key>.tmp`` folders
         of writes that were cut off, and folders without a ``manifest.json`` (never finished, or damaged)."""
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and p.name not in DERIVED and not (p / "manifest.json").is_file())
+        return [e.key for e in inventory.entries("runs", store_dir=self.root) if e.status == "unfinished"]
 
     def derived(self) -> dict[str, tuple[int, int]]:
-        """``{folder of DERIVED: (entries, bytes)}`` for each such folder present (lock files not counted)."""
+        """``{folder of DERIVED: (entries, bytes)}`` for each such folder present, as `vlr_viz.store.inventory`
+        lists them."""
         sizes = {}
         for name in DERIVED:
-            folder = self.root / name
-            if folder.is_dir():
-                entries = [p for p in folder.iterdir() if p.suffix not in (".lock", ".tmp")]
-                sizes[name] = (len(entries), sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()))
+            if (self.root / name).is_dir():
+                found = inventory.entries(name, store_dir=self.root)
+                sizes[name] = (len(found), sum(e.bytes for e in found))
         return sizes
 
     def resolve_key(self, key: str) -> Path:
@@ -298,8 +259,6 @@ def _stored_summary(config: TrainConfig, result, train, val, evaluate, extra: di
 
 def _entry(config: TrainConfig, result, train, val, evaluate, extra: dict | None) -> dict:
     """`RunStore.put`'s keyword arguments for a freshly trained result."""
-    from .model import encode
-
     img, txt = encode(result.model, evaluate.image, evaluate.text) if evaluate is not None else (None, None)
     return {"config": config, "state": result.model.state_dict(), "history": result.history, "img_emb": img,
             "txt_emb": txt, "summary": _stored_summary(config, result, train, val, evaluate, extra)}
@@ -307,9 +266,6 @@ def _entry(config: TrainConfig, result, train, val, evaluate, extra: dict | None
 
 def _result(stored: StoredRun):
     """The `TrainResult` of a stored run (the selected model rebuilt from its state)."""
-    from .model import model_from_state
-    from .trainer import TrainResult
-
     s = stored.summary
     return TrainResult(model=model_from_state(stored.config, s["dims"], stored.state), history=stored.history,
                        config=stored.config, best_epoch=s["best_epoch"], best_metrics=s["best_metrics"],

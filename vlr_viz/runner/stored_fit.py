@@ -1,18 +1,20 @@
-"""Training through the run store (`vlr_viz.train.store`): a run the store holds is read back, a missing one is
-trained (continuing from its stored stage 1 when there is one, `vlr_viz.train.stage1_store`), on worker processes
-when several are missing on a CPU (`vlr_viz.train.parallel`), and stored. `fit` itself knows nothing of this: these
+"""Training through the run store (`vlr_viz.store.runs`): a run the store holds is read back, a missing one is
+trained (continuing from its stored stage 1 when there is one, `vlr_viz.runner.stage1_sharing`), on worker processes
+when several are missing on a CPU (`vlr_viz.runner.parallel`), and stored. `fit` itself knows nothing of this: these
 functions wrap it from outside."""
 from __future__ import annotations
 
-import fcntl
+from contextlib import ExitStack
 
 from .. import distributed as dist_utils
-from .config import TrainConfig
-from .device import resolve_device
+from ..store.entry import entry_lock
+from ..store.runs import RunStore, _entry, _result, run_key, run_keys
+from ..store.stage1 import Stage1Store
+from ..train.config import TrainConfig
+from ..train.device import resolve_device
 from .multi_seed import fit_batched
 from .parallel import default_workers, train_into_store
-from .stage1_store import Stage1Store, fit_through_stage1_store
-from .store import RunStore, _entry, _result, run_key, run_keys
+from .stage1_sharing import fit_through_stage1_store
 
 
 def fit_stored(config: TrainConfig, train, val, evaluate=None, *, store: RunStore | None = None,
@@ -20,7 +22,7 @@ def fit_stored(config: TrainConfig, train, val, evaluate=None, *, store: RunStor
     """`fit` through the store: ``(TrainResult, (img_emb, txt_emb) of evaluate or None, hit)``.
 
     A hit trains nothing and rebuilds the selected model from the stored state; a miss continues from the run's
-    stored stage 1 when there is one (`vlr_viz.train.stage1_store`), else trains whole and stores its stage 1;
+    stored stage 1 when there is one (`vlr_viz.runner.stage1_sharing`), else trains whole and stores its stage 1;
     ``force`` trains again, stage 1 included, and replaces the entry; ``store=None`` uses the default store.
     """
     store = store or RunStore()
@@ -44,10 +46,10 @@ def fit_batched_stored(configs, train, val, evaluate=None, *, store: RunStore | 
     """`fit_stored` for several configs. One ``(TrainResult, embeddings, hit)`` per config, in order;
     ``summaries``: one extra summary dict per config.
 
-    The runs the store lacks train on a CPU in ``workers`` processes at once (`vlr_viz.train.parallel`; default: one
+    The runs the store lacks train on a CPU in ``workers`` processes at once (`vlr_viz.runner.parallel`; default: one
     per core, ``1`` trains them here one after the other), on a CUDA device together as one batched model
-    (`vlr_viz.train.multi_seed.fit_batched`, which trains CoVLR runs alone). Runs trained one by one continue from
-    their stored stage 1 when there is one and store the ones they train (`vlr_viz.train.stage1_store`); ``force``
+    (`vlr_viz.runner.multi_seed.fit_batched`, which trains CoVLR runs alone). Runs trained one by one continue from
+    their stored stage 1 when there is one and store the ones they train (`vlr_viz.store.stage1`); ``force``
     trains every run whole. Every path gives the same numbers.
     """
     store = store or RunStore()
@@ -57,11 +59,9 @@ def fit_batched_stored(configs, train, val, evaluate=None, *, store: RunStore | 
     found = [None] * len(configs) if force else [store.get(k) for k in keys]
     missing = [i for i, f in enumerate(found) if f is None]
     if missing:
-        store.root.mkdir(parents=True, exist_ok=True)
-        locks = [open(store.root / f"{k}.lock", "a") for k in sorted({keys[i] for i in missing})]
-        try:
-            for lock in locks:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+        with ExitStack() as locks:
+            for key in sorted({keys[i] for i in missing}):
+                locks.enter_context(entry_lock(store.root, key))
             if not force:
                 for i in missing:
                     found[i] = store.get(keys[i])
@@ -78,8 +78,5 @@ def fit_batched_stored(configs, train, val, evaluate=None, *, store: RunStore | 
                     store.put(keys[i], **_entry(configs[i], result, train, val, evaluate, summaries[i]))
             for i in missing:
                 found[i] = store.get(keys[i])
-        finally:
-            for lock in locks:
-                lock.close()
     return [(_result(f), None if evaluate is None else (f.img_emb, f.txt_emb), i not in missing)
             for i, f in enumerate(found)]

@@ -35,16 +35,16 @@ from tqdm.auto import tqdm
 from ..losses import weighted_sum
 from ..methods import get_method
 from .. import distributed as dist_utils
-from .config import TrainConfig
-from .data import PairFeatures, caption_batches
-from .device import resolve_device
-from .epoch_records import snapshot_due
-from .history import History
-from .model import RetrievalModel, build_mlp_encoder
-from .stage1_store import fit_sharing_stage1
-from .trainer import (CATEGORY_METRICS, NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe,
+from ..train.config import TrainConfig
+from ..train.data import PairFeatures, caption_batches
+from ..train.device import resolve_device
+from ..train.epoch_records import snapshot_due
+from ..train.history import History
+from ..train.model import RetrievalModel, build_mlp_encoder
+from ..train.trainer import (CATEGORY_METRICS, NonFiniteLossError, TrainResult, _is_better, _lr_at, _resolve_probe,
                       _to_device, adamw, epoch_row, initial_epoch_row, mixed_precision,
                       relation_snapshot, stage_weights, validate)
+from .stage1_sharing import fit_sharing_stage1
 
 
 class StackedTower:

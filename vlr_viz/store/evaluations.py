@@ -5,7 +5,7 @@ near-duplicate families, caption texts), the relevance matrix, the teachers' fea
 evaluation code; `EVALUATION_CODE_VERSION` changes whenever that code computes something else. The content hash of
 all of them names a JSON file under ``evaluations/`` of the run store (`vlr_viz.cache.default_store_dir`), so
 a warm report ranks nothing, ``vlr-viz runs rm --all`` clears evaluations with the runs, and a test session's
-private run store keeps its evaluations private too. Entries are `vlr_viz.stored_tables` files: written
+private run store keeps its evaluations private too. Entries are `vlr_viz.store.tables` files: written
 atomically, exact, and recomputed (with a warning) when damaged.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..cache import content_hash, default_store_dir
-from ..stored_tables import stored_table
-from .evaluate import evaluate
+from ..eval import codes
+from ..eval.evaluate import evaluate
+from .tables import stored_table
 
 EVALUATION_CODE_VERSION = "1"
 """Changes whenever `vlr_viz.eval.evaluate` computes something else for the same inputs (it keys every entry)."""
@@ -45,7 +46,7 @@ def default_evaluation_dir() -> Path:
 
 def stored_evaluate(img_emb, txt_emb, pairs, *, store_dir=None, **options) -> pd.DataFrame:
     """`vlr_viz.eval.evaluate` (same arguments) read from ``store_dir`` (default `default_evaluation_dir`) when it
-    was computed before, else computed and stored (`vlr_viz.stored_tables.stored_table`). ``options["cache_dir"]``
+    was computed before, else computed and stored (`vlr_viz.store.tables.stored_table`). ``options["cache_dir"]``
     only says where relevance is cached and does not key the entry."""
     folder = Path(store_dir) if store_dir is not None else default_evaluation_dir()
     key = evaluation_key(img_emb, txt_emb, pairs, **{k: v for k, v in options.items() if k != "cache_dir"})
@@ -57,16 +58,14 @@ def stored_code_retrieval_metrics(image_queries, text_queries, image_codes, text
     """`vlr_viz.eval.codes.code_retrieval_metrics` (same arguments) read from ``store_dir`` (default ``codes/`` in
     `default_evaluation_dir`) when the same queries, codes and codebooks were evaluated before, else computed and
     stored; exact, as `stored_evaluate`."""
-    from .codes import code_retrieval_metrics
-
     arrays = [_array(x) for x in (image_queries, text_queries, image_codes, text_codes, codebooks, txt_to_img,
                                   image_labels)]
     key = content_hash("code-metrics", EVALUATION_CODE_VERSION, *arrays, list(ks), list(map_ks))
     folder = Path(store_dir) if store_dir is not None else default_evaluation_dir() / "codes"
 
     def compute() -> pd.DataFrame:
-        metrics = code_retrieval_metrics(image_queries, text_queries, image_codes, text_codes, codebooks, txt_to_img,
-                                         image_labels, ks, map_ks)
+        metrics = codes.code_retrieval_metrics(image_queries, text_queries, image_codes, text_codes, codebooks,
+                                               txt_to_img, image_labels, ks, map_ks)
         return pd.DataFrame([metrics])
 
     return stored_table(folder / f"{key}.json", compute).iloc[0].to_dict()

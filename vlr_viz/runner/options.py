@@ -1,4 +1,4 @@
-"""Training options shared by ``vlr-viz train`` and ``python -m vlr_viz.train``: one flag per `TrainConfig` field,
+"""Training options shared by ``vlr-viz train`` and ``python -m vlr_viz.runner``: one flag per `TrainConfig` field,
 a named ``--recipe``, a saved ``--config``, ``--weight TERM=W`` and ``--plugin FILE`` (methods of a plug-in,
 `vlr_viz.methods.load_plugin`)."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 from ..checks import check_values
 from ..data.arguments import add_dataset_arguments, dataset_options_from_args
 from ..errors import ConfigError
-from .config import FIELD_CHECKS, TrainConfig
-from .recipes import recipe_config
+from ..train.config import FIELD_CHECKS, TrainConfig
+from ..train.recipes import recipe_config
 
 
 def add_train_arguments(ap: argparse.ArgumentParser, out_required: bool = True) -> argparse.ArgumentParser:
@@ -85,7 +85,7 @@ def config_from_args(args) -> TrainConfig:
 def train_from_args(args) -> dict:
     """Run `run_training` for parsed arguments (under torchrun too); returns the run summary."""
     from .. import distributed
-    from .device import resolve_device
+    from ..train.device import resolve_device
     from .run import run_training
 
     config = config_from_args(args)

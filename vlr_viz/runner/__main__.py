@@ -1,4 +1,4 @@
-"""``python -m vlr_viz.train --method sad --out runs/sad`` (also under ``torchrun --nproc_per_node=N -m vlr_viz.train``).
+"""``python -m vlr_viz.runner --method sad --out runs/sad`` (also ``torchrun --nproc_per_node=N -m vlr_viz.runner``).
 
 Every `TrainConfig` field is an option (``--epochs-stage1 10``, ``--center-teachers``, ``--no-learn-tau``,
 ``--weight kd_loss=0.5``); ``--recipe sad-kl`` starts from a named recipe and ``--config run.json`` from a saved
@@ -15,7 +15,7 @@ from .options import add_train_arguments, train_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m vlr_viz.train", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m vlr_viz.runner", description=__doc__.splitlines()[0])
     ap.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return add_train_arguments(ap)
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       "train_seconds")}, indent=1))
         return 0
 
-    return report_errors("vlr_viz.train", run, debug)
+    return report_errors("vlr_viz.runner", run, debug)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,13 @@ from safetensors.torch import save as save_tensors
 from ..cache import atomic_write_bytes
 from ..errors import RunFolderError
 from .. import distributed as dist_utils
-from .checkpoint import recover_checkpoint, require_files
-from .config import TrainConfig
-from .data import PairFeatures
-from .model import encode, model_from_state
-from .span import RunSpan
-from .store import RunStore, run_key
-from .trainer import TrainResult, fit
+from ..store.runs import RunStore, run_key
+from ..train.checkpoint import recover_checkpoint, require_files
+from ..train.config import TrainConfig
+from ..train.data import PairFeatures
+from ..train.model import encode, model_from_state
+from ..train.span import RunSpan
+from ..train.trainer import TrainResult, fit
 
 
 def _splits(dataset, options) -> dict:
@@ -81,7 +81,7 @@ def run_training(config: TrainConfig, out_dir, dataset="twemoji", *, image_model
     existing ``out_dir/checkpoint`` is continued (a save interrupted mid-swap is completed first, or refused with a
     message: `recover_checkpoint`). Returns the summary written to ``metrics.json``.
 
-    A run trained before with the same config and features is read from the run store (`vlr_viz.train.store`)
+    A run trained before with the same config and features is read from the run store (`vlr_viz.store.runs`)
     instead of trained again (``"from_store": true`` in the summary; no ``checkpoint/`` is written then, the selected
     model is ``best.safetensors``); ``force=True`` retrains and replaces it, ``store=False`` bypasses the store.
     """

@@ -1,7 +1,7 @@
 """Tables read back instead of recomputed: `stored_table` keeps a pandas DataFrame that is a pure function of its
 inputs as one JSON file, named by the content hash of those inputs.
 
-The evaluations of `vlr_viz.eval.stored` and the analyses of the rebalancing report
+The evaluations of `vlr_viz.store.evaluations` and the analyses of the rebalancing report
 (`vlr_viz.experiments.study_analysis`: the paired bootstrap, the reliability λ sweep, the λ landscape, the run
 summary, the NDCG conventions) go through it, so a warm report recomputes none of them. Analyses live under
 ``analyses/<kind>/`` of the run store (`vlr_viz.cache.default_store_dir`), so ``vlr-viz runs rm --all``
@@ -21,7 +21,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .cache import CorruptCacheWarning, atomic_write_bytes, content_hash, default_store_dir
+from ..cache import CorruptCacheWarning, atomic_write_bytes, content_hash, default_store_dir
 
 ANALYSES = "analyses"
 """The run store's folder of stored analyses (one sub-folder per kind)."""
