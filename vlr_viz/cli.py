@@ -22,13 +22,19 @@ def cmd_features(args) -> int:
     for pairs in datasets:
         feats = load_features(pairs, args.image_model, args.text_model, cache_dir=cache, progress=not args.quiet,
                               workers=args.workers)
-        print(f"dataset      {pairs.name}: {pairs.n_images} images, {pairs.n_captions} captions, "
-              f"{len(pairs.label_names)} categories")
-        print(f"image        {feats.image_model}: {feats.image.shape[0]} x {feats.image.shape[1]}")
-        print(f"text         {feats.text_model}: {feats.text.shape[0]} x {feats.text.shape[1]}")
-        print(f"seconds      {feats.seconds:.2f}")
-    print(f"cache        {cache.resolve()}")
+        print_fields(("dataset", f"{pairs.name}: {pairs.n_images} images, {pairs.n_captions} captions, "
+                                 f"{len(pairs.label_names)} categories"),
+                     ("image", f"{feats.image_model}: {feats.image.shape[0]} x {feats.image.shape[1]}"),
+                     ("text", f"{feats.text_model}: {feats.text.shape[0]} x {feats.text.shape[1]}"),
+                     ("seconds", f"{feats.seconds:.2f}"), width=13)
+    print_fields(("cache", cache.resolve()), width=13)
     return 0
+
+
+def print_fields(*rows: tuple[str, object], width: int = 15) -> None:
+    """One ``label  value`` line per row, the values starting in column ``width``."""
+    for label, value in rows:
+        print(f"{label:<{width}}{value}")
 
 
 def cmd_train(args) -> int:
@@ -43,14 +49,12 @@ def cmd_train(args) -> int:
     name = args.recipe or args.method or "sad"
     args.out = args.out or str(default_run_folder(args.dataset, name, args.seed or 0))
     summary = train_from_args(args)
-    print(f"method         {summary['method']}" + (f"  (recipe {args.recipe})" if args.recipe else "")
-          + f"  seed {args.seed or 0}")
-    print(f"selected epoch {summary['selected_epoch']} (best validation {summary['select_metric']})")
-    print(f"val RSUM       {summary['val_rsum']:.2f}")
-    print(f"test RSUM      {summary['test_rsum']:.2f}")
-    print(f"λ              {summary['lambda']:.3f} ({summary['lambda_info'].get('lambda_mode', '-')})")
-    print(f"seconds        {summary['seconds']:.1f}")
-    print(f"run folder     {Path(args.out).resolve()}")
+    print_fields(("method", summary["method"] + (f"  (recipe {args.recipe})" if args.recipe else "")
+                  + f"  seed {args.seed or 0}"),
+                 ("selected epoch", f"{summary['selected_epoch']} (best validation {summary['select_metric']})"),
+                 ("val RSUM", f"{summary['val_rsum']:.2f}"), ("test RSUM", f"{summary['test_rsum']:.2f}"),
+                 ("λ", f"{summary['lambda']:.3f} ({summary['lambda_info'].get('lambda_mode', '-')})"),
+                 ("seconds", f"{summary['seconds']:.1f}"), ("run folder", Path(args.out).resolve()))
     return 0
 
 
