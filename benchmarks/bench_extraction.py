@@ -21,6 +21,7 @@ import torch
 from vlr_viz.allocator import OPT_OUT
 from vlr_viz.data.twemoji import load_twemoji
 from vlr_viz.encoders import get_encoder
+from vlr_viz.store.arrays import array_cache
 
 SETTINGS = {"reused": "", "system": "system"}
 
@@ -40,7 +41,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    images = np.ascontiguousarray(load_twemoji("val").images[:args.images])
+    images = np.ascontiguousarray(load_twemoji("val", cache=array_cache()).images[:args.images])
     enc = get_encoder("efficientnet-lite0")
     enc.encode_images(images[:64], progress=False)  # weights loaded, kernels warm
     rows, feats = {name: [] for name in SETTINGS}, {}

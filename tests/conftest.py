@@ -16,15 +16,17 @@ os.environ["VLR_VIZ_RUN_STORE"] = tempfile.mkdtemp(prefix="vlr-viz-test-runs-")
 @pytest.fixture(scope="session")
 def twemoji():
     from vlr_viz.data import load_twemoji
+    from vlr_viz.store.arrays import array_cache
 
-    return load_twemoji()
+    return load_twemoji(cache=array_cache())
 
 
 @pytest.fixture(scope="session")
 def twemoji_splits():
     from vlr_viz.data import load_twemoji
+    from vlr_viz.store.arrays import array_cache
 
-    return {s: load_twemoji(s) for s in ("train", "val", "test")}
+    return {s: load_twemoji(s, cache=array_cache()) for s in ("train", "val", "test")}
 
 
 @pytest.fixture(scope="session")

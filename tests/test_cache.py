@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from vlr_viz.cache import CorruptCacheWarning, cached_array, content_hash, load_array, save_array
+from vlr_viz.keys import content_hash
+from vlr_viz.store.arrays import CorruptCacheWarning, cached_array, load_array, save_array
 
 
 def test_hit_and_invalidation(tmp_path):

@@ -13,6 +13,7 @@ from vlr_viz.eval import (
     recall_at_k,
     text_to_text,
 )
+from vlr_viz.store.arrays import array_cache
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def lookup(df, model, task, metric, relevance):
 
 def test_rows_equal_the_metric_functions(setup, tmp_path):
     pairs, img, txt, teachers = setup
-    df = evaluate(torch.tensor(img), torch.tensor(txt), pairs, teachers=teachers, cache_dir=tmp_path,
+    df = evaluate(torch.tensor(img), torch.tensor(txt), pairs, teachers=teachers, cache=array_cache(tmp_path),
                   ks=(1, 5), ndcg_ks=(2, 4))
     assert list(df.columns) == ["model", "task", "metric", "relevance", "value"]
     assert not df.duplicated(["model", "task", "metric", "relevance"]).any()

@@ -13,6 +13,7 @@ from vlr_viz.eval import (
     text_to_text,
 )
 from vlr_viz.eval.relevance import rouge_l_matrix
+from vlr_viz.store.arrays import array_cache
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"])
 CAPTIONS = [
@@ -70,14 +71,14 @@ def test_rouge_matches_scorer_on_a_twemoji_sample(twemoji_splits):
 @pytest.mark.parametrize("reduce", ["max", "mean"])
 def test_caption_image_relevance_reduces_over_captions(tiny, reduce, tmp_path):
     pairs = tiny[0]
-    got = caption_image_relevance(pairs, reduce=reduce, cache_dir=tmp_path)
+    got = caption_image_relevance(pairs, reduce=reduce, cache=array_cache(tmp_path))
     fn = max if reduce == "max" else np.mean
     for c, cap in enumerate(pairs.captions):
         for j in range(pairs.n_images):
             own = [pairs.captions[k] for k in np.flatnonzero(pairs.txt_to_img == j)]
             assert got[c, j] == pytest.approx(fn([rouge(cap, o) for o in own]), abs=1e-6)
     assert len(list(tmp_path.glob("rougeL-relevance-*.npy"))) == 1
-    np.testing.assert_array_equal(caption_image_relevance(pairs, reduce=reduce, cache_dir=tmp_path), got)
+    np.testing.assert_array_equal(caption_image_relevance(pairs, reduce=reduce, cache=array_cache(tmp_path)), got)
 
 
 def test_rouge_relevance_bad_input():

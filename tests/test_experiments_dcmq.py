@@ -127,7 +127,7 @@ def test_a_warm_experiment_trains_nothing_and_gives_the_same_table(experiment, m
 
 def test_a_damaged_stored_pass_is_reported_and_trained_again(tmp_path):
     from vlr_viz.store.dcmq import fit_dcmq_runs_stored
-    from vlr_viz.cache import StoredRunWarning
+    from vlr_viz.store.entry import StoredRunWarning
     from vlr_viz.store.runs import RunStore
 
     parts = {s: _synthetic(i, n=260) for i, s in enumerate(("train", "val"))}

@@ -10,19 +10,20 @@ import textwrap
 import numpy as np
 import pytest
 
-from vlr_viz.cache import cached_rows, load_array
 from vlr_viz.data import FileImages, load_twemoji
-from vlr_viz.imbalance.degrade_image import DegradedImages
 from vlr_viz.data.twemoji import _png_folder, twemoji_index
 from vlr_viz.encoders import encode_images
 from vlr_viz.imbalance import degrade_images
+from vlr_viz.imbalance.degrade_image import DegradedImages
+from vlr_viz.store.array_rows import cached_rows
+from vlr_viz.store.arrays import array_cache, load_array
 
 
 @pytest.fixture(scope="module")
 def twemoji_files():
     """The first 24 Twemoji glyphs twice: as PNG files on disk (lazy) and as the decoded in-memory array."""
     stems = [r[1] for r in twemoji_index()[:24]]
-    return FileImages(_png_folder(), [f"{s}.png" for s in stems]), load_twemoji().images[:24]
+    return FileImages(_png_folder(), [f"{s}.png" for s in stems]), load_twemoji(cache=array_cache()).images[:24]
 
 
 def test_lazy_files_decode_the_same_pixels_and_features(twemoji_files):
@@ -88,7 +89,7 @@ def test_interrupted_extraction_resumes_to_the_uninterrupted_features(tmp_path, 
 KILLED_FILL = textwrap.dedent("""
     import os, signal, sys, time
     import numpy as np
-    from vlr_viz.cache import cached_rows
+    from vlr_viz.store.array_rows import cached_rows
 
     def blocks(start):
         for lo in range(start, 100, 10):

@@ -24,7 +24,6 @@ import torch
 from PIL import Image
 
 from vlr_viz.arrays import l2_normalize
-from vlr_viz.cache import CacheWriteWarning, CorruptCacheWarning, cached_array, content_hash, load_array
 from vlr_viz.cli import main
 from vlr_viz.data import load_dataset
 from vlr_viz.data.images import read_rgb
@@ -32,11 +31,13 @@ from vlr_viz.errors import CheckpointError, ConfigError, DataFormatError, RunFol
 from vlr_viz.eval import average_precision_at_k, ndcg_at_k, recall_at_k
 from vlr_viz.eval.codes import code_recall_at_k
 from vlr_viz.imbalance import chance_ndcg
+from vlr_viz.keys import content_hash
+from vlr_viz.store.arrays import CacheWriteWarning, CorruptCacheWarning, cached_array, load_array
 from test_datasets import COLOURS, _folder, _png
 from vlr_viz.notebook.parameters import check_notebook_parameters, notebook_parameters, notebook_presets
 from vlr_viz.notebook.rules import parameter_checks
-from vlr_viz.train import RunSpan, fit, load_model
 from vlr_viz.runner import run as run_module
+from vlr_viz.train import RunSpan, fit, load_model
 from vlr_viz.train.checkpoint import CheckpointRecoveredWarning, recover_checkpoint
 from vlr_viz.train.threads import torch_threads
 
@@ -327,7 +328,7 @@ def test_unwritable_cache_returns_the_array_and_warns(tmp_path, monkeypatch):
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied", kwargs.get("dir"))
 
-    monkeypatch.setattr("vlr_viz.cache.tempfile.mkstemp", read_only)  # what a read-only folder does (even as root)
+    monkeypatch.setattr("vlr_viz.atomic.tempfile.mkstemp", read_only)  # what a read-only folder does (even as root)
     key = content_hash("entry")
     with pytest.warns(CacheWriteWarning, match=f"f-{key}.npy.*Permission denied.*returned uncached"):
         array, hit = cached_array(tmp_path, "f", key, lambda: np.arange(5.0))

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from vlr_viz.train import trainer as trainer_module
-from vlr_viz.cache import StoredRunWarning
-from vlr_viz.store.runs import RunStore, run_key
 from vlr_viz.runner.stored_fit import fit_stored
+from vlr_viz.store.entry import StoredRunWarning
+from vlr_viz.store.runs import RunStore, run_key
+from vlr_viz.train import trainer as trainer_module
 
 from synthetic_features import synthetic, tiny
 
@@ -158,8 +158,8 @@ def test_runs_trained_in_worker_processes_equal_runs_trained_here(tmp_path, data
     from dataclasses import replace
 
     from vlr_viz.runner import stored_fit
-    from vlr_viz.train import fit
     from vlr_viz.runner.stored_fit import fit_batched_stored
+    from vlr_viz.train import fit
     from vlr_viz.train.threads import torch_threads
 
     train, val, test = data
@@ -187,8 +187,8 @@ def test_runs_trained_in_worker_processes_equal_runs_trained_here(tmp_path, data
 def test_a_run_failing_in_a_worker_raises_its_own_error_naming_the_run(tmp_path, data):
     """A learning rate of 1e38 makes every run's loss NaN at its second step: the worker's `NonFiniteLossError`
     reaches the caller with the run named, no entry is written for a failed run, and no half-written folder stays."""
-    from vlr_viz.train import NonFiniteLossError
     from vlr_viz.runner.stored_fit import fit_batched_stored
+    from vlr_viz.train import NonFiniteLossError
 
     train, val, test = data
     store = RunStore(tmp_path / "runs")
@@ -202,9 +202,9 @@ def test_a_run_failing_in_a_worker_raises_its_own_error_naming_the_run(tmp_path,
 def test_evaluations_are_stored_exactly_and_damage_is_recomputed(tmp_path, twemoji_splits, monkeypatch):
     """`stored_evaluate` returns `evaluate`'s table value for value, reads it back without ranking anything, keys
     on the options, and recomputes an entry that does not parse."""
-    from vlr_viz.cache import CorruptCacheWarning
     from vlr_viz.eval import evaluate
     from vlr_viz.store import evaluations as stored_module
+    from vlr_viz.store.arrays import CorruptCacheWarning
 
     test = twemoji_splits["test"]
     rng = np.random.default_rng(0)
@@ -238,8 +238,8 @@ def test_a_script_without_a_main_guard_trains_on_worker_processes_and_runs_once(
         import sys
         sys.path.insert(0, {tests!r})
         from synthetic_features import synthetic, tiny
-        from vlr_viz.store.runs import RunStore
         from vlr_viz.runner.stored_fit import fit_batched_stored
+        from vlr_viz.store.runs import RunStore
 
         with open({str(log)!r}, "a") as f:
             f.write("the script ran\\n")

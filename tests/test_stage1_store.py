@@ -13,12 +13,12 @@ import vlr_viz.train.trainer as trainer
 from synthetic_features import synthetic, tiny
 from test_stage1 import RECIPES, _assert_same_run
 from vlr_viz.processes import SpawnPool
-from vlr_viz.train import RunSpan, fit
 from vlr_viz.runner.parallel import _record_stage1
-from vlr_viz.store.stage1 import Stage1Store, stage1_from_files, stage1_to_files
-from vlr_viz.cache import StoredRunWarning
-from vlr_viz.store.runs import RunStore
 from vlr_viz.runner.stored_fit import fit_batched_stored, fit_stored
+from vlr_viz.store.entry import StoredRunWarning
+from vlr_viz.store.runs import RunStore
+from vlr_viz.store.stage1 import Stage1Store, stage1_from_files, stage1_to_files
+from vlr_viz.train import RunSpan, fit
 from vlr_viz.train.threads import torch_threads
 
 

@@ -18,9 +18,9 @@ from safetensors.torch import load, save
 from numpy_oracles import unit
 from synthetic_features import synthetic, tiny
 from vlr_viz.cli import main
-from vlr_viz.cache import StoredRunWarning
-from vlr_viz.store.runs import RunStore
 from vlr_viz.runner.stored_fit import fit_stored
+from vlr_viz.store.entry import StoredRunWarning
+from vlr_viz.store.runs import RunStore
 
 
 def entries(root: Path) -> list[Path]:
@@ -189,8 +189,8 @@ def test_a_stage1_entry_whose_json_has_the_wrong_shape_is_reported_and_removed(d
 def test_a_run_over_a_stage1_entry_of_the_wrong_shape_trains_whole(splits, stage1_entry, tmp_path):
     """A stage-2 change looks its stage 1 up, finds it damaged, reports it and trains whole: the run equals the run
     trained without any store."""
-    from vlr_viz.train import fit
     from vlr_viz.store.stage1 import Stage1Store
+    from vlr_viz.train import fit
 
     key, files = stage1_entry
     store = RunStore(tmp_path)
@@ -212,8 +212,8 @@ def test_a_run_over_a_stage1_entry_of_the_wrong_shape_trains_whole(splits, stage
 @pytest.fixture(scope="module")
 def dcmq(tmp_path_factory):
     """Two DCMQ runs trained in one pass into a store of their own: configs, data, results, the entry's files."""
-    from vlr_viz.train.dcmq import DCMQConfig
     from vlr_viz.store.dcmq import fit_dcmq_runs_stored
+    from vlr_viz.train.dcmq import DCMQConfig
     from vlr_viz.train.threads import torch_threads
 
     data = _dcmq_splits()
@@ -340,7 +340,7 @@ FAISS_DAMAGE = {
 
 @pytest.mark.parametrize("case", FAISS_DAMAGE)
 def test_a_damaged_faiss_entry_behind_a_matching_checksum_is_trained_again(case, vectors, tmp_path):
-    from vlr_viz.cache import save_array
+    from vlr_viz.store.arrays import save_array
     from vlr_viz.store.faiss import stored_faiss_codes
 
     cold = stored_faiss_codes(vectors, 16, "faiss_pq", store_dir=tmp_path)
@@ -356,7 +356,7 @@ def test_a_damaged_faiss_entry_behind_a_matching_checksum_is_trained_again(case,
 
 
 def test_a_faiss_opq_entry_holding_a_pq_index_is_trained_again(vectors, tmp_path):
-    from vlr_viz.cache import save_array
+    from vlr_viz.store.arrays import save_array
     from vlr_viz.store.faiss import stored_faiss_codes
 
     cold = stored_faiss_codes(vectors, 16, "faiss_opq", store_dir=tmp_path)

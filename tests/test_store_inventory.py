@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vlr_viz.cache import save_array
 from vlr_viz.cli import main
 from vlr_viz.store import KINDS, entries
-from vlr_viz.store.tables import stored_table
+from vlr_viz.store.arrays import save_array
 from vlr_viz.store.runs import RunStore
+from vlr_viz.store.tables import stored_table
 
 
 def png_bytes() -> bytes:

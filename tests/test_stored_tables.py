@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from vlr_viz.cache import CorruptCacheWarning
 from vlr_viz.eval import caption_image_relevance
 from vlr_viz.experiments import study_analysis
 from vlr_viz.experiments.study import Run, Splits
+from vlr_viz.store.arrays import CorruptCacheWarning
 from vlr_viz.store.tables import analysis_path, stored_table
 from test_study_stats import _pairs
 

@@ -106,8 +106,9 @@ def test_severity_sweep_measures_each_side_on_its_own(twemoji_features):
     assert list(zip(table.degraded, table.severity)) == [("image", 0.0), ("image", 0.75), ("text", 0.0), ("text", 0.75)]
     clean = table.iloc[0]
     from vlr_viz.data import load_twemoji
+    from vlr_viz.store.arrays import array_cache
 
-    test = load_twemoji("test")
+    test = load_twemoji("test", cache=array_cache())
     ref = pair_strengths(test, twemoji_features["test"].image, twemoji_features["test"].text)
     assert clean.image_ndcg10 == pytest.approx(ref["image"]["ndcg@10"])
     assert clean.value == pytest.approx(imbalance_summary(ref["image"]["ndcg@10"], ref["text"]["ndcg@10"])["index"])

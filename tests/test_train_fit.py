@@ -213,7 +213,7 @@ def test_bf16_precision_multiplies_in_bfloat16_and_keeps_float32_state():
     keeps the run-store key it had before the field existed."""
     from synthetic_features import synthetic, tiny
 
-    from vlr_viz.cache import content_hash
+    from vlr_viz.keys import content_hash
     from vlr_viz.store.runs import TRAINING_CODE_VERSION, fingerprint, run_key
 
     train, val = synthetic(0), synthetic(1, n_img=24, extra=4)

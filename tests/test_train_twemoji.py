@@ -16,11 +16,12 @@ pytestmark = pytest.mark.slow
 def splits():
     from vlr_viz.data import load_twemoji
     from vlr_viz.features import load_features
+    from vlr_viz.store.arrays import array_cache
 
     torch.set_num_threads(1)
     out = {}
     for s in ("train", "val", "test"):
-        pairs = load_twemoji(split=s)
+        pairs = load_twemoji(split=s, cache=array_cache())
         out[s] = PairFeatures.from_features(load_features(pairs, progress=False), pairs, name=s)
     return out
 

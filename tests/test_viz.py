@@ -168,8 +168,9 @@ def test_project_2d_pca_matches_svd_and_caches(tmp_path, rng, monkeypatch):
 def test_project_2d_umap_small_real_features(tmp_path):
     from vlr_viz.data import load_twemoji
     from vlr_viz.features import load_features
+    from vlr_viz.store.arrays import array_cache
 
-    pairs = load_twemoji("val").subset(np.arange(150))
+    pairs = load_twemoji("val", cache=array_cache()).subset(np.arange(150))
     feats = load_features(pairs, progress=False).text
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -467,10 +468,11 @@ def histories():
 
     from vlr_viz.data import load_twemoji
     from vlr_viz.features import load_features
+    from vlr_viz.store.arrays import array_cache
     from vlr_viz.train import PairFeatures, TrainConfig, fit
     from vlr_viz.train.threads import torch_threads
 
-    pairs = load_twemoji("val").subset(np.arange(300))
+    pairs = load_twemoji("val", cache=array_cache()).subset(np.arange(300))
     feats = load_features(pairs, progress=False)
     in_val = pairs.family % 3 == 0
     split = {}

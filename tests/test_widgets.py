@@ -60,8 +60,9 @@ def grids():
     emoji family into training and evaluation parts."""
     from vlr_viz.data import load_twemoji
     from vlr_viz.features import load_features
+    from vlr_viz.store.arrays import array_cache
 
-    pairs = load_twemoji("val").subset(np.arange(300))
+    pairs = load_twemoji("val", cache=array_cache()).subset(np.arange(300))
     grid = build_feature_grid(pairs, lambda p: load_features(p, progress=False), image_levels={"blur": [1.0]},
                               text_levels={"word_dropout": [0.25, 0.75]})
     in_eval = pairs.family % 3 == 0

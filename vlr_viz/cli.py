@@ -7,16 +7,17 @@ from pathlib import Path
 
 
 def cmd_features(args) -> int:
-    from .cache import default_cache_dir
     from .data import load_dataset, load_splits
     from .data.arguments import dataset_options_from_args
     from .features import load_features
+    from .store.arrays import array_cache
+    from .store.locations import default_cache_dir
 
     options = dataset_options_from_args(args)
     if args.split == "all":
-        datasets = [load_dataset(args.dataset, None, options)]
+        datasets = [load_dataset(args.dataset, None, options, cache=array_cache())]
     else:
-        splits = load_splits(args.dataset, options)
+        splits = load_splits(args.dataset, options, cache=array_cache())
         datasets = [splits[args.split]] if args.split else list(splits.values())
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     for pairs in datasets:
@@ -59,7 +60,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .cache import atomic_write_bytes
+    from .atomic import atomic_write_bytes
     from .eval import evaluate
     from .runner.run import read_run_files
 
@@ -69,9 +70,10 @@ def cmd_eval(args) -> int:
     if summary.get("dataset") == "custom":
         raise ValueError(f"{run} was trained on PairSets passed in Python; evaluate it with vlr_viz.eval.evaluate")
     from .data import DatasetOptions, load_dataset
+    from .store.arrays import array_cache
 
     options = DatasetOptions(**summary.get("dataset_options", {}))
-    pairs = load_dataset(summary.get("dataset", "twemoji"), "test", options)
+    pairs = load_dataset(summary.get("dataset", "twemoji"), "test", options, cache=array_cache())
     img, txt = files["img_emb.npy"], files["txt_emb.npy"]
     df = evaluate(img, txt, pairs, exclude_family=args.exclude_family)
     atomic_write_bytes(run / "eval.csv", df.to_csv(index=False).encode())

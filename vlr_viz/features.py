@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import time
 
-from .cache import default_cache_dir
 from .data.feature_arrays import Features
 from .data.pairs import PairSet
 from .encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, encode_images, encode_texts
+from .store.locations import default_cache_dir
 
 
 def load_features(pairs: PairSet, image_model: str | None = None, text_model: str | None = None,

@@ -48,13 +48,13 @@ def _two_paths(form: str, rest: str, what: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _load_part(form: str, rest: str, options: DatasetOptions) -> tuple[PairSet | dict, np.ndarray | None]:
+def _load_part(form: str, rest: str, options: DatasetOptions, cache) -> tuple[PairSet | dict, np.ndarray | None]:
     """One part of a spec: ``(PairSet, split of each image or None)``, or ``({split: PairSet}, None)``."""
     outside = options.allow_outside_paths
     if form == "twemoji":
         from .twemoji import twemoji_splits
 
-        return twemoji_splits(), None
+        return twemoji_splits(cache), None
     if form == "folder":
         from .folder import load_image_caption_folder
 
@@ -176,29 +176,30 @@ def _split_parts(spec: str) -> list[str]:
 
 
 @lru_cache(maxsize=4)
-def _parts_cached(spec: str, options: DatasetOptions, stats: tuple) -> tuple:
+def _parts_cached(spec: str, options: DatasetOptions, stats: tuple, cache) -> tuple:
     """``((pairs, split of each image or None, fixed split or None, part), ...)`` of each ``+``-part, as loaded."""
     out = []
     for part in _split_parts(spec):
         form, rest, fixed = parse_part(part)
-        pairs, image_split = _load_part(form, rest, options)
+        pairs, image_split = _load_part(form, rest, options, cache)
         out.append((pairs, image_split, fixed, part))
     return tuple(out)
 
 
-def _parts(spec: str, options: DatasetOptions | None, overrides: dict) -> tuple:
+def _parts(spec: str, options: DatasetOptions | None, overrides: dict, cache=None) -> tuple:
     if not isinstance(spec, str) or not spec.strip():
         raise VlrVizError(f"a dataset must be a non-empty string spec, got {spec!r}")
     options = options or DatasetOptions()
     if overrides:
         options = DatasetOptions(**{**asdict(options), **overrides})
-    return _parts_cached(spec.strip(), options, _stat(spec)), options
+    return _parts_cached(spec.strip(), options, _stat(spec), cache), options
 
 
-def load_splits(spec: str, options: DatasetOptions | None = None, **overrides) -> dict[str, PairSet]:
+def load_splits(spec: str, options: DatasetOptions | None = None, *, cache=None, **overrides) -> dict[str, PairSet]:
     """``{"train", "val", "test"}`` `PairSet` s of a dataset spec (module docstring). Loading is cached in the
-    process, keyed by the spec, the options and the files' sizes and modification times."""
-    parts, options = _parts(spec, options, overrides)
+    process, keyed by the spec, the options and the files' sizes and modification times. ``cache``: where arrays
+    decoded on the way are read back or kept (`vlr_viz.store.arrays.ArrayCache`; the Twemoji images), or None."""
+    parts, options = _parts(spec, options, overrides, cache)
     by_split: dict[str, list[PairSet]] = {s: [] for s in SPLITS}
     by_fraction = set()  # the splits that fractions of the images made, wholly or in part
     for pairs, image_split, fixed, part in parts:
@@ -224,18 +225,19 @@ def load_splits(spec: str, options: DatasetOptions | None = None, **overrides) -
     return out
 
 
-def load_dataset(spec: str, split: str | None = None, options: DatasetOptions | None = None, **overrides) -> PairSet:
+def load_dataset(spec: str, split: str | None = None, options: DatasetOptions | None = None, *, cache=None,
+                 **overrides) -> PairSet:
     """One split of a dataset spec, or (``split=None``) the whole dataset, unsplit: every part in order, a part
     with its own splits as train, val, test."""
     if split is not None:
         if split not in SPLITS:
             raise VlrVizError(f"split must be one of {SPLITS} or None, got {split!r}")
-        return load_splits(spec, options, **overrides)[split]
+        return load_splits(spec, options, cache=cache, **overrides)[split]
     if spec.strip() == "twemoji":
         from .twemoji import load_twemoji
 
-        return load_twemoji()
-    parts, _ = _parts(spec, options, overrides)
+        return load_twemoji(cache=cache)
+    parts, _ = _parts(spec, options, overrides, cache)
     for pairs, _, _, part in parts:
         if isinstance(pairs, dict) and any(p.images is None for p in pairs.values()):
             raise ConfigError(f"dataset {part!r} holds only precomputed features, stored split into train, val and "

@@ -25,8 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..cache import content_hash
 from ..errors import DataFormatError
+from ..keys import content_hash
 from .images import decode_image, read_rgb
 
 

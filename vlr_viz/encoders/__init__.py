@@ -2,10 +2,10 @@
 
 >>> feats = encode_texts(["a cat", "a kitten"], model="minilm-l6")   # (2, 384) float32
 
-Extraction writes its rows chunk by chunk into a memory-mapped entry (`vlr_viz.cache.cached_rows`): a killed run
-continues where it stopped, and an interrupted entry never reads as complete. Cache keys are content-based: the
-encoder's ``cache_token`` (weights digest and preprocessing) plus, for images, the source's identity (the array's
-bytes, or the image files' relative paths, sizes and modification times) and, for texts, the captions.
+Extraction writes its rows chunk by chunk into a memory-mapped entry (`vlr_viz.store.array_rows.cached_rows`): a killed
+run continues where it stopped, and an interrupted entry never reads as complete. Cache keys are content-based: the
+encoder's ``cache_token`` (weights digest and preprocessing) plus, for images, the source's identity (the array's bytes,
+or the image files' relative paths, sizes and modification times) and, for texts, the captions.
 """
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import os
 import numpy as np
 
 from ..allocator import reusing_large_blocks
-from ..cache import cached_rows, content_hash, default_cache_dir
 from ..data.sources import ArrayImages, image_source
+from ..keys import content_hash
+from ..store.array_rows import cached_rows
+from ..store.locations import default_cache_dir
 from .base import Encoder, check_captions, with_progress
 from .registry import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, KNOWN, get_encoder
 
@@ -77,7 +79,7 @@ def encode_texts(captions: list[str], model: str = DEFAULT_TEXT_ENCODER, batch_s
 def _cached_features(enc: Encoder, prefix: str, key: str, n: int, batch_size: int, cache_dir, progress: bool,
                      batches) -> np.ndarray:
     """The ``(n, enc.dim)`` features of one cache entry, encoded chunk by chunk from ``batches(start)`` where the
-    cache lacks them (`vlr_viz.cache.cached_rows`: resumable, with a tqdm bar of the rate and ETA)."""
+    cache lacks them (`vlr_viz.store.array_rows.cached_rows`: resumable, with a tqdm bar of the rate and ETA)."""
     if n == 0:
         return np.zeros((0, enc.dim), np.float32)
     unit = {"img": ("images", "img"), "txt": ("texts", "caption")}[prefix]

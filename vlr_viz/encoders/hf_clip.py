@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..cache import file_digest
+from ..keys import file_digest
 from .base import Encoder
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from ..cache import file_digest
+from ..keys import file_digest
 from .base import Encoder
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..cache import file_digest
+from ..keys import file_digest
 from .base import Encoder
 
 

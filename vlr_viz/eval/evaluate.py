@@ -48,7 +48,7 @@ def evaluate(
     *,
     teachers: dict | None = None,
     relevance=None,
-    cache_dir=None,
+    cache=None,
     ks=(1, 5, 10),
     ndcg_ks=(10, 20, 50),
     exclude_family: bool = False,
@@ -66,7 +66,7 @@ def evaluate(
         pairs: the `vlr_viz.data.pairs.PairSet` they were computed on.
         teachers: optional ``{"image": (N, Da), "text": (M, Db)}`` raw teacher features (either key may be absent).
         relevance: optional precomputed ``(M, N)`` caption→image ROUGE-L matrix (else computed, cached in
-            ``cache_dir``, by `caption_image_relevance`; for a dataset without caption texts there is none, and
+            ``cache``, by `caption_image_relevance`; for a dataset without caption texts there is none, and
             only the category-relevance rows of the single-modal and mixed tasks appear).
         ks: Recall@K cut-offs; ``protocol`` / ``fold_size``: see `recall_at_k`.
         ndcg_ks: cut-offs of NDCG@K and mAP@K; ``gain``, ``exclude_family``, ``knn_k``: see `single_modal`.
@@ -83,7 +83,7 @@ def evaluate(
         raise ValueError(f"teachers keys must be 'image' and/or 'text'; got {sorted(teachers)}")
     rel = relevance
     if rel is None and pairs.captions is not None:
-        rel = caption_image_relevance(pairs, cache_dir=cache_dir)
+        rel = caption_image_relevance(pairs, cache=cache)
     opts = dict(ks=ndcg_ks, gain=gain, exclude_family=exclude_family, knn_k=knn_k, empty_queries=empty_queries)
     rows = _rows(model, recall_at_k(img_emb, txt_emb, pairs.txt_to_img, ks, protocol=protocol,
                                     fold_size=fold_size, return_ranks=False))

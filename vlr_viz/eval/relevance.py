@@ -17,9 +17,11 @@ import numba
 import numpy as np
 from rouge_score import rouge_scorer
 
-from vlr_viz.cache import cached_array, content_hash
+from vlr_viz.keys import content_hash
 
 RELEVANCE_VERSION = 2
+RELEVANCE_ENTRY = "rougeL-relevance"
+"""The name of a relevance matrix's store entry (``<cache>/rougeL-relevance-<key>.npy``)."""
 REDUCTIONS = ("max", "mean")
 
 
@@ -74,7 +76,7 @@ def rouge_relevance(
     *,
     reduce: str = "max",
     use_stemmer: bool = False,
-    cache_dir=None,
+    cache=None,
 ) -> np.ndarray:
     """ROUGE-L relevance of each query caption to each gallery caption, or to each gallery image.
 
@@ -86,7 +88,8 @@ def rouge_relevance(
         n_images: number of images (default ``max(gallery_to_image) + 1``).
         reduce: ``"max"`` (default: an image is as relevant as its closest caption) or ``"mean"`` (TERAN).
         use_stemmer: Porter stemming in the ``rouge-score`` tokenizer.
-        cache_dir: cache folder for `vlr_viz.cache.cached_array` (None: no cache).
+        cache: where the matrix is read back or kept (``cache(name, key, compute, meta)``, e.g.
+            `vlr_viz.store.arrays.array_cache`; the evaluation code sits below the store); None: computed.
 
     Returns:
         float32 ``(Q, G)`` or ``(Q, n_images)`` in ``[0, 1]``.
@@ -112,15 +115,17 @@ def rouge_relevance(
             raise ValueError(f"gallery_to_image: image {int(empty[0])} has no caption")
         return rouge_to_images(query_captions, gallery_captions, c2i, n_images, reduce, use_stemmer)
 
+    if cache is None:
+        return compute()
     key = content_hash(query_captions, gallery_captions, c2i, n_images, reduce, use_stemmer,
                        "rougeL", RELEVANCE_VERSION, version("rouge-score"))
-    return cached_array(cache_dir, "rougeL-relevance", key, compute, {"reduce": reduce})[0]
+    return cache(RELEVANCE_ENTRY, key, compute, {"reduce": reduce})
 
 
-def caption_image_relevance(pairs, *, reduce: str = "max", use_stemmer: bool = False, cache_dir=None) -> np.ndarray:
+def caption_image_relevance(pairs, *, reduce: str = "max", use_stemmer: bool = False, cache=None) -> np.ndarray:
     """``(M, N)`` float32: ``rel[c, j]`` = ROUGE-L of caption ``c`` against image ``j``'s captions (max or mean)."""
     return rouge_relevance(pairs.captions, pairs.captions, pairs.txt_to_img, pairs.n_images,
-                           reduce=reduce, use_stemmer=use_stemmer, cache_dir=cache_dir)
+                           reduce=reduce, use_stemmer=use_stemmer, cache=cache)
 
 
 def category_relevance(labels_query, labels_gallery) -> np.ndarray:

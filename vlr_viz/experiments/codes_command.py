@@ -70,7 +70,7 @@ def cmd_codes(args) -> int:
     import faiss
     from safetensors.torch import save
 
-    from ..cache import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
     from ..data.arguments import dataset_options_from_args, default_run_folder
     from ..train.dcmq import DCMQConfig
     from .dcmq import METHODS, dcmq_pipeline

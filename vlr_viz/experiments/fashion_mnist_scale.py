@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import atomic_write_bytes, default_cache_dir
+from ..atomic import atomic_write_bytes
 from ..resources import measure
+from ..store.arrays import array_cache
+from ..store.locations import default_cache_dir
 
 
 def _stage(stages: dict, name: str, usage, **facts) -> None:
@@ -46,7 +48,7 @@ def run(out_dir="reports/scale", dataset: str = "fashion-mnist", recipes=("basel
     projections = default_cache_dir() if cache_dir is None else cache_dir
     stages: dict = {}
     with measure() as u:
-        splits = load_splits(dataset)
+        splits = load_splits(dataset, cache=array_cache())
     _stage(stages, "load", u, images=sum(p.n_images for p in splits.values()))
     feats = {}
     with measure() as u:

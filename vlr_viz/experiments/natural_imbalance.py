@@ -29,6 +29,7 @@ import pandas as pd
 from ..data import load_splits
 from ..features import load_features
 from ..imbalance import knn_overlap_per_item, modality_strength
+from ..store.arrays import array_cache
 
 COLUMNS = ("dataset", "grouping", "group", "measure", "value", "n")
 """The rows of `natural_imbalance`: ``grouping`` is ``"category"`` or ``"caption quality"``; ``measure`` is
@@ -96,7 +97,7 @@ def natural_imbalance(datasets: Sequence[str] = ("twemoji", "openclipart"), spli
         raise ValueError(f"datasets must be a non-empty list of dataset specs, got {datasets!r}")
     frames = []
     for spec in datasets:
-        pairs = load_splits(spec)[split]
+        pairs = load_splits(spec, cache=array_cache())[split]
         f = load_features(pairs, cache_dir=cache_dir, progress=progress)
         frames.append(dataset_imbalance(pairs, f.image, f.text, spec))
     return pd.concat(frames, ignore_index=True)

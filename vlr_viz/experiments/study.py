@@ -19,6 +19,7 @@ from ..features import load_features
 from ..imbalance import degrade_pairs
 from ..train import PairFeatures, encode, fit, recipe_config
 from ..runner.stored_fit import fit_batched_stored, fit_stored
+from ..store.arrays import array_cache
 from ..store.evaluations import stored_evaluate
 from ..store.runs import RunStore
 from ..train.threads import torch_threads
@@ -53,7 +54,7 @@ def prepare_splits(dataset: str = "twemoji", image=None, text=None, seed: int = 
     features brings its own). ``options``: `DatasetOptions` or a dict of them; ``workers``: decoding processes."""
     if isinstance(options, dict):
         options = DatasetOptions(**options)
-    clean = load_splits(dataset, options)
+    clean = load_splits(dataset, options, cache=array_cache())
     pairs = {s: (degrade_pairs(p, image=image, text=text, seed=seed) if image or text else p)
              for s, p in clean.items()}
     feats = {}
@@ -61,7 +62,8 @@ def prepare_splits(dataset: str = "twemoji", image=None, text=None, seed: int = 
         f = load_features(p, cache_dir=cache_dir, progress=progress, workers=workers)
         feats[s] = PairFeatures.from_features(f, p, name=s)
     test = clean["test"]
-    rel = None if test.captions is None else caption_image_relevance(test, cache_dir=cache_dir)
+    rel = None if test.captions is None else caption_image_relevance(
+        test, cache=None if cache_dir is None else array_cache(cache_dir))
     return Splits(pairs, feats, rel, condition_name(image, text), clean_test=test)
 
 
@@ -176,7 +178,7 @@ def severity_sweep(dataset: str = "twemoji", image_kind: str = "occlusion", text
     """
     from ..imbalance import imbalance_summary, pair_strengths
 
-    pairs = load_splits(dataset)[split]
+    pairs = load_splits(dataset, cache=array_cache())[split]
     rows = []
     for modality, kind in (("image", image_kind), ("text", text_kind)):
         for s in severities:

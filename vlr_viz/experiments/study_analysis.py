@@ -21,6 +21,7 @@ from ..models.fusion import reliability_lambda
 from ..stats import paired_bootstrap, retrieval_units
 from .study import Run, Splits, prepare_splits
 from ..train import caption_batches
+from ..store.arrays import array_cache
 from ..store.runs import fingerprint
 from ..store.tables import analysis_path, stored_table
 from ..train.threads import torch_threads
@@ -207,7 +208,7 @@ def reliability_sweep(levels=LEVELS, references=("pairs", "labels"), dataset: st
     unknown = [lv for lv in levels if lv not in LEVELS]
     if unknown:
         raise ValueError(f"unknown level(s) {unknown}; known: {list(LEVELS)}")
-    train = load_dataset(dataset, "train")
+    train = load_dataset(dataset, "train", cache=array_cache())
     presets = FEATURE_PRESETS if train.images is None else None
     rows = []
     for degraded in ("image", "text"):

@@ -23,8 +23,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ..cache import content_hash
 from ..data.sources import ImageSource
+from ..keys import content_hash
 
 IMAGE_KINDS = ("blur", "noise", "downscale", "occlusion")
 _CHUNK = 256

@@ -9,7 +9,7 @@ Inside a notebook run by `vlr_viz.report`, the runner sets
 * ``VLR_VIZ_FIGURE_PNG``: ``"0"`` to skip PNG export, ``"1"`` to require it, unset to export when a browser exists.
 
 Without them (interactive use) the numbers stay in memory only, in `METRICS` and `FIGURES`. Every write of the
-JSON file is atomic (`vlr_viz.cache.atomic_write_bytes`).
+JSON file is atomic (`vlr_viz.atomic.atomic_write_bytes`).
 
 PNG export: `vlr_viz.viz.export` (kaleido driving a Chrome/Chromium).
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 METRICS_PATH_ENV = "VLR_VIZ_METRICS_PATH"
 FIGURES_DIR_ENV = "VLR_VIZ_FIGURES_DIR"

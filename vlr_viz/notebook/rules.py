@@ -40,10 +40,11 @@ def _dataset(spec) -> None:
     refused before any notebook starts (images are decoded later, by the notebook; the result is cached, so the
     report, the explorer and each notebook's check cell open it once per process)."""
     from ..data import load_splits
+    from ..store.arrays import array_cache
 
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError("expected a dataset spec string")
-    load_splits(spec)
+    load_splits(spec, cache=array_cache())
 
 
 def _code_length(bits) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..cache import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from ..errors import RunFolderError
 from ..notebook.recording import read_log
 from ..results import RebalancingResult, ResultRecordError

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..cache import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from ..notebook.recording import FIGURE_PNG_ENV, FIGURES_DIR_ENV, METRICS_PATH_ENV, NOTEBOOK_ENV, read_figures, read_metrics
 from ..resources import measure
 from .plan import NotebookPlan

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..cache import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from ..errors import ConfigError
 
 FIGURES_DIR = "figures"

@@ -19,7 +19,7 @@ from typing import Any
 
 import nbformat
 
-from ..cache import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from .headlines import report_headlines
 from .timing import MEMORY_NOTE, format_bytes, format_load, format_seconds
 

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..cache import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from ..store import entries
 
 TIMINGS_FILE = "timings.json"

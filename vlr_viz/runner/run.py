@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 from safetensors.torch import save as save_tensors
 
-from ..cache import atomic_write_bytes
-from ..errors import RunFolderError
 from .. import distributed as dist_utils
+from ..atomic import atomic_write_bytes
+from ..errors import RunFolderError
+from ..store.arrays import array_cache
 from ..store.runs import RunStore, run_key
 from ..train.checkpoint import recover_checkpoint, require_files
 from ..train.config import TrainConfig
@@ -39,7 +40,7 @@ def _splits(dataset, options) -> dict:
         return dataset
     from ..data import load_splits
 
-    return load_splits(dataset, options)
+    return load_splits(dataset, options, cache=array_cache())
 
 
 def read_run_files(folder, names=("metrics.json", "img_emb.npy", "txt_emb.npy", "txt_to_img.npy")) -> dict:

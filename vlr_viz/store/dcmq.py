@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from ..cache import content_hash, default_store_dir
+from ..keys import content_hash
 from ..models.code_student import CodeStudents
 from ..train.data import PairFeatures
 from ..train.dcmq.config import DCMQConfig
@@ -28,6 +28,7 @@ from ..train.dcmq.fit import fit_dcmq_runs
 from ..train.dcmq.result import DCMQResult, codeword_counts
 from ..train.device import resolve_device
 from .entry import EntryFolder
+from .locations import default_store_dir
 from .runs import fingerprint
 
 DCMQ_CODE_VERSION = "1"

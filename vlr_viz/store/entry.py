@@ -2,9 +2,9 @@
 
 Runs, stage-1 states and DCMQ passes are folder entries (`vlr_viz.store.runs`, `vlr_viz.store.stage1`,
 `vlr_viz.store.dcmq`): `EntryFolder.put_files` writes the files into ``<key>.tmp`` (each atomically,
-`vlr_viz.cache.atomic_write_bytes`), the manifest (size and SHA-256 of each file, `read_entry_files` checks it)
+`vlr_viz.atomic.atomic_write_bytes`), the manifest (size and SHA-256 of each file, `read_entry_files` checks it)
 last, then renames the folder into place; `EntryFolder.get_files` reads an entry back checked file by file, and an
-entry that fails is reported (`vlr_viz.cache.StoredRunWarning`) and removed so that it is computed again.
+entry that fails is reported (`StoredRunWarning`) and removed so that it is computed again.
 `entry_lock` serialises two processes computing the same key: the second waits and reads the first one's entry.
 """
 from __future__ import annotations
@@ -19,9 +19,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..cache import StoredRunWarning, atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 MANIFEST = "manifest.json"
+
+
+class StoredRunWarning(UserWarning):
+    """A stored entry of the run store (a run, a stage 1, a DCMQ pass, a FAISS quantiser) failed its integrity
+    check; it is computed again."""
 
 
 def check_manifest(manifest) -> dict:

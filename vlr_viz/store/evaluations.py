@@ -3,7 +3,7 @@
 An evaluation is a pure function of the embeddings, what it reads of the test pairs (the captions' images, labels,
 near-duplicate families, caption texts), the relevance matrix, the teachers' features and the options, plus the
 evaluation code; `EVALUATION_CODE_VERSION` changes whenever that code computes something else. The content hash of
-all of them names a JSON file under ``evaluations/`` of the run store (`vlr_viz.cache.default_store_dir`), so
+all of them names a JSON file under ``evaluations/`` of the run store (`.locations.default_store_dir`), so
 a warm report ranks nothing, ``vlr-viz runs rm --all`` clears evaluations with the runs, and a test session's
 private run store keeps its evaluations private too. Entries are `vlr_viz.store.tables` files: written
 atomically, exact, and recomputed (with a warning) when damaged.
@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cache import content_hash, default_store_dir
 from ..eval import codes
 from ..eval.evaluate import evaluate
+from ..keys import content_hash
+from .locations import default_store_dir
 from .tables import stored_table
 
 EVALUATION_CODE_VERSION = "1"
@@ -46,10 +47,10 @@ def default_evaluation_dir() -> Path:
 
 def stored_evaluate(img_emb, txt_emb, pairs, *, store_dir=None, **options) -> pd.DataFrame:
     """`vlr_viz.eval.evaluate` (same arguments) read from ``store_dir`` (default `default_evaluation_dir`) when it
-    was computed before, else computed and stored (`vlr_viz.store.tables.stored_table`). ``options["cache_dir"]``
-    only says where relevance is cached and does not key the entry."""
+    was computed before, else computed and stored (`vlr_viz.store.tables.stored_table`). ``options["cache"]``
+    only says where relevance is cached (`vlr_viz.store.arrays.ArrayCache`) and does not key the entry."""
     folder = Path(store_dir) if store_dir is not None else default_evaluation_dir()
-    key = evaluation_key(img_emb, txt_emb, pairs, **{k: v for k, v in options.items() if k != "cache_dir"})
+    key = evaluation_key(img_emb, txt_emb, pairs, **{k: v for k, v in options.items() if k != "cache"})
     return stored_table(folder / f"{key}.json", lambda: evaluate(img_emb, txt_emb, pairs, **options))
 
 

@@ -1,6 +1,6 @@
 """FAISS quantisers read back instead of trained: `stored_faiss_codes` is
 `vlr_viz.models.faiss_baselines.train_faiss_codes` through the run store's ``faiss/`` folder, an array entry
-(`vlr_viz.cache.cached_array`) of the index's ``faiss.serialize_index`` bytes."""
+(`.arrays.cached_array`) of the index's ``faiss.serialize_index`` bytes."""
 from __future__ import annotations
 
 import warnings
@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from ..arrays import numeric_matrix
-from ..cache import StoredRunWarning, cached_array, content_hash, default_store_dir, entry_meta, entry_path
+from ..keys import content_hash
 from ..models import faiss_baselines
 from ..models.faiss_baselines import FaissCodes
 from ..models.faiss_export import _faiss
+from .arrays import cached_array, entry_meta, entry_path
+from .entry import StoredRunWarning
+from .locations import default_store_dir
 
 
 def _stored_codes(kind: str, bits: int, dim: int, data: np.ndarray, meta: dict) -> FaissCodes:
@@ -47,8 +50,8 @@ def stored_faiss_codes(train_vectors, bits: int, kind: str = "faiss_pq", threads
     """`vlr_viz.models.faiss_baselines.train_faiss_codes`, read back from the run store's ``faiss/`` folder when the
     same vectors were quantised the same way before (keyed by their content, ``bits``, ``kind``, ``threads`` and the
     FAISS version; the index is kept as ``faiss.serialize_index`` bytes, checksummed like every cache entry:
-    `vlr_viz.cache.cached_array`). An entry whose bytes are no quantiser of these settings (damaged behind its checksum)
-    is reported (`vlr_viz.cache.StoredRunWarning`), removed and trained again."""
+    `.arrays.cached_array`). An entry whose bytes are no quantiser of these settings (damaged behind its checksum)
+    is reported (`.entry.StoredRunWarning`), removed and trained again."""
     faiss = _faiss()
     x = np.ascontiguousarray(numeric_matrix(train_vectors, "train_vectors", np.float32))
     key = content_hash("faiss-codes", faiss.__version__, x, int(bits), kind, threads)

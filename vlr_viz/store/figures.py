@@ -8,7 +8,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
-from ..cache import atomic_write_bytes, content_hash, default_cache_dir
+from ..atomic import atomic_write_bytes
+from ..keys import content_hash
+from .locations import default_cache_dir
 
 PNG_SIGNATURE, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..cache import default_cache_dir, default_store_dir, load_array
 from ..errors import ConfigError
+from .arrays import load_array
 from .entry import read_entry_files
 from .figures import PNG_SIGNATURE
+from .locations import default_cache_dir, default_store_dir
 
 UNFINISHED = (".tmp", ".partial")
 
@@ -55,7 +56,7 @@ def _companions(path: Path) -> list[Path]:
 
 
 def _leftovers(folder: Path) -> list[Path]:
-    """Temporary files of atomic writes that were cut off (`vlr_viz.cache.atomic_write_bytes`: ``.<name>.*.tmp``)."""
+    """Temporary files of atomic writes that were cut off (`vlr_viz.atomic.atomic_write_bytes`: ``.<name>.*.tmp``)."""
     return sorted(p for p in folder.glob(".*.tmp") if p.is_file())
 
 

@@ -36,8 +36,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from ..cache import content_hash, default_store_dir
 from ..errors import ConfigError
+from ..keys import content_hash
 from ..methods import get_method
 from ..train.config import TrainConfig
 from ..train.history import History
@@ -46,6 +46,7 @@ from ..train.trainer import TrainResult
 from . import inventory
 from .entry import EntryFolder, entry_lock
 from .inventory import DERIVED
+from .locations import default_store_dir
 
 TRAINING_CODE_VERSION = "2"
 """Changes whenever the training code computes something else for the same inputs (it keys every stored run)."""

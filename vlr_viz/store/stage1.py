@@ -29,7 +29,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from ..cache import content_hash
+from ..keys import content_hash
 from ..train.stage1 import Stage1, shares_stage1, stage1_signature
 from .entry import EntryFolder, entry_lock
 from .runs import TRAINING_CODE_VERSION, RunStore, fingerprint

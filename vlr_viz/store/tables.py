@@ -4,11 +4,11 @@ inputs as one JSON file, named by the content hash of those inputs.
 The evaluations of `vlr_viz.store.evaluations` and the analyses of the rebalancing report
 (`vlr_viz.experiments.study_analysis`: the paired bootstrap, the reliability λ sweep, the λ landscape, the run
 summary, the NDCG conventions) go through it, so a warm report recomputes none of them. Analyses live under
-``analyses/<kind>/`` of the run store (`vlr_viz.cache.default_store_dir`), so ``vlr-viz runs rm --all``
+``analyses/<kind>/`` of the run store (`.locations.default_store_dir`), so ``vlr-viz runs rm --all``
 clears them with the runs and a test session's private run store keeps them private.
 
 An entry holds its key, the column names, the frame's ``attrs`` and its rows. It is written atomically; one that
-does not parse or belongs to another key is reported (`vlr_viz.cache.CorruptCacheWarning`) and recomputed. Values
+does not parse or belongs to another key is reported (`.arrays.CorruptCacheWarning`) and recomputed. Values
 round-trip exactly: JSON floats are written shortest-repr, NaN included; integer, float, bool and string columns
 come back with the same dtype.
 """
@@ -21,7 +21,10 @@ from typing import Callable
 
 import pandas as pd
 
-from ..cache import CorruptCacheWarning, atomic_write_bytes, content_hash, default_store_dir
+from ..atomic import atomic_write_bytes
+from ..keys import content_hash
+from .arrays import CorruptCacheWarning
+from .locations import default_store_dir
 
 ANALYSES = "analyses"
 """The run store's folder of stored analyses (one sub-folder per kind)."""
@@ -29,7 +32,7 @@ ANALYSES = "analyses"
 
 def analysis_path(kind: str, version: str, *parts, store_dir=None) -> Path:
     """Where the analysis ``kind`` of the inputs ``parts`` (arrays, strings, numbers, nested lists / dicts;
-    `vlr_viz.cache.content_hash`) is stored: ``<run store>/analyses/<kind>/<key>.json``. ``version`` changes
+    `vlr_viz.keys.content_hash`) is stored: ``<run store>/analyses/<kind>/<key>.json``. ``version`` changes
     whenever the code of ``kind`` computes something else for the same inputs."""
     root = Path(store_dir) if store_dir is not None else default_store_dir() / ANALYSES
     return root / kind / f"{content_hash('analysis', kind, version, *parts)}.json"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 SNAPSHOT_NAMES = ("S_pair", "S_v", "S_t", "S_vt", "R_v", "R_t", "E", "R_v_raw", "R_t_raw")
 

@@ -4,7 +4,7 @@ figure. A registered method (`vlr_viz.methods`, plug-ins included) brings its ow
 (`series_label`)."""
 from __future__ import annotations
 
-from vlr_viz.cache import content_hash
+from vlr_viz.keys import content_hash
 from vlr_viz.methods import get_method, method_names
 
 #: Tableau 10, then the extra colours of plotly's "Safe" palette: category id ``c`` gets ``CATEGORY_PALETTE[c % n]``.

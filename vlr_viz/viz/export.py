@@ -81,7 +81,7 @@ def _render_png(fig, width: int | None, height: int | None, scale: float) -> byt
 
 def save_png(fig, path, scale: float = 2, width: int | None = None, height: int | None = None) -> Path:
     """Write ``fig`` as a PNG (`figure_png_bytes`) atomically (temporary file + rename); return the path."""
-    from vlr_viz.cache import atomic_write_bytes
+    from vlr_viz.atomic import atomic_write_bytes
 
     data = figure_png_bytes(fig, width=width, height=height, scale=scale)
     path = Path(path)

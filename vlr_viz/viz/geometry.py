@@ -15,8 +15,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vlr_viz.arrays import first_caption_of_image, l2_normalize, numeric_matrix
-from vlr_viz.cache import cached_array, content_hash
 from vlr_viz.imbalance.diagnostics import knn_overlap_per_item
+from vlr_viz.keys import content_hash
+from vlr_viz.store.arrays import cached_array
 from vlr_viz.viz.colors import category_color, series_color
 from vlr_viz.viz.sampling import sample_pairs
 
@@ -57,8 +58,8 @@ def project_2d(emb, method: str = "umap", seed: int = 0, cache_dir=None, normali
         method: ``"umap"`` (umap-learn, ``random_state=seed``: deterministic, single-threaded; the first fit in a
             process compiles its numba kernels first) or ``"pca"`` (instant; signs fixed, so the result is deterministic).
         seed: UMAP random state.
-        cache_dir: when given, the layout is cached with `vlr_viz.cache.cached_array`, keyed by the content hash
-            of the embeddings and every parameter.
+        cache_dir: when given, the layout is cached with `vlr_viz.store.arrays.cached_array`, keyed by the content
+            hash of the embeddings and every parameter.
         normalize: L2-normalise rows first (the common space is compared by cosine).
         n_neighbors, min_dist, metric: UMAP parameters (``n_neighbors`` is capped at ``N - 1``).
     """

@@ -25,11 +25,13 @@ def build_explorer(dataset: str = "twemoji", image_levels: Mapping[str, Sequence
     """
     from vlr_viz.data import load_dataset
     from vlr_viz.features import load_features
+    from vlr_viz.store.arrays import array_cache
 
     def encode(pairs):
         return load_features(pairs, progress=False, **({"cache_dir": cache_dir} if cache_dir else {}))
 
-    grids = {split: build_feature_grid(load_dataset(dataset, split), encode, image_levels, text_levels, seed=seed)
+    grids = {split: build_feature_grid(load_dataset(dataset, split, cache=array_cache()), encode, image_levels,
+                                       text_levels, seed=seed)
              for split in ("train", "test")}
     train_fn = trainer_train_fn(epochs_stage1=epochs_stage1, epochs_stage2=epochs_stage2, hidden=hidden, seed=seed)
     initial = ExplorerState(text_kind=initial_text_kind, text_severity=initial_text_severity)
