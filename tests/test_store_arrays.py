@@ -1,3 +1,4 @@
+"""The arrays kind of the store (`vlr_viz.store.arrays`): content keys, sidecar checksums, damaged entries recomputed."""
 import numpy as np
 import pytest
 
