@@ -2,6 +2,8 @@
 driven by setting control values."""
 from __future__ import annotations
 
+import base64
+import html
 import json
 import re
 from dataclasses import replace
@@ -315,12 +317,37 @@ def test_figure_widgets_hold_the_current_figures_as_strict_json(grids):
     assert explorer.geometry_view.children == (explorer.geometry_figure,)
 
 
+def _snapshot_figures(snapshot: str) -> list[dict]:
+    """The plotly figures a snapshot's scripts draw, as JSON."""
+    calls = re.findall(r'\}\)\("(vlr-snapshot-[0-9a-f]+)", (\{.*?\}), \d+\);\n</script>', snapshot, re.S)
+    assert all(f"<div id='{div}'" in snapshot for div, _ in calls)
+    return [json.loads(figure.replace("<\\/", "</")) for _, figure in calls]
+
+
+def _array(value) -> np.ndarray:
+    """A figure JSON's array: a list, or plotly's typed array ``{"dtype", "bdata"[, "shape"]}``."""
+    if isinstance(value, dict):
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return flat.reshape([int(n) for n in str(value.get("shape", flat.size)).split(",")])
+    return np.asarray(value, dtype=float)
+
+
 def test_explorer_display_carries_a_static_snapshot_for_clients_without_a_kernel(grids):
     train, ev = grids
     explorer = ImbalanceExplorer(train, least_squares_student, eval_grid=ev, probe_size=24)
     bundle = explorer._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
-    assert f"{explorer.result.metrics['rsum']:.2f}" in bundle["text/html"] and "vlr-viz explore" in bundle["text/html"]
+    snapshot = bundle["text/html"]
+    assert f"{explorer.result.metrics['rsum']:.2f}" in snapshot and "vlr-viz explore" in snapshot
+    assert "controls need a live kernel" in snapshot and html.escape(explorer.result.state.describe()) in snapshot
+    geometry, relations = _snapshot_figures(snapshot)  # the two figures of the live view, at the same state
+    assert [t["name"] for t in relations["data"]] == [t.name for t in explorer.relation_figure.data]
+    z = _array([t["z"] for t in relations["data"] if t["name"] == "R_t"][0])
+    live = np.array([t.z for t in explorer.relation_figure.data if t.name == "R_t"][0], dtype=float)  # None: NaN
+    np.testing.assert_allclose(z, live, atol=1e-6, equal_nan=True)
+    shown = sum(len(_array(t.get("x", []))) for t in geometry["data"])
+    assert shown == sum(0 if t.x is None else len(t.x) for t in explorer.geometry_figure.data) > 0
+    assert "width" not in geometry["layout"]  # drawn to the page's width
 
 
 def test_the_sweep_is_compute_over_the_grid_and_its_figure_draws_every_line(grids):

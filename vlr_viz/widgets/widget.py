@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from .grid import NONE, FeatureGrid
+from .snapshot import snapshot_html
 from .state import STUDENT_RELATIONS, ExplorerResult, ExplorerState, TrainFn, run_state
 from .views import figure_view, geometry_figure, metrics_html, relation_figure, show_figure
 
@@ -139,10 +140,9 @@ class ImbalanceExplorer:
             self.update()
 
     def _repr_mimebundle_(self, **kwargs):
-        """The live widget, plus an HTML snapshot (state and metrics) for clients without a kernel: nbconvert
-        shows the snapshot when the notebook holds no widget state (papermill saves none)."""
+        """The live widget, plus a static snapshot of the current state for clients without a kernel
+        (`vlr_viz.widgets.snapshot`: metrics, common space, relations and a line saying the controls need a live
+        kernel); the report's copy of the notebook keeps only the snapshot (`vlr_viz.report.offline`)."""
         bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/html"] = (metrics_html(self.result, None) + "<p><i>The explorer's controls need a live "
-                               "kernel: open the notebook in JupyterLab or run <code>vlr-viz explore</code>."
-                               "</i></p>")
+        bundle["text/html"] = snapshot_html(self.result, self.reference_layout)
         return bundle
