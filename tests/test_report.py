@@ -339,18 +339,25 @@ def test_parameters_reach_the_kernel_with_their_types(report):
 
 
 @pytest.mark.notebooks
-def test_executed_notebook_embeds_plotlyjs_once(report):
+def test_executed_notebook_and_html_load_the_reports_one_plotlyjs(report):
+    """plotly.js is written once, at the figures' root; the report's executed notebook and its HTML load it by a
+    relative path where a notebook run by plain papermill embeds it, and nothing is fetched from a CDN."""
     from plotly.offline import get_plotlyjs
 
     header = get_plotlyjs()[:200].split("*/")[0]  # the bundle's licence header names its version
     assert "plotly.js v" in header
-    text = (report.out_dir / "01_metric_figure.ipynb").read_text()
-    nb = nbformat.reads(text, as_version=4)
-    html_outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    shared = report.figures_dir / "plotly.min.js"
+    assert shared.read_text() == get_plotlyjs()
+    src = os.path.relpath(shared, report.out_dir)
+    nb = nbformat.read(str(report.out_dir / "01_metric_figure.ipynb"), as_version=4)
+    html_outputs = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
                     if "text/html" in o.get("data", {})]
-    assert sum(header in o["data"]["text/html"] for o in html_outputs) == 1
-    cdn_load = re.compile(r"""(src=|import\s*)["']https?://cdn\.plot\.ly""")
-    assert not any(cdn_load.search(o["data"]["text/html"]) for o in html_outputs)
+    assert sum(f'<script src="{src}" charset="utf-8"></script>' in o for o in html_outputs) == 1
+    exported = (report.out_dir / "01_metric_figure.html").read_text()
+    assert re.findall(r"""<script\b[^>]*\bsrc=["']([^"']+)""", exported) == [src]
+    for text in (*html_outputs, exported):
+        assert header not in text
+        assert not re.search(r"""(src=|import\s*\(?)["']https?://""", text)  # no script from the network
 
 
 @pytest.mark.notebooks

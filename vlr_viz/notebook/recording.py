@@ -134,15 +134,24 @@ def _png_wanted() -> bool:
     return find_browser() is not None
 
 
-def _plotlyjs_reference(figures_dir: Path, html_dir: Path) -> str:
-    """Write ``plotly.min.js`` once at the root of the figures folder; return its path relative to ``html_dir``."""
+PLOTLYJS_NAME = "plotly.min.js"
+
+
+def write_plotlyjs(folder: str | os.PathLike) -> Path:
+    """``folder/plotly.min.js``, the installed plotly package's plotly.js, written (atomically) unless the same
+    bytes are already there; its path. Every page of a report loads this one copy, so it works offline."""
     from plotly.offline import get_plotlyjs
 
-    js_path = figures_dir / "plotly.min.js"
+    js_path = Path(folder) / PLOTLYJS_NAME
     js = get_plotlyjs().encode()
-    if not js_path.exists() or js_path.stat().st_size != len(js):
+    if not js_path.is_file() or js_path.stat().st_size != len(js) or js_path.read_bytes() != js:
         atomic_write_bytes(js_path, js)
-    return os.path.relpath(js_path, html_dir).replace(os.sep, "/")
+    return js_path
+
+
+def _plotlyjs_reference(figures_dir: Path, html_dir: Path) -> str:
+    """Write ``plotly.min.js`` once at the root of the figures folder; return its path relative to ``html_dir``."""
+    return os.path.relpath(write_plotlyjs(figures_dir), html_dir).replace(os.sep, "/")
 
 
 def figure_title(fig) -> str | None:

@@ -2,7 +2,9 @@
 
 The kernel gets ``VLR_VIZ_METRICS_PATH`` / ``VLR_VIZ_FIGURES_DIR`` / ``VLR_VIZ_NOTEBOOK`` for
 `vlr_viz.notebook.recording`; how figures render is the notebook's own business (its first cell calls
-`vlr_viz.notebook.display.setup_notebook`), so a notebook run here and one run by plain papermill look the same.
+`vlr_viz.notebook.display.setup_notebook`), so a notebook run here and one run by plain papermill execute the same.
+The report keeps an offline copy of the executed notebook (`vlr_viz.report.offline`: plotly.js from the report's one
+``plotly.min.js``, static forms instead of widget views) and exports its HTML from that copy.
 """
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..atomic import atomic_write_bytes
-from ..notebook.recording import FIGURE_PNG_ENV, FIGURES_DIR_ENV, METRICS_PATH_ENV, NOTEBOOK_ENV, read_figures, read_metrics
+from ..notebook.recording import (FIGURE_PNG_ENV, FIGURES_DIR_ENV, METRICS_PATH_ENV, NOTEBOOK_ENV, read_figures,
+                                  read_metrics, write_plotlyjs)
 from ..resources import measure
+from .offline import export_html, make_offline
 from .plan import NotebookPlan
 from .timing import stored_entries
 
@@ -117,15 +120,6 @@ def _kernel_manager_class():
     return EncryptedKernelManager
 
 
-def export_html(executed: Path, html_path: Path) -> Path:
-    """The nbconvert (lab template) HTML of an executed notebook, written atomically."""
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter(template_name="lab").from_filename(str(executed))
-    atomic_write_bytes(html_path, body.encode())
-    return html_path
-
-
 def _failure_message(plan: NotebookPlan, err, executed: Path) -> str:
     """'notebook X failed at cell i (In [n]): Error: value', the cell's first lines and where to look.
 
@@ -188,6 +182,7 @@ def execute_notebook(plan: NotebookPlan, out_dir: Path, figures_dir: Path, kerne
     run.seconds, run.peak_rss, run.peak_pss = usage.seconds, usage.peak_rss, usage.peak_pss
     run.stored_after = stored_entries()
     if running.exists():
+        make_offline(running, write_plotlyjs(figures_dir))
         os.replace(running, executed)
     if executed.exists():
         run.html = export_html(executed, out_dir / f"{plan.name}.html")
