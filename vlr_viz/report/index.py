@@ -2,10 +2,11 @@
 
 It opens with the headline results (`vlr_viz.report.headlines`: the rebalancing table with its verdict, the
 imbalance index per condition, the codes table), then where the time went (wall time and peak memory of every
-notebook), then one section per notebook: its title and lead sentence, its figures at a readable size with the
-figure's title as caption, and links to the HTML export, the executed notebook and the recorded numbers (the
-metrics JSON, also listed in a folded table). Figure PNGs are copied under ``<out>/images/<notebook>/`` so that
-the folder stands on its own.
+notebook), then one section per notebook: its title and lead sentence, its figures at a readable size, each with a
+caption saying what it shows and how to read it (`vlr_viz.report.captions`; the figure's title is its alt text), and
+links to the HTML export, the executed notebook and the recorded numbers (the metrics JSON, also listed in a folded
+table). Figure PNGs are shown from the report's figures folder, or copied under ``<out>/images/<notebook>/`` when the
+figures were written outside the report folder, so that the folder stands on its own.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 import nbformat
 
 from ..atomic import atomic_write_bytes
+from .captions import figure_caption
 from .headlines import report_headlines
 from .timing import MEMORY_NOTE, format_bytes, format_load, format_seconds
 
@@ -84,24 +86,33 @@ def notebook_title(path: Path) -> tuple[str, str]:
     return title, (match.group(1) if match else text)
 
 
+def _image_in(out_dir: Path, png: Path, notebook: str, name: str) -> str:
+    """The path, relative to ``out_dir``, of a figure's PNG inside the report folder: where it lies when the figures
+    are written inside it (the default), else a copy under ``images/<notebook>/``."""
+    if png.resolve().is_relative_to(out_dir.resolve()):
+        return png.resolve().relative_to(out_dir.resolve()).as_posix()
+    target = out_dir / IMAGES_DIR / notebook / f"{name}.png"
+    atomic_write_bytes(target, png.read_bytes())
+    return target.relative_to(out_dir).as_posix()
+
+
 def _figure_blocks(out_dir: Path, run) -> list[str]:
     esc = html.escape
     blocks = []
     for fig_name, entry in run.figures.items():
-        caption = esc(entry.get("title") or fig_name)
+        title, caption = esc(entry.get("title") or fig_name), esc(figure_caption(fig_name, entry))
         interactive = entry.get("html")
         link = (os.path.relpath(interactive, out_dir).replace(os.sep, "/")
                 if interactive and Path(interactive).exists() else None)
         png = entry.get("png")
         more = f" · <a href='{esc(link)}'>interactive</a>" if link else ""
         if png and Path(png).exists():
-            target = out_dir / IMAGES_DIR / run.name / f"{fig_name}.png"
-            atomic_write_bytes(target, Path(png).read_bytes())
-            rel = target.relative_to(out_dir).as_posix()
-            blocks.append(f"<figure id='{esc(run.name)}-{esc(fig_name)}'><img src='{esc(rel)}' alt='{caption}' "
+            rel = _image_in(out_dir, Path(png), run.name, fig_name)
+            blocks.append(f"<figure id='{esc(run.name)}-{esc(fig_name)}'><img src='{esc(rel)}' alt='{title}' "
                           f"loading='lazy'><figcaption>{caption}{more}</figcaption></figure>")
         else:
-            blocks.append(f"<p class='meta'>figure <b>{caption}</b> (no PNG: no browser for export){more}</p>")
+            guide = f": {caption}" if caption != title else ""
+            blocks.append(f"<p class='meta'>figure <b>{title}</b> (no PNG: no browser for export){guide}{more}</p>")
     return blocks
 
 
