@@ -1,27 +1,42 @@
 """The real notebooks run headless through the report (``--preset fast``) on the real Twemoji features; their
-recorded numbers obey the formulas and directions they claim, and the exported HTML renders in Chromium."""
+recorded numbers obey the formulas and directions they claim, and the exported HTML renders in Chromium. The report
+is a folder one can send: copied elsewhere it links only inside itself, stays small, holds plotly.js once, and every
+page draws its figures with the network blocked (notebook 05 showing its explorer's static snapshot); the index's
+captions say how to read each figure."""
 import html
 import math
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from vlr_viz.report import discover_notebooks, run_report
+from vlr_viz.viz.export import find_browser
 
+from browser_servers import browser  # noqa: F401 (fixture)
+from report_pages import files_holding, folder_bytes, offline_context, open_offline, outside_links, plotly_figures
 from test_report_browser import RENDERED_SVG, chromium, dump_dom  # noqa: F401 (fixture)
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CHANCE_RSUM = 2 * sum(100.0 * k / 1008 for k in (1, 5, 10))  # one caption per image, 1,008 test pairs
+MAX_REPORT_BYTES = 20 * 10**6  # a fast report one can send
 
 pytestmark = pytest.mark.notebooks
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
+    """The fast report as users get it: figures inside its folder (every test of the real notebooks shares it)."""
     tmp = tmp_path_factory.mktemp("notebooks")
-    return run_report("fast", out_dir=tmp / "out", figures_dir=tmp / "figs", notebooks_dir=NOTEBOOKS)
+    return run_report("fast", out_dir=tmp / "out", notebooks_dir=NOTEBOOKS)
+
+
+@pytest.fixture(scope="module")
+def sent(report, tmp_path_factory):
+    """A copy of the report's folder somewhere else, as a reader receives it."""
+    return Path(shutil.copytree(report.out_dir, tmp_path_factory.mktemp("sent") / "report"))
 
 
 def test_every_notebook_runs_and_records_numbers_and_figures(report):
@@ -73,7 +88,7 @@ def test_index_opens_with_the_headline_results(report):
     for run in report.notebooks:  # every figure shown at a readable size with its caption
         for name, entry in run.figures.items():
             if entry["png"]:
-                assert f"<img src='images/{run.name}/{name}.png' alt='{html.escape(entry['title'])}'" in index
+                assert f"<img src='figures/{run.name}/{name}.png' alt='{html.escape(entry['title'])}'" in index
 
 
 def _findings_under(index: str, title: str) -> list[str]:
@@ -222,3 +237,68 @@ def test_a_warm_report_trains_nothing_and_gives_the_same_numbers(report, tmp_pat
     for run in again.notebooks:
         assert run.status == "ok", run.error
         assert run.metrics == first[run.name], run.name
+
+
+def test_a_copied_report_links_only_inside_itself_and_is_small(report, sent):
+    pages = sorted(sent.rglob("*.html"))
+    n_figures = sum(len(r.figures) for r in report.notebooks)
+    assert len(pages) == 1 + len(report.notebooks) + n_figures  # index, notebook exports, figure pages
+    assert outside_links(sent) == []
+    assert folder_bytes(sent) <= MAX_REPORT_BYTES, folder_bytes(sent)
+    from plotly.offline import get_plotlyjs
+
+    header = get_plotlyjs()[:200].split("*/")[0]  # the bundle's licence header, naming its version
+    assert "plotly.js v" in header
+    assert files_holding(sent, header) == [Path("figures/plotly.min.js")]
+    explorer = (sent / "05_imbalance_explorer.ipynb").read_text()
+    assert "application/vnd.jupyter.widget-view+json" not in explorer  # nothing left for "model not found"
+    assert "application/vnd.jupyter.widget-state+json" not in explorer
+
+
+@pytest.mark.browser
+def test_every_page_of_a_copied_report_draws_offline(report, sent, browser):  # noqa: F811
+    refused: list[str] = []
+    context = offline_context(browser, refused)
+    try:
+        for page_file in sorted(sent.rglob("*.html")):
+            figures = plotly_figures(page_file.read_text())
+            page, errors = open_offline(context, page_file, figures)
+            where = page_file.relative_to(sent)
+            assert errors == [], (where, errors)
+            assert page.locator(".js-plotly-plot").count() == figures, where
+            if page_file.name == "index.html":  # every figure's PNG loads
+                page.evaluate("() => document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; })")
+                page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=60_000)
+                sizes = page.evaluate("() => [...document.images].map(i => i.naturalWidth)")
+                assert len(sizes) == sum(bool(e["png"]) for r in report.notebooks for e in r.figures.values())
+                assert all(width > 0 for width in sizes), sizes
+            if page_file.name == "05_imbalance_explorer.html":  # the explorer's snapshot stands in for the widget
+                snapshot = page.locator(".vlr-explorer-snapshot")
+                assert snapshot.count() == 1 and snapshot.is_visible()
+                assert snapshot.locator(".js-plotly-plot .main-svg").first.is_visible()
+                assert snapshot.locator(".js-plotly-plot").count() == 2  # common space and relations
+                assert snapshot.locator(".heatmaplayer image").count() >= 6  # the relation matrices drawn
+                assert "controls need a live kernel" in snapshot.inner_text()
+                assert re.search(r"rsum\s+[0-9.]+", snapshot.locator(".vlr-explorer-metrics").inner_text())
+                assert "Error displaying widget" not in page.inner_text("body")
+            page.close()
+    finally:
+        context.close()
+    assert refused == []  # nothing asked for the network
+
+
+def test_index_captions_say_how_to_read_each_figure_not_its_title(report):
+    if find_browser() is None:
+        pytest.skip("no Chrome/Chromium here: the index shows no figure without its PNG")
+    index = report.index_html.read_text()
+    captions = []
+    for run in report.notebooks:
+        for name, entry in run.figures.items():
+            found = re.search(rf"<figure id='{run.name}-{name}'>.*?<figcaption>(.*?)</figcaption>", index, re.S)
+            assert found, (run.name, name)
+            caption = html.unescape(re.sub(r" · <a [^>]*>interactive</a>$", "", found.group(1)))
+            title = entry["title"]
+            assert title and caption != title and title not in caption, (name, caption)
+            assert len(caption.split()) >= 25 and caption.rstrip().endswith("."), (name, caption)
+            captions.append(caption)
+    assert len(set(captions)) == len(captions) == 15
