@@ -301,4 +301,4 @@ def test_index_captions_say_how_to_read_each_figure_not_its_title(report):
             assert title and caption != title and title not in caption, (name, caption)
             assert len(caption.split()) >= 25 and caption.rstrip().endswith("."), (name, caption)
             captions.append(caption)
-    assert len(set(captions)) == len(captions) == 15
+    assert len(captions) >= 15 and len(set(captions)) == len(captions)  # one guide per figure, none shared

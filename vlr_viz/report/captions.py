@@ -17,6 +17,12 @@ FIGURE_GUIDES: dict[str, str] = {
         "Each bar is one teacher's single-modal category NDCG@10 (image→image left, text→text right) under one "
         "degradation and severity; higher is stronger. Compare the colours within a group: a degradation should "
         "lower only the modality it hits."),
+    "natural_imbalance": (
+        "One column per dataset, with no degradation applied: bars are the image and the text teacher's category "
+        "NDCG@10 for the queries of each category (top, strongest image side first) and of weak or rich captions "
+        "(bottom), diamonds the share of an image's 10 neighbours both teachers agree on. Where the two bars of a "
+        "group differ, one modality is naturally weaker there; low diamonds mean the teachers see different "
+        "neighbourhoods."),
     # 02 · relation drift
     "relation_drift": (
         "Per epoch, how far each student tower's relations drift from its teacher's: mean |S − R| (top, lower is "
