@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from vlr_viz.report import discover_notebooks, run_report
+from vlr_viz.results import ImbalanceSweepResult
 from vlr_viz.viz.export import find_browser
 
 from browser_servers import browser  # noqa: F401 (fixture)
@@ -81,8 +82,9 @@ def test_index_opens_with_the_headline_results(report):
         assert title in headlines
     table = report.run("04_rebalancing_report").metrics["rebalancing"]["means"]
     assert all(f"{v:.2f}" in headlines for v in table.values())
-    imbalance = report.run("01_modal_imbalance").metrics["image_occlusion_0.75"]["imbalance_index"]
-    assert f"{imbalance:.3f}" in headlines
+    sweep = report.run("01_modal_imbalance").metrics["imbalance_sweep"]["rows"]
+    occluded = next(r for r in sweep if r[:3] == ["image", "occlusion", 0.75])
+    assert f"{occluded[5]:.3f}" in headlines
     codes = report.run("06_efficient_retrieval").metrics["codes"]["table"]
     assert all(f"{v:.2f}" in headlines for k, v in codes.items() if k.endswith(("/rsum", "/map")))
     for run in report.notebooks:  # every figure shown at a readable size with its caption
@@ -124,14 +126,15 @@ def test_headlines_say_what_the_notebooks_concluded(report):
 
 def test_modal_imbalance_index_follows_its_formula_and_degradation_weakens(report):
     m = report.run("01_modal_imbalance").metrics
-    for key, row in m.items():
-        if isinstance(row, dict) and "imbalance_index" in row:
-            s_img, s_txt = row["image_ndcg10"], row["text_ndcg10"]
-            assert row["imbalance_index"] == pytest.approx((s_img - s_txt) / (s_img + s_txt))
-    clean, occluded = m["image_occlusion_0.00"], m["image_occlusion_0.75"]
+    rows = ImbalanceSweepResult.from_record(m["imbalance_sweep"]).table()
+    assert len(rows) == 4  # the fast preset: two severities of each modality
+    for r in rows.itertuples(index=False):
+        assert r.imbalance_index == pytest.approx((r.image_ndcg10 - r.text_ndcg10) / (r.image_ndcg10 + r.text_ndcg10))
+    row = {f"{r.degraded}_{r.kind}_{r.severity:.2f}": r._asdict() for r in rows.itertuples(index=False)}
+    clean, occluded = row["image_occlusion_0.00"], row["image_occlusion_0.75"]
     assert occluded["image_ndcg10"] < clean["image_ndcg10"] - 3  # occluding 75 % weakens the vision teacher
     assert occluded["text_ndcg10"] == pytest.approx(clean["text_ndcg10"])  # and leaves the text teacher alone
-    assert m["text_word_replace_0.75"]["text_ndcg10"] < clean["text_ndcg10"] - 3
+    assert row["text_word_replace_0.75"]["text_ndcg10"] < clean["text_ndcg10"] - 3
 
 
 def test_04_rebalancing_table_is_far_above_chance_for_every_method(report):

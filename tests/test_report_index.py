@@ -10,7 +10,8 @@ import pytest
 from vlr_viz.report.headlines import (codes_headline, imbalance_headline, natural_imbalance_headline,
                                       rebalancing_headline, report_headlines)
 from vlr_viz.report.index import write_index
-from vlr_viz.results import CodesResult, NaturalImbalanceResult, RebalancingResult, ResultRecordError
+from vlr_viz.results import (CodesResult, ImbalanceSweepResult, NaturalImbalanceResult, RebalancingResult,
+                             ResultRecordError)
 from vlr_viz.stats import paired_table
 from vlr_viz.experiments.dcmq import versus_opq
 
@@ -84,9 +85,9 @@ CODES = CodesResult.from_experiment(SUMMARY, versus_opq(SUMMARY), {"dcmq/rsum": 
 
 
 def test_imbalance_and_codes_headlines_by_hand():
-    imb = imbalance_headline("01", {"text_word_replace_0.75": {"image_ndcg10": 74.0, "text_ndcg10": 60.0,
-                                                               "imbalance_index": 14 / 134},
-                                    "clean_imbalance_index": -0.04})
+    sweep = ImbalanceSweepResult(dataset="twemoji", rows=[["text", "word_replace", 0.75, 74.0, 60.0, 14 / 134]],
+                                 clean_imbalance_index=-0.04)
+    imb = imbalance_headline("01", {"imbalance_sweep": sweep.to_record()})
     row = re.findall(r"<td class=''>(.*?)</td>", imb.table_html)
     assert row == ["text", "word_replace", "0.75", "74.00", "60.00", f"{14 / 134:.3f}"]
     codes = codes_headline("06", {"codes": CODES})
@@ -108,8 +109,9 @@ def test_index_opens_with_the_headlines_in_order(tmp_path):
                                metrics=metrics, figures={}, seconds=3.0, peak_pss=2**30, peak_rss=3 * 2**30,
                                status="ok", error=None)
 
-    runs = [run("01_modal_imbalance", {"image_occlusion_0.75": {"image_ndcg10": 60.0, "text_ndcg10": 80.0,
-                                                                  "imbalance_index": -0.2}}),
+    sweep = ImbalanceSweepResult(dataset="twemoji", rows=[["image", "occlusion", 0.75, 60.0, 80.0, -0.2]],
+                                 clean_imbalance_index=0.1)
+    runs = [run("01_modal_imbalance", {"imbalance_sweep": sweep.to_record()}),
             run("04_rebalancing_report", {"rebalancing": study(SEEDS).to_record()}),
             run("06_efficient_retrieval", {"codes": CODES})]
     assert [h.notebook for h in report_headlines(runs)] == ["04_rebalancing_report", "01_modal_imbalance",
@@ -142,3 +144,17 @@ def test_the_natural_imbalance_headline_shows_each_datasets_caption_groups_and_t
     with pytest.raises(ResultRecordError):
         natural_imbalance_headline("01", {"natural_imbalance": {**result.to_record(), "version": 99}})
 
+
+
+def test_the_imbalance_sweep_result_reads_the_sweep_and_round_trips():
+    table = pd.DataFrame({"degraded": ["image", "image", "text"], "kind": ["occlusion", "occlusion", "word_replace"],
+                          "severity": [0.0, 0.75, 0.75], "model": "teacher", "image_ndcg10": [70.0, 50.0, 70.0],
+                          "text_ndcg10": [80.0, 80.0, 60.0], "value": [-1 / 15, -3 / 13, 1 / 13], "weaker": "text"})
+    result = ImbalanceSweepResult.from_sweep(table, "openclipart")
+    back = ImbalanceSweepResult.from_record(json.loads(json.dumps(result.to_record())))
+    assert back == result and back.clean_imbalance_index == pytest.approx(-1 / 15)
+    assert back.table().values.tolist() == [["image", "occlusion", 0.0, 70.0, 80.0, -1 / 15],
+                                            ["image", "occlusion", 0.75, 50.0, 80.0, -3 / 13],
+                                            ["text", "word_replace", 0.75, 70.0, 60.0, 1 / 13]]
+    with pytest.raises(ResultRecordError, match="'clean_imbalance_index' is str"):
+        ImbalanceSweepResult.from_record({**result.to_record(), "clean_imbalance_index": "0.1"})

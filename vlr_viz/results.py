@@ -5,6 +5,8 @@ back, so a conclusion is drawn once, by `vlr_viz.stats`, and only displayed afte
   against the baseline (Δ, t-interval, Holm), its caption and the verdict sentences of `vlr_viz.stats`.
 * `CodesResult` (notebook 06): the compact-codes table, the comparison with FAISS OPQ per code length, whether each
   code improves with more bits, the dead codewords, and the verdict sentences.
+* `ImbalanceSweepResult` (notebook 01): each teacher's strength and the imbalance index as one modality is degraded
+  step by step.
 * `NaturalImbalanceResult` (notebook 01): each teacher's strength per category and caption-quality group, and the
   teachers' kNN agreement, for several datasets side by side.
 
@@ -171,3 +173,36 @@ class NaturalImbalanceResult(_Record):
         frame = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
         frame["value"] = frame["value"].astype(float)
         return frame
+
+
+@dataclass(frozen=True)
+class ImbalanceSweepResult(_Record):
+    """How much each degradation weakens its own modality in the frozen teachers (notebook 01's severity sweep,
+    `vlr_viz.experiments.study.severity_sweep`).
+
+    ``rows``: ``[degraded, kind, severity, image_ndcg10, text_ndcg10, imbalance_index]`` lists, one per degraded
+    modality and severity (the index ``(S_img - S_txt) / (S_img + S_txt)``, positive when text is the weaker side);
+    ``clean_imbalance_index``: the index without degradation.
+    """
+
+    KIND: ClassVar[str] = "imbalance_sweep"
+    VERSION: ClassVar[int] = 1
+    TYPES: ClassVar[dict[str, type]] = {"dataset": str, "rows": list, "clean_imbalance_index": float}
+    COLUMNS: ClassVar[tuple[str, ...]] = ("degraded", "kind", "severity", "image_ndcg10", "text_ndcg10",
+                                          "imbalance_index")
+
+    dataset: str
+    rows: list
+    clean_imbalance_index: float
+
+    @classmethod
+    def from_sweep(cls, table: pd.DataFrame, dataset: str = "twemoji") -> "ImbalanceSweepResult":
+        """From `severity_sweep`'s frame of the dataset spec ``dataset``."""
+        rows = [[str(r.degraded), str(r.kind), float(r.severity), float(r.image_ndcg10), float(r.text_ndcg10),
+                 float(r.value)] for r in table.itertuples(index=False)]
+        clean = table[table.severity == 0]
+        return cls(dataset=str(dataset), rows=rows, clean_imbalance_index=float(clean.iloc[0].value))
+
+    def table(self) -> pd.DataFrame:
+        """The rows as a frame of `COLUMNS`."""
+        return pd.DataFrame(self.rows, columns=list(self.COLUMNS))

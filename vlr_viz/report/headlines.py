@@ -4,8 +4,8 @@ Nothing here draws a conclusion: the verdicts are the ones the notebooks recorde
 
 * ``rebalancing`` (notebook 04): a `vlr_viz.results.RebalancingResult`, the rebalancing table with the paired
   test's outcome per cell and the notebook's verdict sentences;
-* values ``{"image_ndcg10", "text_ndcg10", "imbalance_index"}`` recorded as ``"<modality>_<kind>_<severity>"``
-  (notebook 01): the teachers' imbalance index per degradation condition;
+* ``imbalance_sweep`` (notebook 01): a `vlr_viz.results.ImbalanceSweepResult`, the teachers' imbalance index per
+  degradation condition;
 * ``natural_imbalance`` (notebook 01): a `vlr_viz.results.NaturalImbalanceResult`, each dataset's teacher strengths
   per caption-quality group and the teachers' kNN agreement, side by side, with the notebook's reading;
 * ``codes`` (notebook 06): a `vlr_viz.results.CodesResult`, DCMQ against FAISS PQ / OPQ, label-supervised codes
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..code_methods import LABELS as CODE_LABELS, SUPERVISION_METHOD
-from ..results import CodesResult, NaturalImbalanceResult, RebalancingResult, ResultRecordError
+from ..results import (CodesResult, ImbalanceSweepResult, NaturalImbalanceResult, RebalancingResult,
+                       ResultRecordError)
 
 
 @dataclass
@@ -89,22 +90,14 @@ def rebalancing_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
 
 # ----------------------------------------------------------------------------------------------- imbalance
 
-_IMBALANCE_KEYS = {"image_ndcg10", "text_ndcg10", "imbalance_index"}
-
-
 def imbalance_headline(name: str, metrics: dict[str, Any]) -> Headline | None:
-    """The teachers' single-modal strength and imbalance index under each recorded degradation condition."""
-    rows = []
-    for key, value in metrics.items():
-        if not (isinstance(value, dict) and _IMBALANCE_KEYS <= set(value)):
-            continue
-        modality, _, rest = key.partition("_")
-        kind, _, severity = rest.rpartition("_")
-        numbers = [_number(value[k]) for k in ("image_ndcg10", "text_ndcg10", "imbalance_index")]
-        if not kind or None in numbers:
-            return None
-        rows.append([html.escape(modality), html.escape(kind), html.escape(severity),
-                     _fmt(numbers[0]), _fmt(numbers[1]), _fmt(numbers[2], 3)])
+    """The teachers' single-modal strength and imbalance index under each degradation condition, from notebook
+    01's `ImbalanceSweepResult`."""
+    if "imbalance_sweep" not in metrics:
+        return None
+    result = ImbalanceSweepResult.from_record(metrics["imbalance_sweep"])
+    rows = [[html.escape(degraded), html.escape(kind), f"{severity:.2f}", _fmt(_number(image)), _fmt(_number(text)),
+             _fmt(_number(index), 3)] for degraded, kind, severity, image, text, index in result.rows]
     if not rows:
         return None
     table = _table(["degraded", "kind", "severity", "image NDCG@10", "text NDCG@10", "imbalance index"], rows)
