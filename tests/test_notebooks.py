@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from vlr_viz.report import discover_notebooks, run_report
-from vlr_viz.results import ImbalanceSweepResult
+from vlr_viz.results import ExplorerSweepResult, GeometryResult, ImbalanceSweepResult
 from vlr_viz.viz.export import find_browser
 
 from browser_servers import browser  # noqa: F401 (fixture)
@@ -177,13 +177,15 @@ def test_04_ndcg_conventions_and_lambda(report):
 def test_03_modality_gap_closes_along_its_vector(report):
     run = report.run("03_common_space_geometry")
     assert "modality_gap" in run.figures
-    for model, curve in run.metrics["gap_shift"].items():
+    geometry = GeometryResult.from_record(run.metrics["geometry"])
+    assert geometry.mean_image_knn_moved > 0 and set(geometry.gap_shift) == {"baseline", geometry.structure_recipe}
+    for model, curve in geometry.gap_shift.items():
         assert curve["1"]["gap"] < 0.1 * curve["0"]["gap"], model  # shift 1 brings the centroids together
         assert curve["-0.5"]["gap"] > curve["0"]["gap"], model
 
 
 def test_explorer_sweep_shows_the_text_degradation(report):
-    sweep = report.run("05_imbalance_explorer").metrics["sweep"]
+    sweep = ExplorerSweepResult.from_record(report.run("05_imbalance_explorer").metrics["explorer_sweep"]).sweep
     for w in ("0", "2"):
         assert sweep[f"w{w}/s0.25/rsum"] < sweep[f"w{w}/s0/rsum"]
         assert sweep[f"w{w}/s0.25/student text ndcg@10"] < sweep[f"w{w}/s0/student text ndcg@10"]

@@ -10,8 +10,8 @@ import pytest
 from vlr_viz.report.headlines import (codes_headline, imbalance_headline, natural_imbalance_headline,
                                       rebalancing_headline, report_headlines)
 from vlr_viz.report.index import write_index
-from vlr_viz.results import (CodesResult, ImbalanceSweepResult, NaturalImbalanceResult, RebalancingResult,
-                             ResultRecordError)
+from vlr_viz.results import (CodesResult, ExplorerSweepResult, GeometryResult, ImbalanceSweepResult,
+                             NaturalImbalanceResult, RebalancingResult, RelationDriftResult, ResultRecordError)
 from vlr_viz.stats import paired_table
 from vlr_viz.experiments.dcmq import versus_opq
 
@@ -158,3 +158,23 @@ def test_the_imbalance_sweep_result_reads_the_sweep_and_round_trips():
                                             ["text", "word_replace", 0.75, 70.0, 60.0, 1 / 13]]
     with pytest.raises(ResultRecordError, match="'clean_imbalance_index' is str"):
         ImbalanceSweepResult.from_record({**result.to_record(), "clean_imbalance_index": "0.1"})
+
+
+def test_the_results_of_notebooks_02_03_and_05_round_trip_and_name_a_wrong_field():
+    curves = {"baseline": pd.DataFrame({"shift": [0.0, 1.0], "gap": [0.8, 0.05], "rsum": [90.0, 70.0]})}
+    results = [RelationDriftResult(dataset="twemoji", structure_recipe="sad-kl",
+                                   val_rsum={"baseline": 120.5, "sad-kl": 125.0}, lambda_final=0.48),
+               GeometryResult(dataset="twemoji", structure_recipe="sad-kl", projection="umap",
+                              mean_image_knn_moved=3.5, gap_shift=GeometryResult.gap_shift_record(curves)),
+               ExplorerSweepResult.from_sweep(pd.DataFrame({"structure weight": [0.0, 2.0], "text severity": [0.25, 0],
+                                                            "rsum": [50.0, 60.0], "student text ndcg@10": [70.0, 72.0],
+                                                            "student image ndcg@10": [75.0, 76.0]}),
+                                              "twemoji", "word_replace")]
+    for result in results:
+        assert type(result).from_record(json.loads(json.dumps(result.to_record()))) == result
+    assert results[1].gap_shift == {"baseline": {"0": {"gap": 0.8, "rsum": 90.0}, "1": {"gap": 0.05, "rsum": 70.0}}}
+    assert results[2].sweep["w0/s0.25/rsum"] == 50.0 and results[2].sweep["w2/s0/student image ndcg@10"] == 76.0
+    with pytest.raises(ResultRecordError, match="'lambda_final' is NoneType"):
+        RelationDriftResult.from_record({**results[0].to_record(), "lambda_final": None})
+    with pytest.raises(ResultRecordError, match="not a recorded geometry result"):
+        GeometryResult.from_record(results[0].to_record())

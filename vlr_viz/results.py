@@ -7,6 +7,7 @@ back, so a conclusion is drawn once, by `vlr_viz.stats`, and only displayed afte
   code improves with more bits, the dead codewords, and the verdict sentences.
 * `ImbalanceSweepResult` (notebook 01): each teacher's strength and the imbalance index as one modality is degraded
   step by step.
+* `RelationDriftResult` (02), `GeometryResult` (03), `ExplorerSweepResult` (05): what those notebooks measure.
 * `NaturalImbalanceResult` (notebook 01): each teacher's strength per category and caption-quality group, and the
   teachers' kNN agreement, for several datasets side by side.
 
@@ -206,3 +207,66 @@ class ImbalanceSweepResult(_Record):
     def table(self) -> pd.DataFrame:
         """The rows as a frame of `COLUMNS`."""
         return pd.DataFrame(self.rows, columns=list(self.COLUMNS))
+
+
+@dataclass(frozen=True)
+class RelationDriftResult(_Record):
+    """The matching-only baseline against a structure-aware recipe as relations drift (notebook 02): each run's
+    best validation RSUM (``val_rsum``, by recipe) and the structure-aware run's final fusion weight λ."""
+
+    KIND: ClassVar[str] = "relation_drift"
+    VERSION: ClassVar[int] = 1
+    TYPES: ClassVar[dict[str, type]] = {"dataset": str, "structure_recipe": str, "val_rsum": dict,
+                                        "lambda_final": float}
+
+    dataset: str
+    structure_recipe: str
+    val_rsum: dict
+    lambda_final: float
+
+
+@dataclass(frozen=True)
+class GeometryResult(_Record):
+    """The common space of the baseline and a structure-aware recipe (notebook 03): how far each test image's
+    neighbours moved on average (``mean_image_knn_moved``, `vlr_viz.viz.geometry.who_moved_most`) and, per recipe,
+    the modality gap and RSUM as the images move along the gap vector (``gap_shift``: ``{recipe: {shift: {"gap",
+    "rsum"}}}``, `vlr_viz.imbalance.gap_shift_curve`)."""
+
+    KIND: ClassVar[str] = "geometry"
+    VERSION: ClassVar[int] = 1
+    TYPES: ClassVar[dict[str, type]] = {"dataset": str, "structure_recipe": str, "projection": str,
+                                        "mean_image_knn_moved": float, "gap_shift": dict}
+
+    dataset: str
+    structure_recipe: str
+    projection: str
+    mean_image_knn_moved: float
+    gap_shift: dict
+
+    @staticmethod
+    def gap_shift_record(curves: dict) -> dict:
+        """``{recipe: {shift: {"gap", "rsum"}}}`` from `gap_shift_curve` frames by recipe."""
+        return {m: {f"{s:g}": {"gap": float(g), "rsum": float(v)} for s, g, v in zip(c["shift"], c["gap"], c["rsum"])}
+                for m, c in curves.items()}
+
+
+@dataclass(frozen=True)
+class ExplorerSweepResult(_Record):
+    """The imbalance explorer's sweep (notebook 05): cross-modal RSUM and each student tower's NDCG@10 over text
+    severities × structure weights, ``sweep``: ``{"w<weight>/s<severity>/<metric>": value}``."""
+
+    KIND: ClassVar[str] = "explorer_sweep"
+    VERSION: ClassVar[int] = 1
+    TYPES: ClassVar[dict[str, type]] = {"dataset": str, "text_kind": str, "sweep": dict}
+    METRICS: ClassVar[tuple[str, ...]] = ("rsum", "student text ndcg@10", "student image ndcg@10")
+
+    dataset: str
+    text_kind: str
+    sweep: dict
+
+    @classmethod
+    def from_sweep(cls, sweep: pd.DataFrame, dataset: str, text_kind: str) -> "ExplorerSweepResult":
+        """From `vlr_viz.widgets.ImbalanceExplorer.sweep`'s frame."""
+        return cls(dataset=str(dataset), text_kind=str(text_kind),
+                   sweep={f"w{r['structure weight']:g}/s{r['text severity']:g}/{m}": float(r[m])
+                          for r in sweep.to_dict("records") for m in cls.METRICS})
