@@ -37,13 +37,13 @@ def _papermill(out: Path, *parameters: str, kernel: str) -> subprocess.Completed
 def test_plain_papermill_and_nbconvert_html_draw_the_figures(chromium, tmp_path):  # noqa: F811
     out = tmp_path / "out.ipynb"
     with python_kernel() as kernel:
-        done = _papermill(out, "-y", "severities: [0.0, 0.75]", kernel=kernel)
+        done = _papermill(out, "-y", "severities: [0.0, 0.75]", "-y", "compare_datasets: [twemoji]", kernel=kernel)
     assert done.returncode == 0, done.stderr[-3000:]
     executed = nbformat.read(str(out), as_version=4)
     outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"]
     figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
-    assert len(figures) == 2 and all("text/html" in o.data for o in figures)  # live mimetype + static HTML
+    assert len(figures) == 3 and all("text/html" in o.data for o in figures)  # live mimetype + static HTML
     plotlyjs_copies = sum("plotly.js v" in o.data.get("text/html", "")[:400] for o in outputs if "data" in o)
     assert plotlyjs_copies == 1  # embedded once, so the HTML export draws offline
 
@@ -51,7 +51,7 @@ def test_plain_papermill_and_nbconvert_html_draw_the_figures(chromium, tmp_path)
                                cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert converted.returncode == 0, converted.stderr[-2000:]
     dom = dump_dom(chromium, tmp_path / "out.html", tmp_path)
-    assert dom.count('class="plot-container plotly"') == 2
+    assert dom.count('class="plot-container plotly"') == 3
     assert len(RENDERED_SVG.findall(dom)) >= 2 and re.search(r'class="scatterlayer[^"]*"', dom)
     assert 'class="bars"' in dom or 'class="point"' in dom  # the traces themselves were drawn
 

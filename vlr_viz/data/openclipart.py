@@ -8,7 +8,8 @@ the same relative path. The SVG's RDF metadata (``metadata/rdf:RDF/cc:Work``) gi
 
 Drawings. A PNG that is a symbolic link files a drawing already present under another path (often another
 category): it is read once, at its real path. PNGs above Pillow's decompression-bomb limit
-(``PIL.Image.MAX_IMAGE_PIXELS``, 89.5 megapixels; a decoded one takes gigabytes) are left out, counted in a warning.
+(``PIL.Image.MAX_IMAGE_PIXELS``, 89.5 megapixels; a decoded one takes gigabytes) are left out by rule, listed in
+``meta["too_large"]`` and counted by ``--stats`` (a rule applied to every copy, not a fault of one, so no warning).
 Transparency is composited onto white (`vlr_viz.data.images`).
 
 Captions (`captions_of`), in this order, a caption with the same words (ignoring case and punctuation) as an earlier
@@ -230,8 +231,7 @@ def load_openclipart(png_root=PNG_ROOT, svg_root=SVG_ROOT) -> PairSet:
     caption_ids = [f"{ids[i]}#{j}" for i, j in zip(t2i, _rank_within(t2i))]
     weak_image = np.ones(len(files), dtype=bool)
     np.logical_and.at(weak_image, t2i, np.asarray(weak, dtype=bool))
-    problems = {"have no SVG": missing, "have an SVG that is not well-formed XML or lacks cc:Work metadata": unreadable,
-                "are left out as larger than Pillow's limit (MAX_IMAGE_PIXELS)": too_large}
+    problems = {"have no SVG": missing, "have an SVG that is not well-formed XML or lacks cc:Work metadata": unreadable}
     for what, paths in problems.items():
         if paths:
             warnings.warn(f"OpenClipArt: {len(paths)} PNG drawings {what} (first: {paths[0]})", stacklevel=2)
