@@ -55,6 +55,8 @@ def _pairs(**over):
 def test_pairset_several_captions_and_subset():
     p = _pairs()
     assert p.first_caption_of_image().tolist() == [0, 2, 3]
+    assert p.image_names() == ["a", "c", "d"]  # one name per image (notebook 03's table of who moved)
+    assert _pairs(txt_to_img=[0, 0, 0, 2]).image_names() == ["a", "i1", "d"]  # no caption: its id
     q = p.subset([2, 0])
     assert q.captions == ["d", "a", "b"] and q.txt_to_img.tolist() == [0, 1, 1] and q.image_ids == ["i2", "i0"]
     p.meta.update(chars=["x", "y", "z"], source="hand-made")

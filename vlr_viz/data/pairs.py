@@ -80,6 +80,13 @@ class PairSet:
         """Index of the first caption of each image, shape ``(N,)``."""
         return first_caption_of_image(self.txt_to_img, self.n_images)
 
+    def image_names(self) -> list[str]:
+        """A name per image for tables and hovers: its first caption, or its id where it has none (or the dataset
+        holds only caption features)."""
+        first = self.first_caption_of_image()
+        return [self.captions[c] if self.captions is not None and c >= 0 else self.image_ids[i]
+                for i, c in enumerate(first)]
+
     def require_captions(self, why: str) -> list[str]:
         """The captions, or ``ValueError`` saying that ``why`` needs them and this dataset has none."""
         if self.captions is None:
