@@ -11,6 +11,8 @@ import plotly.graph_objects as go
 import pytest
 
 from vlr_viz import viz
+
+from browser_servers import browser  # noqa: F401 (fixture)
 from vlr_viz.imbalance import diagnostics
 from vlr_viz.store.figures import png_cache_path
 from vlr_viz.viz import geometry, relations, tables, thumbnails
@@ -607,3 +609,32 @@ def test_delta_that_shows_as_zero_is_not_coloured():
     three = tables.retrieval_table_figure(a, b, decimals=3)  # at three decimals the small ones show and are coloured
     assert list(three.data[0].cells.fill.color[5]) == [tables.WORSENED, tables.IMPROVED, tables.IMPROVED,
                                                        tables.WORSENED]
+
+
+LEGEND_STATE = """() => {
+    const bar = document.querySelector('.legend .scrollbar');
+    const box = document.querySelector('.legend .bg').getBoundingClientRect();
+    const last = [...document.querySelectorAll('.legend .traces')].pop().getBoundingClientRect();
+    return {scrollbar: bar ? bar.getBoundingClientRect().height : 0, boxBottom: box.bottom, lastBottom: last.bottom};
+}"""
+
+
+@pytest.mark.browser
+def test_the_common_space_legend_of_many_categories_is_whole(browser, tmp_path):  # noqa: F811
+    """22 categories (OpenClipArt's count): in Chromium every legend entry lies inside the legend box, with no
+    scrollbar (a PNG export would cut the entries a scrollbar hides). Synthetic clustered points: only the layout is
+    under test."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(220) % 22
+    img = rng.normal(size=(220, 8)) + labels[:, None] * 0.3
+    txt = img + 0.1 * rng.normal(size=img.shape)
+    fig = viz.common_space_figure({"img": img, "txt": txt}, {"img": img, "txt": txt}, labels,
+                                  [f"category {c}" for c in range(22)], [f"c{i}" for i in range(220)], method="pca",
+                                  txt_to_img=np.arange(220))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    fig.write_html(tmp_path / "legend.html", include_plotlyjs=True)
+    page.goto((tmp_path / "legend.html").as_uri())
+    page.wait_for_selector(".legend .traces")
+    state = page.evaluate(LEGEND_STATE)
+    page.close()
+    assert state["scrollbar"] == 0 and state["lastBottom"] <= state["boxBottom"] + 1, state

@@ -149,6 +149,11 @@ def panel_layouts(panels, method: str = "umap", seed: int = 0, cache_dir=None, a
     return layouts
 
 
+LEGEND_MARGINS, LEGEND_ROW = 200, 22
+"""Pixels of the figure outside its legend (top and bottom margins) and per legend entry: the figure grows with the
+categories, so that the legend of a dataset with many (OpenClipArt's 22) is not cut off at the bottom."""
+
+
 def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarray] | None, labels,
                         label_names: Sequence[str] | None = None, captions: Sequence[str] | None = None,
                         thumbnails=None, method: str = "umap", show_links: bool = False, *, txt_to_img=None,
@@ -268,9 +273,11 @@ def common_space_figure(before: Mapping[str, np.ndarray], after: Mapping[str, np
     for p in range(1, len(panels)):
         fig.update_yaxes(scaleanchor=f"x{p + 1}", row=1, col=p + 1, title=None)
     fig.update_yaxes(scaleanchor="x", row=1, col=1)
+    entries = len(cats) + 2 + bool(show_links and m)  # categories, the two marker keys, the links
     fig.update_layout(title=title or f"Common space ({method.upper()}): images ● and captions ◇ by category",
-                      template="plotly_white", height=560, width=520 * len(panels) + 220,
-                      legend=dict(itemsizing="constant"), hoverlabel=dict(font_size=13))
+                      template="plotly_white", height=max(560, LEGEND_MARGINS + LEGEND_ROW * entries),
+                      width=520 * len(panels) + 220, hoverlabel=dict(font_size=13),
+                      legend=dict(itemsizing="constant", tracegroupgap=2))
     fig.layout.meta = {"method": method, "layouts": [xy.tolist() for xy in layouts], "n_images": n,
                        "n_captions": m}
     return fig
