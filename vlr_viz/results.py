@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_type_hints
 
 import pandas as pd
 
@@ -38,11 +38,10 @@ def _number(value: Any) -> float | None:
 
 
 class _Record:
-    """``to_record`` / ``from_record`` for a dataclass whose fields are JSON values of the types in ``TYPES``."""
+    """``to_record`` / ``from_record`` for a dataclass whose fields are JSON values of their annotated types."""
 
     KIND: ClassVar[str]
     VERSION: ClassVar[int]
-    TYPES: ClassVar[dict[str, type]]
 
     def to_record(self) -> dict:
         return {"kind": self.KIND, "version": self.VERSION, **asdict(self)}
@@ -55,12 +54,12 @@ class _Record:
         if record.get("version") != cls.VERSION:
             raise ResultRecordError(f"{cls.KIND} result of version {record.get('version')!r}; this vlr_viz reads "
                                     f"version {cls.VERSION} (run the notebook again)")
-        values = {}
+        values, types = {}, get_type_hints(cls)
         for f in fields(cls):
             value = record.get(f.name)
-            if not isinstance(value, cls.TYPES[f.name]):
+            if not isinstance(value, types[f.name]):
                 raise ResultRecordError(f"{cls.KIND} result: field {f.name!r} is "
-                                        f"{type(value).__name__}, not {cls.TYPES[f.name].__name__}")
+                                        f"{type(value).__name__}, not {types[f.name].__name__}")
             values[f.name] = value
         return cls(**values)
 
@@ -76,8 +75,6 @@ class RebalancingResult(_Record):
 
     KIND: ClassVar[str] = "rebalancing"
     VERSION: ClassVar[int] = 1
-    TYPES: ClassVar[dict[str, type]] = {"dataset": str, "baseline": str, "means": dict, "stds": dict,
-                                        "paired": dict, "caption": str, "sentences": list, "verdicts": dict}
 
     dataset: str
     baseline: str
@@ -121,8 +118,6 @@ class CodesResult(_Record):
 
     KIND: ClassVar[str] = "codes"
     VERSION: ClassVar[int] = 1
-    TYPES: ClassVar[dict[str, type]] = {"table": dict, "versus_opq": dict, "monotone_in_bits": dict,
-                                        "dead_codewords_percent": dict, "sentences": list}
 
     table: dict
     versus_opq: dict
@@ -155,7 +150,6 @@ class NaturalImbalanceResult(_Record):
 
     KIND: ClassVar[str] = "natural_imbalance"
     VERSION: ClassVar[int] = 1
-    TYPES: ClassVar[dict[str, type]] = {"datasets": list, "rows": list, "sentences": list}
     COLUMNS: ClassVar[tuple[str, ...]] = ("dataset", "grouping", "group", "measure", "value", "n")
 
     datasets: list
@@ -188,7 +182,6 @@ class ImbalanceSweepResult(_Record):
 
     KIND: ClassVar[str] = "imbalance_sweep"
     VERSION: ClassVar[int] = 1
-    TYPES: ClassVar[dict[str, type]] = {"dataset": str, "rows": list, "clean_imbalance_index": float}
     COLUMNS: ClassVar[tuple[str, ...]] = ("degraded", "kind", "severity", "image_ndcg10", "text_ndcg10",
                                           "imbalance_index")
 
@@ -216,8 +209,6 @@ class RelationDriftResult(_Record):
 
     KIND: ClassVar[str] = "relation_drift"
     VERSION: ClassVar[int] = 1
-    TYPES: ClassVar[dict[str, type]] = {"dataset": str, "structure_recipe": str, "val_rsum": dict,
-                                        "lambda_final": float}
 
     dataset: str
     structure_recipe: str
@@ -234,8 +225,6 @@ class GeometryResult(_Record):
 
     KIND: ClassVar[str] = "geometry"
     VERSION: ClassVar[int] = 1
-    TYPES: ClassVar[dict[str, type]] = {"dataset": str, "structure_recipe": str, "projection": str,
-                                        "mean_image_knn_moved": float, "gap_shift": dict}
 
     dataset: str
     structure_recipe: str
@@ -257,7 +246,6 @@ class ExplorerSweepResult(_Record):
 
     KIND: ClassVar[str] = "explorer_sweep"
     VERSION: ClassVar[int] = 1
-    TYPES: ClassVar[dict[str, type]] = {"dataset": str, "text_kind": str, "sweep": dict}
     METRICS: ClassVar[tuple[str, ...]] = ("rsum", "student text ndcg@10", "student image ndcg@10")
 
     dataset: str
