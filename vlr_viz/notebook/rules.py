@@ -69,12 +69,13 @@ def parameter_checks() -> dict[str, Check]:
     image_kind = Choice((*IMAGE_KINDS, FEATURE_KIND), label="image degradation kind")
     text_kind = Choice((*TEXT_KINDS, FEATURE_KIND), label="text degradation kind")
     weight = Number(min=0)
+    dataset = Rule(_dataset, "a dataset spec: twemoji, FOLDER, karpathy:JSON:IMAGE_ROOT, coco:CAPTIONS_JSON:IMAGE_DIR, "
+                             "csv:FILE, wds:SHARD_PATTERN, features:DIR, fashion-mnist[:DIR], "
+                             "openclipart[:PNG_ROOT:SVG_ROOT]")
     return {
         "plugins": ListOf(Text(non_empty=True), unique=True),
-        "dataset": Rule(_dataset, "a dataset spec: twemoji, FOLDER, karpathy:JSON:IMAGE_ROOT, "
-                                  "coco:CAPTIONS_JSON:IMAGE_DIR, csv:FILE, wds:SHARD_PATTERN, features:DIR, "
-                                  "fashion-mnist[:DIR], openclipart[:PNG_ROOT:SVG_ROOT]"),
-        "compare_datasets": ListOf(Rule(_dataset, "a dataset spec"), min_len=1, unique=True),
+        "dataset": dataset,
+        "compare_datasets": ListOf(dataset, min_len=1, unique=True),
         "seed": FIELD_CHECKS["seed"],
         "seeds": ListOf(FIELD_CHECKS["seed"], min_len=1, unique=True),
         "epochs_stage1": FIELD_CHECKS["epochs_stage1"],
