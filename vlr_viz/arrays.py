@@ -60,6 +60,14 @@ def cosine_matrix(x, y=None) -> np.ndarray:
     return (xn @ yn.T).astype(np.float64)
 
 
+def caption_sum_per_image(text, txt_to_img, n_images: int) -> np.ndarray:
+    """``(N, D)`` float64: each image's sum of its captions' unit-length rows of ``text`` (its direction is their
+    normalised mean, what a cosine sees; zeros for an image without caption)."""
+    out = np.zeros((int(n_images), np.shape(text)[1]))
+    np.add.at(out, np.asarray(txt_to_img, dtype=np.int64), l2_normalize(text))
+    return out
+
+
 def first_caption_of_image(txt_to_img, n_images: int | None = None) -> np.ndarray:
     """``(N,)`` index of the first caption of each image (``-1`` for an image without caption).
 

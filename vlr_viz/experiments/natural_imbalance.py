@@ -14,10 +14,10 @@ For each dataset, on one split's clean teacher features:
   distillation hands the student: low agreement means the two teachers' relation matrices disagree.
 
 Groups: each **category** (those with fewer than ``min_images`` images in the split pooled as one group, `OTHER`,
-each query still judged by its own category), and the **caption quality** groups of a dataset that flags weak text (OpenClipArt's
-``caption_weak`` per caption and ``weak_text`` per drawing, `vlr_viz.data.openclipart`): weak and rich captions (text
-queries), and drawings with weak text only against the rest (image queries, agreement). A dataset without such flags
-has one caption group, ``all captions``.
+each query still judged by its own category), and the **caption quality** groups of a dataset that flags weak text
+(OpenClipArt's ``caption_weak`` per caption and ``weak_text`` per drawing, `vlr_viz.data.openclipart`): weak and rich
+captions (text queries), and drawings with weak text only against the rest (image queries, agreement). A dataset
+without such flags has one caption group, ``all captions``.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..arrays import caption_sum_per_image
 from ..data import load_splits
 from ..features import load_features
 from ..imbalance import knn_overlap_per_item, modality_strength
@@ -38,15 +39,6 @@ something relevant in their gallery; images for the agreement)."""
 MEASURES = ("image NDCG@10", "text NDCG@10", "kNN agreement")
 WEAK, RICH, ALL = "weak text", "rich text", "all captions"
 OTHER = "smaller categories"
-
-
-def image_text_features(text: np.ndarray, txt_to_img: np.ndarray, n_images: int) -> np.ndarray:
-    """One text vector per image: the mean of its captions' L2-normalised features (zeros for an image without
-    captions)."""
-    z = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
-    out = np.zeros((n_images, z.shape[1]), dtype=np.float64)
-    np.add.at(out, txt_to_img, z)
-    return out / np.maximum(np.bincount(txt_to_img, minlength=n_images), 1)[:, None]
 
 
 def _strength(features, labels, family, queries) -> tuple[float, int]:
@@ -63,7 +55,7 @@ def dataset_imbalance(pairs, image: np.ndarray, text: np.ndarray, dataset: str, 
     labels, caption_labels = pairs.labels, pairs.caption_labels
     family, caption_family = pairs.family, pairs.family[pairs.txt_to_img]
     first = pairs.first_caption_of_image()
-    agreement = 100 * knn_overlap_per_item(image, image_text_features(text, pairs.txt_to_img, pairs.n_images), k)
+    agreement = 100 * knn_overlap_per_item(image, caption_sum_per_image(text, pairs.txt_to_img, pairs.n_images), k)
     rows = []
 
     def add(grouping, group, image_queries, text_queries):

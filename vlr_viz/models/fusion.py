@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vlr_viz.arrays import l2_normalize
+from vlr_viz.arrays import caption_sum_per_image, l2_normalize
 from vlr_viz.models import LAMBDA_PARAMS
 
 
@@ -190,9 +190,7 @@ def reliability_lambda(a, b, txt_to_img, reference: str = "pairs", labels=None, 
         raise ValueError("reliability_lambda needs at least 8 images, each with at least one caption")
     if not ridge > 0:
         raise ValueError(f"ridge must be > 0, got {ridge}")
-    bt = np.zeros((n, b.shape[1]))
-    np.add.at(bt, txt_to_img, l2_normalize(b))
-    a, bt = l2_normalize(a), l2_normalize(bt)
+    a, bt = l2_normalize(a), l2_normalize(caption_sum_per_image(b, txt_to_img, n))
     rng = np.random.default_rng(seed)
     if reference == "labels":
         if labels is None:
