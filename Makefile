@@ -10,9 +10,13 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: venv demo test test-fast bench features report report-fast figures explore scale openclipart-data clean-cache
 
-$(STAMP): pyproject.toml
+LAB_SETTINGS := vlr_viz/notebook/lab_settings/vlr_viz.json
+
+# an editable install leaves out pyproject's data-files: JupyterLab's settings for this environment are copied here
+$(STAMP): pyproject.toml $(LAB_SETTINGS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	install -D -m 644 $(LAB_SETTINGS) $(VENV)/share/jupyter/lab/settings/overrides.d/vlr_viz.json
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -12,13 +12,13 @@ from .grid import FEATURE_NOISE, NONE, FeatureGrid, build_feature_grid
 from .snapshot import LIVE_KERNEL_NOTE, figure_div, snapshot_html
 from .state import (STUDENT_RELATIONS, ExplorerResult, ExplorerState, TrainedStudent, probe_indices, run_state,
                     trainer_train_fn)
-from .views import (figure_view, geometry_figure, json_safe_figure, metrics_html, metrics_table, relation_figure,
+from .views import (figure_view, figure_output, geometry_figure, metrics_html, metrics_table, relation_figure,
                     show_figure, sweep_figure)
 from .widget import ImbalanceExplorer
 
 __all__ = [
     "FEATURE_NOISE", "LIVE_KERNEL_NOTE", "NONE", "STUDENT_RELATIONS", "ExplorerResult", "ExplorerState",
     "FeatureGrid", "ImbalanceExplorer", "TrainedStudent", "build_explorer", "build_feature_grid", "figure_div",
-    "figure_view", "geometry_figure", "json_safe_figure", "metrics_html", "metrics_table", "probe_indices",
+    "figure_view", "figure_output", "geometry_figure", "metrics_html", "metrics_table", "probe_indices",
     "relation_figure", "run_state", "show_figure", "snapshot_html", "sweep_figure", "trainer_train_fn",
 ]

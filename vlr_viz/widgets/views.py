@@ -1,8 +1,9 @@
 """The explorer's views of an `ExplorerResult` (pure: metrics table and HTML, relation heatmaps, the common-space
-scatter) and the display of figures in every client (FigureWidget when anywidget is installed)."""
+scatter) and the display of figures in every client (an ``Output`` widget holding plotly's mimetype)."""
 from __future__ import annotations
 
 import html
+import json
 from typing import Sequence
 
 import numpy as np
@@ -74,87 +75,40 @@ def geometry_figure(result: ExplorerResult, reference_layout=None, method: str =
 
 # -- the widget ----------------------------------------------------------------------------------------------------
 
-def _without_non_finite(value):
-    """``(changed, value)``: a float array or (nested) list with every NaN / ±inf replaced by ``None``."""
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind != "f" or np.isfinite(value).all():
-            return False, value
-        out = value.astype(object)
-        out[~np.isfinite(value)] = None
-        return True, out.tolist()
-    if isinstance(value, (list, tuple)):
-        parts = [_without_non_finite(v) for v in value]
-        if not any(changed for changed, _ in parts):
-            return False, value
-        return True, [v for _, v in parts]
-    if isinstance(value, float) and not np.isfinite(value):
-        return True, None
-    return False, value
-
-
-def _non_finite_properties(props: dict, prefix: str = ""):
-    """``(path, cleaned value)`` of every trace property (``"z"``, ``"marker.color"``) holding NaN / ±inf."""
-    for key, value in props.items():
-        if isinstance(value, dict):
-            yield from _non_finite_properties(value, f"{prefix}{key}.")
-        else:
-            changed, cleaned = _without_non_finite(value)
-            if changed:
-                yield prefix + key, cleaned
-
-
-def json_safe_figure(fig: go.Figure) -> go.Figure:
-    """A copy of ``fig`` whose masked cells (NaN, e.g. a relation matrix's diagonal) are ``None``.
-
-    Widget state travels as strict JSON, which has no NaN (jupyter_client warns "Out of range float values are
-    not JSON compliant" and the frontend gets nothing); ``None`` is plotly's own gap, drawn the same way.
-    """
-    copy = go.Figure(fig)
-    for trace, props in zip(copy.data, copy._data):
-        for path, cleaned in list(_non_finite_properties(props)):
-            trace[path] = cleaned
-    return copy
-
-
-def _anywidget_installed() -> bool:
-    try:
-        import anywidget  # noqa: F401
-    except ImportError:
-        return False
-    return True
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 
 
 def figure_view():
-    """A container to show figures in: an ipywidgets ``Box`` (for ``FigureWidget`` children) when anywidget is
-    installed, else an ``ipywidgets.Output`` (figures displayed into it)."""
+    """A container to show figures in: an ``ipywidgets.Output`` whose synced ``outputs`` hold one figure."""
     import ipywidgets as w
 
-    return w.Box(layout=w.Layout(width="100%")) if _anywidget_installed() else w.Output()
+    return w.Output(layout=w.Layout(width="100%"))
 
 
-def show_figure(view, fig: go.Figure):
-    """Show ``fig`` in ``view`` (from `figure_view`); return what shows it.
+def figure_output(fig: go.Figure) -> dict:
+    """``fig`` as one display-data output of plotly's mimetype (what JupyterLab's and Voilà's plotly renderer
+    draws): the figure's JSON, numeric arrays as base64 typed arrays, with plotly's responsive config (a figure
+    without a fixed width fills the output)."""
+    import plotly.io as pio
 
-    A ``Box`` gets a new ``FigureWidget`` of `json_safe_figure` in place of its old child, which is closed: a
-    ``FigureWidget``'s synced state is what it was created with, so every view of the new one (the open one, one
-    opened after a page reload, a second view, Voilà) draws this figure. Editing a shown ``FigureWidget`` in place
-    would not: plotly sends those edits as one-shot messages that a view opened later never sees, and that an
-    open view can miss when several arrive at once. An ``Output`` is cleared and displays ``fig``.
+    # strict JSON: a NaN (a masked cell) stays inside a typed array, or is null in a list
+    figure = json.loads(pio.to_json(fig, validate=False))
+    figure["config"] = {"responsive": True}
+    return {"output_type": "display_data", "data": {PLOTLY_MIMETYPE: figure}, "metadata": {}}
+
+
+def show_figure(view, fig: go.Figure) -> go.Figure:
+    """Show ``fig`` in ``view`` (from `figure_view`) in place of what it showed; return ``fig``.
+
+    The figure is set as the view's synced ``outputs`` (`figure_output`), so every view of it (the open one, one
+    opened after a page reload, a second view, Voilà, a saved notebook reopened) draws the current figure, and the
+    widget state a reload sends is the figure's data (plotly's ``FigureWidget`` carries its 5 MB JavaScript bundle
+    in its state, once per figure; docs/clients.md). Outputs displayed into the view from the kernel
+    (``with view:``) would be recorded by the frontend instead, and a view opened later would not see them.
     """
-    if isinstance(view, go.FigureWidget):
-        raise TypeError("show_figure needs the container from figure_view(), not a FigureWidget")
-    if hasattr(view, "children"):
-        widget = go.FigureWidget(json_safe_figure(fig))
-        old = tuple(view.children)
-        view.children = (widget,)
-        for child in old:
-            child.close()
-        return widget
-    from IPython.display import display
-
-    view.clear_output(wait=True)
-    with view:
-        display(fig)
+    if not hasattr(view, "outputs"):
+        raise TypeError(f"show_figure needs the container from figure_view(), not a {type(view).__name__}")
+    view.outputs = (figure_output(fig),)
     return fig
 
 
