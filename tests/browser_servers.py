@@ -111,3 +111,29 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+# Every title, subtitle, annotation and legend entry of the page's plotly figures that is not wholly visible: out
+# of its figure's box, out of an element between it and its cell that clips (overflow other than visible: an output
+# area, a widget box; the notebook's own scrolling is not clipping), or, for a legend entry, out of its legend's box
+# (plotly scrolls a legend taller than its figure).
+CLIPPED_FIGURE_TEXTS = """() => {
+    const inside = (r, box) => r.left >= box.left - 1 && r.right <= box.right + 1 &&
+                               r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+    const clipped = [];
+    for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+        const boxes = [gd.getBoundingClientRect()];
+        for (let e = gd.parentElement; e && !e.matches('.jp-Cell, body'); e = e.parentElement) {
+            const style = getComputedStyle(e);
+            if (style.overflowX !== 'visible' || style.overflowY !== 'visible') boxes.push(e.getBoundingClientRect());
+        }
+        for (const t of gd.querySelectorAll('.infolayer .gtitle, .infolayer .annotation-text, .legend .legendtext')) {
+            const r = t.getBoundingClientRect();
+            if (r.width === 0 || !t.textContent.trim()) continue;
+            const legend = t.closest('.legend');
+            const own = legend ? [legend.querySelector('.bg').getBoundingClientRect()] : [];
+            if (![...boxes, ...own].every(box => inside(r, box))) clipped.push(t.textContent);
+        }
+    }
+    return clipped;
+}"""

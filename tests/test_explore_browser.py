@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_servers import (browser, descendants, free_port, leftover_processes,  # noqa: F401 (browser: fixture)
-                             running_server, wait_for_http)
+from browser_servers import (CLIPPED_FIGURE_TEXTS, browser, descendants,  # noqa: F401 (browser: fixture)
+                             free_port, leftover_processes, running_server, wait_for_http)
 
 SCREENSHOT = Path(__file__).resolve().parents[1] / "figures" / "explore" / "explorer.png"
 PAGE_TIMEOUT_MS = 600_000  # a cold feature cache encodes every degradation level on the first visit
@@ -40,7 +40,7 @@ def test_vlr_viz_explore_serves_a_working_explorer(browser, tmp_path):  # noqa: 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as anonymous:
             assert "/login" in anonymous.url  # no token: sent to the login page (no kernel started)
 
-        page = browser.new_page(viewport={"width": 1400, "height": 1150})
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
         outside = []
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -53,6 +53,7 @@ def test_vlr_viz_explore_serves_a_working_explorer(browser, tmp_path):  # noqa: 
         page.wait_for_function(PLOTS_DRAWN, timeout=60_000)
         before = _metrics_text(page)
         assert "structure weight 2" in before and re.search(r"rsum\s+[0-9.]+", before)
+        assert page.evaluate(CLIPPED_FIGURE_TEXTS) == []  # titles, subtitles and legends whole at 1600×1000
         pids = [server.pid] + descendants(server.pid)  # the CLI, Voilà and the page's kernel
 
         shot = tmp_path / "explorer.png"
@@ -124,7 +125,7 @@ def test_each_visit_of_the_explorer_gives_its_kernel_back(browser, tmp_path):  #
     with running_server(command, log, env=dict(os.environ), cwd=Path(__file__).resolve().parents[1]) as server:
         wait_for_http(f"http://127.0.0.1:{port}/voila/static/none", server, log, timeout=180)
         baseline, baseline_rss = len(_kernels(server.pid)), _tree_rss(server.pid)
-        page = browser.new_page(viewport={"width": 1400, "height": 1150})
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
         held = []
         for visit in range(VISITS):
             if visit == 0:

@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser_servers import (browser, descendants, free_port, leftover_processes,  # noqa: F401 (browser: fixture)
-                             running_server, wait_for_http)
+from browser_servers import (CLIPPED_FIGURE_TEXTS, browser, descendants,  # noqa: F401 (browser: fixture)
+                             free_port, leftover_processes, running_server, wait_for_http)
 from vlr_viz.report import plan_report, python_kernel
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -108,7 +108,7 @@ def test_notebook_05_live_in_jupyterlab(browser, tmp_path):  # noqa: F811
         log = tmp_path / "lab.log"
         with running_server(command, log, env=env, cwd=root) as server:
             wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", server, log, timeout=180)
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/lab/tree/explorer.ipynb?token={token}", timeout=120_000)
             page.wait_for_function(KERNEL_IDLE, timeout=180_000)
             page.evaluate("jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -123,6 +123,7 @@ def test_notebook_05_live_in_jupyterlab(browser, tmp_path):  # noqa: F811
                                    ".length >= 6", timeout=180_000)
             before = _explorer_state(page)
             assert "structure weight 2" in before["metrics"]
+            assert page.evaluate(CLIPPED_FIGURE_TEXTS) == []  # titles, subtitles and legends whole at 1600×1000
             weight.locator(".noUi-handle").focus()
             page.keyboard.press("ArrowLeft")  # 2 -> 0, by keyboard as a user would
             page.wait_for_function("[...document.querySelectorAll('.widget-vbox .js-plotly-plot text')].some("
@@ -135,6 +136,11 @@ def test_notebook_05_live_in_jupyterlab(browser, tmp_path):  # noqa: F811
             lam = [next(t for t in s["figures"] if "λ =" in t) for s in (before, after)]
             assert after["figures"] != before["figures"], lam
             assert _problems(page.evaluate(OUTPUTS)) == []
+            # the still relations figure below the explorer says it shows the first state, which it still does
+            still = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                                  ".filter(gd => !gd.closest('.widget-vbox'))"
+                                  ".map(gd => [...gd.querySelectorAll('.infolayer .gtitle')].map(t => t.textContent))")
+            assert [t for titles in still for t in titles if "first state" in t and "structure weight 2" in t], still
 
             # a reload on the running kernel rebuilds every view from the widgets' state: the current one
             page.evaluate("jupyterapp.commands.execute('docmanager:save')")
