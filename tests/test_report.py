@@ -17,8 +17,8 @@ from vlr_viz.notebook.parameters import (
     parameters_cell_source, parse_cli_value, parse_parameters_source, validate_parameters,
 )
 from vlr_viz.report import (
-    NotebookExecutionError, add_report_parser, discover_notebooks, plan_report, python_kernel, run_report,
-    select_notebooks,
+    NotebookExecutionError, add_report_parser, discover_notebooks, kernel_manager_class, plan_report, python_kernel,
+    run_report, select_notebooks,
 )
 from vlr_viz.viz.export import find_browser
 
@@ -237,6 +237,35 @@ def test_temporary_kernel_runs_this_interpreter():
     assert os.environ.get("JUPYTER_PATH") == before
     with python_kernel("python3") as name:
         assert name == "python3"
+
+
+def test_a_finished_notebooks_kernel_is_shut_down_without_a_keyboard_interrupt(capfd):
+    """jupyter_client sends SIGINT to a kernel's process group before asking it to shut down. A report shuts a
+    kernel down only when its notebook is over, so the signal has nothing to stop: it lands in whatever message
+    handler runs then, and ipykernel writes "KeyboardInterrupt caught in kernel" into the report's output. Here a
+    handler is busy for 3 s when the shutdown comes."""
+    import asyncio
+
+    async def shut_down_while_a_handler_runs(name: str) -> None:
+        km = kernel_manager_class()(kernel_name=name)
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=120)
+            await kc.execute_interactive("import time\nfrom comm import get_comm_manager\n"
+                                         "get_comm_manager().register_target('busy', lambda c, m: time.sleep(3))",
+                                         timeout=60)
+            kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": "c", "target_name": "busy", "data": {}}))
+            await asyncio.sleep(1)
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel()
+
+    with python_kernel() as name:
+        asyncio.run(shut_down_while_a_handler_runs(name))
+    out, err = capfd.readouterr()
+    assert "KeyboardInterrupt" not in out + err, err[-2000:]
 
 
 # ------------------------------------------------------------------------------------------ metrics log

@@ -32,7 +32,7 @@ partially executed notebook (and its HTML) stay in ``out_dir``.
 """
 from .cli import add_report_parser, cmd_report
 from .execute import (DEFAULT_CELL_TIMEOUT, KERNEL_NAME, NotebookExecutionError, NotebookRun, environment,
-                      execute_notebook, python_kernel)
+                      execute_notebook, kernel_manager_class, python_kernel)
 from .index import write_index
 from .offline import export_html, offline_notebook
 from .params import parse_cli_parameters
@@ -42,6 +42,6 @@ from .run import ReportResult, run_report
 __all__ = [
     "BUILTIN_PRESETS", "DEFAULT_CELL_TIMEOUT", "KERNEL_NAME", "NOTEBOOK_GLOB", "NotebookExecutionError",
     "NotebookPlan", "NotebookRun", "ReportResult", "add_report_parser", "cmd_report", "discover_notebooks",
-    "environment", "execute_notebook", "export_html", "offline_notebook", "parse_cli_parameters", "plan_report",
-    "python_kernel", "run_report", "select_notebooks", "write_index",
+    "environment", "execute_notebook", "export_html", "kernel_manager_class", "offline_notebook",
+    "parse_cli_parameters", "plan_report", "python_kernel", "run_report", "select_notebooks", "write_index",
 ]

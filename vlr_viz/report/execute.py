@@ -105,16 +105,28 @@ def environment(**values: str | None) -> Iterator[None]:
         apply(saved)
 
 
-def _kernel_manager_class():
-    """An ``AsyncKernelManager`` provisioning CurveZMQ keys when the kernelspec declares support (else plain)."""
+def kernel_manager_class():
+    """The ``AsyncKernelManager`` a report runs its notebooks with.
+
+    It provisions CurveZMQ keys when the kernelspec declares support, and it shuts a kernel down without the SIGINT
+    jupyter_client sends to the kernel's process group first: a report shuts a kernel down only once its notebook
+    is over (done, failed or timed out), so the signal had nothing to stop and landed in whatever message handler
+    ran then, where ipykernel logs "KeyboardInterrupt caught in kernel" into the report's output. The shutdown
+    request itself, then a kill after jupyter_client's wait, still ends a kernel that is busy.
+    """
     import zmq
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum
 
-    if not zmq.has("curve"):
-        return AsyncKernelManager
+    class ReportKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if not self.shutting_down:  # set by shutdown_kernel before it interrupts
+                await super()._async_interrupt_kernel()
 
-    class EncryptedKernelManager(AsyncKernelManager):
+    if not zmq.has("curve"):
+        return ReportKernelManager
+
+    class EncryptedKernelManager(ReportKernelManager):
         transport_encryption = CaselessStrEnum(["disabled", "auto", "required"], default_value="auto", config=True)
 
     return EncryptedKernelManager
@@ -173,7 +185,7 @@ def execute_notebook(plan: NotebookPlan, out_dir: Path, figures_dir: Path, kerne
                 papermill.execute_notebook(
                     str(plan.path), str(running), parameters=plan.parameters, kernel_name=kernel_name,
                     cwd=str(plan.path.parent), progress_bar=False, log_output=False, execution_timeout=cell_timeout,
-                    kernel_manager_class=_kernel_manager_class(),
+                    kernel_manager_class=kernel_manager_class(),
                 )
         except PapermillExecutionError as err:
             failure = err
