@@ -181,6 +181,24 @@ def test_metrics_table_and_html(grids):
     assert f"{b.metrics['rsum'] - a.metrics['rsum']:+.2f}" in page
 
 
+def _delta_colours(page: str) -> dict[str, tuple[str, str]]:
+    """``{metric: (Δ as shown, its colour)}`` of a `metrics_html` table."""
+    rows = re.findall(r"<tr><td>([^<]+)</td><td[^>]*>[^<]*</td><td style=\"color:(#[0-9A-F]+)\">([^<]*)</td></tr>",
+                      page)
+    return {html.unescape(name): (shown, colour) for name, colour, shown in rows}
+
+
+def test_a_delta_shown_as_zero_or_of_the_fusion_weight_is_not_coloured(grids):
+    train, ev = grids
+    a = replace(run_state(ExplorerState(), train, least_squares_student, ev), lam=0.5)
+    moved = {"rsum": 1e-3, "i2t_R@1": -4e-3, "i2t_R@5": 0.5, "i2t_R@10": -0.02}
+    b = replace(a, metrics={k: v + moved.get(k, 0.0) for k, v in a.metrics.items()}, lam=0.75)
+    shown = _delta_colours(metrics_html(b, a))
+    assert shown["rsum"] == ("+0.00", "#444") and shown["i2t_R@1"] == ("-0.00", "#444")
+    assert shown["i2t_R@5"] == ("+0.50", "#1B7837") and shown["i2t_R@10"] == ("-0.02", "#B2182B")
+    assert shown["λ (text-teacher weight)"] == ("+0.25", "#444")
+
+
 # --- the widget -------------------------------------------------------------------------------------------------
 
 def _rsum_in(html: str) -> float:

@@ -35,8 +35,11 @@ def metrics_html(result: ExplorerResult, reference: ExplorerResult | None = None
             f"{row['value']:.2f}"
         delta = ""
         if "Δ" in table.columns and not pd.isna(row["Δ"]):
-            colour = "#1B7837" if row["Δ"] > 0 else "#B2182B" if row["Δ"] < 0 else "#444"
-            delta = f'<td style="color:{colour}">{row["Δ"]:+.2f}</td>'
+            shown = f"{row['Δ']:+.2f}"
+            # every metric here is higher-is-better; λ is a weight, and a Δ shown as ±0.00 tells no direction
+            colour = "#444" if name.startswith("λ") or float(shown) == 0 else \
+                "#1B7837" if row["Δ"] > 0 else "#B2182B"
+            delta = f'<td style="color:{colour}">{shown}</td>'
         elif "Δ" in table.columns:
             delta = "<td></td>"
         cells.append(f"<tr><td>{html.escape(str(name))}</td><td style='text-align:right'>{value}</td>{delta}</tr>")
