@@ -50,7 +50,11 @@ def _real_array(x, name: str) -> np.ndarray:
 def _embeddings(x, name: str) -> torch.Tensor:
     """Float32 CPU tensor with L2-normalised rows (`vlr_viz.arrays.unit_rows`: tiny or huge but finite rows are
     normalised exactly, not lost to float32 underflow); ``ValueError`` naming ``name`` on bad input."""
-    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(_real_array(x, name))
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu()
+    else:  # a read-only array (memory-mapped from the store) is copied: torch warns that it cannot share one
+        a = _real_array(x, name)
+        t = torch.from_numpy(a if a.flags.writeable else a.copy())
     if t.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (n, dim); got shape {tuple(t.shape)}")
     if t.shape[0] == 0 or t.shape[1] == 0:
