@@ -239,12 +239,14 @@ def test_temporary_kernel_runs_this_interpreter():
         assert name == "python3"
 
 
-def test_a_finished_notebooks_kernel_is_shut_down_without_a_keyboard_interrupt(capfd):
+def test_a_finished_notebooks_kernel_is_shut_down_without_a_keyboard_interrupt(capfd, tmp_path):
     """jupyter_client sends SIGINT to a kernel's process group before asking it to shut down. A report shuts a
     kernel down only when its notebook is over, so the signal has nothing to stop: it lands in whatever message
     handler runs then, and ipykernel writes "KeyboardInterrupt caught in kernel" into the report's output. Here a
     handler is busy for 3 s when the shutdown comes."""
     import asyncio
+
+    started = tmp_path / "handler-started"
 
     async def shut_down_while_a_handler_runs(name: str) -> None:
         km = kernel_manager_class()(kernel_name=name)
@@ -253,9 +255,10 @@ def test_a_finished_notebooks_kernel_is_shut_down_without_a_keyboard_interrupt(c
         kc.start_channels()
         try:
             await kc.wait_for_ready(timeout=120)
-            await kc.execute_interactive("import time\nfrom comm import get_comm_manager\n"
-                                         "get_comm_manager().register_target('busy', lambda c, m: time.sleep(3))",
-                                         timeout=60)
+            await kc.execute_interactive(
+                "import pathlib, time\nfrom comm import get_comm_manager\n"
+                f"busy = lambda c, m: (pathlib.Path({str(started)!r}).touch(), time.sleep(3))\n"
+                "get_comm_manager().register_target('busy', busy)", timeout=60)
             kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": "c", "target_name": "busy", "data": {}}))
             await asyncio.sleep(1)
         finally:
@@ -265,6 +268,7 @@ def test_a_finished_notebooks_kernel_is_shut_down_without_a_keyboard_interrupt(c
     with python_kernel() as name:
         asyncio.run(shut_down_while_a_handler_runs(name))
     out, err = capfd.readouterr()
+    assert started.exists()  # the shutdown came while the handler ran
     assert "KeyboardInterrupt" not in out + err, err[-2000:]
 
 
