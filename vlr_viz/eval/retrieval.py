@@ -52,7 +52,7 @@ def _embeddings(x, name: str) -> torch.Tensor:
     normalised exactly, not lost to float32 underflow); ``ValueError`` naming ``name`` on bad input."""
     if isinstance(x, torch.Tensor):
         t = x.detach().cpu()
-    else:  # a read-only array (memory-mapped from the store) is copied: torch warns that it cannot share one
+    else:  # a read-only array (memory-mapped features) is copied: torch warns that it cannot share one
         a = _real_array(x, name)
         t = torch.from_numpy(a if a.flags.writeable else a.copy())
     if t.ndim != 2:
