@@ -8,16 +8,23 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv demo test test-fast bench features report report-fast figures explore scale openclipart-data clean-cache
+.PHONY: venv lab-settings demo test test-fast bench features report report-fast figures explore scale openclipart-data \
+	clean-cache
 
 LAB_SETTINGS := vlr_viz/notebook/lab_settings/vlr_viz.json
+PREFIX       ?= $(VENV)
 
 # an editable install leaves out pyproject's data-files: JupyterLab's settings for this environment are copied here
 $(STAMP): pyproject.toml $(LAB_SETTINGS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	install -D -m 644 $(LAB_SETTINGS) $(VENV)/share/jupyter/lab/settings/overrides.d/vlr_viz.json
+	$(MAKE) --no-print-directory lab-settings PREFIX=$(VENV)
 	touch $(STAMP)
+
+# JupyterLab saves widget state with a notebook (docs/clients.md), in the environment at PREFIX (default .venv;
+# a conda environment: make lab-settings PREFIX=$$CONDA_PREFIX)
+lab-settings:
+	install -D -m 644 $(LAB_SETTINGS) $(PREFIX)/share/jupyter/lab/settings/overrides.d/vlr_viz.json
 
 venv: $(STAMP)
 
