@@ -11,7 +11,7 @@ CDN. The report's copy (`offline_notebook`) instead
 * drops the MathJax CDN script (no figure uses LaTeX; offline it would not load anyway);
 * drops every widget view that has a static form (text/html, an image) and the saved widget state, so each client
   shows the static form: notebook 05's explorer shows the snapshot of its first state
-  (`vlr_viz.widgets.views.snapshot_html`) instead of a blank cell offline, and JupyterLab reopening the notebook
+  (`vlr_viz.widgets.snapshot.snapshot_html`) instead of a blank cell offline, and JupyterLab reopening the notebook
   without a kernel shows the snapshot instead of "Error displaying widget: model not found".
 
 `export_html` converts such a notebook with nbconvert's lab template minus the scripts that template fetches

@@ -14,6 +14,7 @@ import uuid
 
 import plotly.graph_objects as go
 
+from ..notebook.display import responsive
 from .state import ExplorerResult
 from .views import geometry_figure, metrics_html, relation_figure
 
@@ -35,7 +36,7 @@ _DRAW = """<script type="text/javascript">
 
 def figure_div(fig: go.Figure) -> str:
     """``fig`` as a ``<div>`` plus the script that draws it, responsive in width, once ``window.Plotly`` exists."""
-    copy = go.Figure(fig).update_layout(width=None, autosize=True)
+    copy = responsive(fig)
     div_id = f"vlr-snapshot-{uuid.uuid4().hex}"
     figure = copy.to_json().replace("</", "<\\/")  # a string of the figure can never close the script
     # no height on the div: plotly gives it the figure's own, and where scripts do not run it takes no room
@@ -50,4 +51,3 @@ def snapshot_html(result: ExplorerResult, reference_layout=None) -> str:
     return ("<div class='vlr-explorer-snapshot'>"
             + f"<p class='vlr-live-kernel-note'><i>{LIVE_KERNEL_NOTE}</i></p>" + metrics_html(result, None)
             + "".join(figure_div(fig) for fig in figures) + "</div>")
-
